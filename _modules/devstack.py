@@ -1,0 +1,1468 @@
+"""
+DevStack ``local.conf`` as a model: validate pillar, render, parse, import, explain and write.
+
+The pillar under ``devstack:`` (see README.md) is normalised into a *model*, a plain dict that is
+also valid pillar::
+
+    {"disable_all_services": bool,
+     "services": {devstack_service_name: bool},
+     "localrc": {NAME: "literal" | {"ref": NAME} | {"expand": "text ${NAME} text"}},
+     "plugins": {name: {"url": str, "ref": str (optional), "requires": [names] (optional)}},
+     "config": {phase: {file: {section: {option: str | [str, ...]}}}}}
+
+Data flows one way: pillar -> normalise and validate (every error names its pillar path) -> model
+-> rendered text -> compared with the file on disk -> atomic write. ``parse`` reads any local.conf
+(hand-written ones included) back into the same model, so ``parse(render(m)) == m``.
+
+Everything below the public functions is plain Python with no Salt dunders, so the unit tests
+import this file directly.
+"""
+
+from __future__ import annotations
+
+import grp
+import heapq
+import os
+import pwd
+import re
+import stat
+import tempfile
+from typing import Any, Iterable
+
+import yaml
+
+try:
+    from salt.exceptions import CommandExecutionError
+except ImportError:  # pragma: no cover - plain-Python use without Salt installed
+
+    class CommandExecutionError(Exception):
+        """Stand-in for Salt's exception when Salt is not importable."""
+
+
+__virtualname__ = "devstack"
+__func_alias__ = {"import_": "import"}
+
+
+def __virtual__():
+    """Always available: the model needs nothing beyond the Python standard library and PyYAML."""
+    return __virtualname__
+
+
+# --------------------------------------------------------------------------------------------
+# What DevStack itself defines (checked against DevStack master, see ../shared/devstack-localconf.md)
+# --------------------------------------------------------------------------------------------
+
+#: Meta-section groups that stack.sh merges, in the order it merges them.
+PHASES = ("post-config", "extra", "post-extra", "test-config")
+
+#: DevStack's default ENABLED_SERVICES (stackrc), used when disable_all_services is false.
+DEFAULT_SERVICES = (
+    "key", "n-api", "n-cpu", "n-cond", "n-sch", "n-novnc", "n-api-meta", "placement-api",
+    "placement-client", "g-api", "c-sch", "c-api", "c-vol", "ovn-controller", "ovn-northd",
+    "ovs-vswitchd", "ovsdb-server", "q-svc", "q-ovn-agent", "horizon", "rabbit", "tempest",
+    "mysql", "etcd3", "dstat",
+)
+
+#: Friendly names accepted under devstack:services, mapped to DevStack's own service names.
+SERVICE_ALIASES = {
+    "keystone": ("key",),
+    "swift": ("s-proxy", "s-object", "s-container", "s-account"),
+    "rabbitmq": ("rabbit",),
+    "mariadb": ("mysql",),
+    "glance": ("g-api",),
+    "cinder": ("c-api", "c-sch", "c-vol"),
+    "placement": ("placement-api",),
+}
+
+#: Variables that exist when DevStack sources the localrc section (stack.sh and stackrc set them
+#: first), so a reference may use them. HOST_IP, SERVICE_HOST and every lib/* variable come later.
+EARLY_VARIABLES = frozenset({
+    "TOP_DIR", "FILES", "RC_DIR", "DEST", "DATA_DIR", "SERVICE_DIR", "SUBUNIT_OUTPUT",
+    "STACK_USER", "REGION_NAME", "KEYSTONE_REGION_NAME", "ENABLED_SERVICES", "TARGET_BRANCH",
+    "TRAILING_TARGET_BRANCH", "BRANCHLESS_TARGET_BRANCH", "ENABLE_HTTPD_MOD_WSGI_SERVICES",
+    "NOVA_ENABLED_APIS", "DISTRO", "HOME", "USER", "PATH",
+})
+
+#: Config-file variables DevStack defines (lib/*), valid in a meta-section header such as
+#: ``[[post-config|$KEYSTONE_CONF]]``; the *_DIR ones with a /file suffix. Q_PLUGIN_CONF_FILE is
+#: relative and is written ``/$Q_PLUGIN_CONF_FILE``. Plugins define more: list those in
+#: devstack:known_variables.
+KNOWN_FILE_VARIABLES = frozenset({
+    "CINDER_API_PASTE_INI", "CINDER_CONF", "CINDER_CONF_DIR", "CINDER_UWSGI_CONF",
+    "GLANCE_API_CONF", "GLANCE_API_PASTE_INI", "GLANCE_CACHE_CONF", "GLANCE_CONF_DIR",
+    "GLANCE_IMAGE_IMPORT_CONF", "GLANCE_SWIFT_STORE_CONF", "GLANCE_UWSGI_CONF",
+    "KEYSTONE_CONF", "KEYSTONE_CONF_DIR", "KEYSTONE_LDAP_DOMAIN_FILE", "KEYSTONE_PUBLIC_UWSGI_CONF",
+    "METERING_AGENT_CONF_FILENAME", "NEUTRON_CONF", "NEUTRON_CONF_DIR", "NEUTRON_CORE_PLUGIN_CONF",
+    "NEUTRON_DHCP_CONF", "NEUTRON_L3_CONF", "NEUTRON_TEST_CONFIG_FILE", "NEUTRON_UWSGI_CONF",
+    "NOVA_API_PASTE_INI", "NOVA_COND_CONF", "NOVA_CONF", "NOVA_CONF_DIR", "NOVA_CPU_CONF",
+    "NOVA_FAKE_CONF", "NOVA_METADATA_UWSGI_CONF", "NOVA_UWSGI_CONF", "OVN_AGENT_CONF",
+    "OVN_META_CONF", "PLACEMENT_CONF", "PLACEMENT_CONF_DIR", "PLACEMENT_UWSGI_CONF",
+    "Q_API_PASTE_FILE", "Q_DHCP_CONF_FILE", "Q_L3_CONF_FILE", "Q_META_CONF_FILE",
+    "Q_PLUGIN_CONF_FILE", "Q_RR_CONF_FILE", "SWIFT_CONF_DIR", "SWIFT_CONFIG_PROXY_SERVER",
+    "TEMPEST_CONFIG", "TEMPEST_CONFIG_DIR",
+})
+
+#: Passwords stack.sh prompts for (read_password), and when. A prompt hangs an unattended run.
+PROMPTED_PASSWORDS = (
+    ("DATABASE_PASSWORD", ("mysql", "postgresql")),  # MYSQL_PASSWORD, if set, is copied into it
+    ("RABBIT_PASSWORD", ("rabbit",)),
+    ("SERVICE_PASSWORD", ("key",)),
+    ("ADMIN_PASSWORD", ("key",)),
+    ("SWIFT_HASH", ("s-proxy",)),
+)
+
+MODEL_KEYS = ("disable_all_services", "services", "localrc", "plugins", "config")
+#: Keys under devstack: that belong to the role rather than to the local.conf model.
+ROLE_KEYS = frozenset({"user", "group", "dest", "local_conf", "known_variables"})
+
+HEADER_COMMENT = (
+    "# DevStack local.conf, written by Salt from the devstack pillar.\n"
+    "# Edits here are overwritten on the next apply: change the pillar instead.\n"
+)
+MASK = "<hidden>"
+
+_NAME = r"[A-Za-z_][A-Za-z0-9_]*"
+NAME_RE = re.compile(_NAME + r"\Z")
+SERVICE_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*\Z")
+PLUGIN_RE = SERVICE_RE
+SECTION_RE = re.compile(r"[A-Za-z0-9_.:/-]+\Z")
+OPTION_RE = re.compile(r"[A-Za-z0-9_./:-]+\Z")
+URL_RE = re.compile(r"[^\s'\"\\`$;|&<>(){}]+\Z")
+REF_RE = re.compile(r"[^\s'\"\\`$;|&<>(){}#]+\Z")
+PATH_HEADER_RE = re.compile(r"/[A-Za-z0-9_.@+/-]*\Z")
+VAR_HEADER_RE = re.compile(
+    r"(?P<slash>/?)\$(?:(?P<bare>" + _NAME + r")|\{(?P<braced>" + _NAME + r")\})(?P<rest>(?:/[A-Za-z0-9_.@+-]+)*)\Z"
+)
+SAFE_BARE_RE = re.compile(r"[A-Za-z0-9_./,:+@%=-]+\Z")
+ALNUM_RE = re.compile(r"[A-Za-z0-9]+\Z")
+SECRET_NAME_RE = re.compile(r"PASSWORD|PASSWD|SECRET|TOKEN|_KEY\Z|\AKEY\Z|SWIFT_HASH", re.I)
+URL_CREDENTIALS_RE = re.compile(r"(://[^:/@\s]*:)[^@\s]*@")
+_TEMPLATE_TOKEN_RE = re.compile(r"\$\$|\$\{(" + _NAME + r")\}|\$(" + _NAME + r")|\$")
+_CONFIG_VALUE_REF_RE = re.compile(r"\$\{(" + _NAME + r")\}|\$(" + _NAME + r")")
+_HEADER_RE = re.compile(r"\[\[.+\|.*\]\]")
+
+
+class LocalConfError(CommandExecutionError):
+    """Invalid local.conf input. ``errors`` lists every problem, each naming its pillar path."""
+
+    def __init__(self, errors: list[str]):
+        self.errors = list(errors)
+        super().__init__("\n".join(["invalid local.conf input:"] + ["- " + e for e in self.errors]))
+
+
+# --------------------------------------------------------------------------------------------
+# Small helpers
+# --------------------------------------------------------------------------------------------
+
+
+def is_secret_name(name: str) -> bool:
+    """True for a variable or option name whose value is a secret (passwords, keys, tokens)."""
+    return bool(SECRET_NAME_RE.search(name))
+
+
+def is_password_variable(name: str) -> bool:
+    """Variables DevStack embeds in URLs and config, and so must be alphanumeric."""
+    return name.endswith("PASSWORD") or name in ("SWIFT_HASH", "SWIFT_TEMPURL_KEY")
+
+
+def _has_bad_char(text: str) -> str | None:
+    for char, label in (("\n", "a newline"), ("\r", "a carriage return"), ("\0", "a NUL byte")):
+        if char in text:
+            return label
+    return None
+
+
+def _scalar_text(value: Any) -> str | None:
+    """Render a YAML scalar the way DevStack expects it; None when it is not a scalar."""
+    if isinstance(value, bool):
+        return "True" if value else "False"
+    if isinstance(value, (int, float)):
+        return str(value)
+    if isinstance(value, str):
+        return value
+    return None
+
+
+def template_parts(text: str) -> list[tuple[str, str]]:
+    """Split an ``expand`` template into ("lit", text) and ("ref", NAME) parts.
+
+    ``${NAME}`` and ``$NAME`` are references, ``$$`` is a literal dollar; any other ``$`` is a
+    ValueError (it would be shell syntax such as ``$(...)``).
+    """
+    parts: list[tuple[str, str]] = []
+    pos = 0
+    for match in _TEMPLATE_TOKEN_RE.finditer(text):
+        if match.start() > pos:
+            parts.append(("lit", text[pos:match.start()]))
+        token = match.group(0)
+        if token == "$$":
+            parts.append(("lit", "$"))
+        elif token == "$":
+            raise ValueError(
+                f"has a '$' at position {match.start()} that is not ${{NAME}}; write $$ for a literal dollar"
+            )
+        else:
+            parts.append(("ref", match.group(1) or match.group(2)))
+        pos = match.end()
+    if pos < len(text):
+        parts.append(("lit", text[pos:]))
+    merged: list[tuple[str, str]] = []
+    for kind, value in parts:
+        if merged and kind == "lit" and merged[-1][0] == "lit":
+            merged[-1] = ("lit", merged[-1][1] + value)
+        else:
+            merged.append((kind, value))
+    return merged
+
+
+def _value_from_parts(parts: list[tuple[str, str]]) -> Any:
+    """The canonical model value for template parts: a literal, a ref, or an expand template."""
+    if all(kind == "lit" for kind, _ in parts):
+        return "".join(value for _, value in parts)
+    if len(parts) == 1:
+        return {"ref": parts[0][1]}
+    text = "".join(value.replace("$", "$$") if kind == "lit" else "${" + value + "}" for kind, value in parts)
+    return {"expand": text}
+
+
+def value_refs(value: Any) -> list[str]:
+    """Names a localrc model value refers to, in order of appearance."""
+    if isinstance(value, dict):
+        if "ref" in value:
+            return [value["ref"]]
+        return [v for k, v in template_parts(value["expand"]) if k == "ref"]
+    return []
+
+
+def display_value(value: Any) -> str:
+    """A localrc model value as a person reads it: literal text, $NAME or the template."""
+    if isinstance(value, dict):
+        return "${" + value["ref"] + "}" if "ref" in value else value["expand"]
+    return value
+
+
+def shell_quote(text: str) -> str:
+    """Quote text so that bash reads it back as exactly that literal text."""
+    if text and SAFE_BARE_RE.match(text):
+        return text
+    return "'" + text.replace("'", "'\\''") + "'"
+
+
+def shell_value(value: Any) -> str:
+    """A localrc model value as the right-hand side of a bash assignment."""
+    if not isinstance(value, dict):
+        return shell_quote(value)
+    parts = [("ref", value["ref"])] if "ref" in value else template_parts(value["expand"])
+    out = []
+    for kind, text in parts:
+        if kind == "ref":
+            out.append("${" + text + "}")
+        else:
+            out.append(re.sub(r'([\\"$`])', r"\\\1", text))
+    return '"' + "".join(out) + '"'
+
+
+def topo_order(nodes: Iterable[str], deps: dict[str, Iterable[str]]) -> list[str]:
+    """Order nodes so each comes after its dependencies; ties broken by name (deterministic).
+
+    Raises ValueError with the cycle as "a -> b -> a" when there is one.
+    """
+    nodes = list(nodes)
+    node_set = set(nodes)
+    pending = {n: {d for d in deps.get(n, ()) if d in node_set and d != n} for n in nodes}
+    dependants: dict[str, list[str]] = {n: [] for n in nodes}
+    for node, needs in pending.items():
+        for need in needs:
+            dependants[need].append(node)
+    ready = [n for n, needs in pending.items() if not needs]
+    heapq.heapify(ready)
+    order = []
+    while ready:
+        node = heapq.heappop(ready)
+        order.append(node)
+        for dependant in dependants[node]:
+            pending[dependant].discard(node)
+            if not pending[dependant]:
+                heapq.heappush(ready, dependant)
+    if len(order) < len(nodes):
+        raise ValueError(_find_cycle({n: needs for n, needs in pending.items() if needs}))
+    return order
+
+
+def _find_cycle(graph: dict[str, set[str]]) -> str:
+    """Describe one cycle of a graph in which every node has an unresolved dependency."""
+    start = min(graph)
+    path, seen = [start], {start: 0}
+    node = start
+    while True:
+        node = min(graph[node])
+        if node in seen:
+            cycle = path[seen[node]:] + [node]
+            return " -> ".join(cycle)
+        seen[node] = len(path)
+        path.append(node)
+
+
+# --------------------------------------------------------------------------------------------
+# Pillar -> model (structural normalisation; every error names its pillar path)
+# --------------------------------------------------------------------------------------------
+
+
+def normalize(pillar: Any, root: str = "devstack") -> dict:
+    """Turn the devstack pillar into the canonical model, or raise LocalConfError.
+
+    Structural checks happen here; cross-checks (references, plugin requirements, prompted
+    passwords, headers) happen in :func:`check`. Use :func:`build` for both.
+    """
+    errors: list[str] = []
+    if not isinstance(pillar, dict):
+        raise LocalConfError([f"{root} must be a mapping (got {type(pillar).__name__}); see README.md"])
+    unknown = sorted(set(map(str, pillar)) - set(MODEL_KEYS) - ROLE_KEYS)
+    for key in unknown:
+        errors.append(
+            f"{root}:{key} is not a known key; use one of {', '.join(MODEL_KEYS + tuple(sorted(ROLE_KEYS)))}"
+        )
+    disable_all = pillar.get("disable_all_services", False)
+    if not isinstance(disable_all, bool):
+        errors.append(f"{root}:disable_all_services must be true or false")
+        disable_all = False
+    model = {
+        "disable_all_services": disable_all,
+        "services": _normalize_services(pillar.get("services"), f"{root}:services", errors),
+        "localrc": _normalize_localrc(pillar.get("localrc"), f"{root}:localrc", errors),
+        "plugins": _normalize_plugins(pillar.get("plugins"), f"{root}:plugins", errors),
+        "config": _normalize_config(pillar.get("config"), f"{root}:config", errors),
+    }
+    if errors:
+        raise LocalConfError(errors)
+    return model
+
+
+def _mapping(raw: Any, path: str, errors: list[str], example: str) -> dict:
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        errors.append(f"{path} must be a mapping, e.g. {example}")
+        return {}
+    return raw
+
+
+def _normalize_services(raw: Any, path: str, errors: list[str]) -> dict[str, bool]:
+    raw = _mapping(raw, path, errors, "{keystone: true, tempest: false}")
+    result: dict[str, bool] = {}
+    source: dict[str, str] = {}
+    for name in sorted(raw, key=str):
+        value = raw[name]
+        name = str(name)
+        if not SERVICE_RE.match(name):
+            errors.append(f"{path}:{name} is not a valid service name (letters, digits, '_', '.', '-')")
+            continue
+        if not isinstance(value, bool):
+            errors.append(f"{path}:{name} must be true (enable) or false (disable)")
+            continue
+        for target in SERVICE_ALIASES.get(name, (name,)):
+            if target in result and result[target] != value:
+                errors.append(
+                    f"{path}:{name} sets service {target} to {str(value).lower()} but "
+                    f"{path}:{source[target]} sets it to {str(result[target]).lower()}; keep one"
+                )
+                continue
+            result[target] = value
+            source[target] = name
+    return dict(sorted(result.items()))
+
+
+def _normalize_localrc(raw: Any, path: str, errors: list[str]) -> dict[str, Any]:
+    raw = _mapping(raw, path, errors, "{ADMIN_PASSWORD: secret}")
+    result: dict[str, Any] = {}
+    for name in sorted(raw, key=str):
+        value = raw[name]
+        name = str(name)
+        where = f"{path}:{name}"
+        if not NAME_RE.match(name):
+            errors.append(f"{where}: a variable name must be letters, digits and '_', not starting with a digit")
+            continue
+        if name == "ENABLED_SERVICES":
+            errors.append(f"{where}: set services under {path.rsplit(':', 1)[0]}:services and disable_all_services instead")
+            continue
+        normalized = _localrc_value(value, where, errors)
+        if normalized is not None:
+            result[name] = normalized
+    return result
+
+
+def _localrc_value(value: Any, where: str, errors: list[str]) -> Any:
+    if value is None:
+        errors.append(f"{where} is empty (null); give it a value (\"\" for an empty string) or remove it")
+        return None
+    text = _scalar_text(value)
+    if text is not None:
+        bad = _has_bad_char(text)
+        if bad:
+            errors.append(f"{where} contains {bad}; local.conf values must be a single line")
+            return None
+        return text
+    if isinstance(value, dict) and len(value) == 1 and ("ref" in value or "expand" in value):
+        if "ref" in value:
+            ref = value["ref"]
+            if not isinstance(ref, str) or not NAME_RE.match(ref):
+                errors.append(f"{where}:ref must be a variable name, e.g. {{ref: ADMIN_PASSWORD}}")
+                return None
+            return {"ref": ref}
+        template = value["expand"]
+        if not isinstance(template, str):
+            errors.append(f"{where}:expand must be a string such as \"${{DEST}}/logs/stack.sh.log\"")
+            return None
+        bad = _has_bad_char(template)
+        if bad:
+            errors.append(f"{where}:expand contains {bad}; local.conf values must be a single line")
+            return None
+        try:
+            return _value_from_parts(template_parts(template))
+        except ValueError as exc:
+            errors.append(f"{where}:expand {exc}")
+            return None
+    if isinstance(value, list):
+        errors.append(f"{where} is a list; localrc values are single strings (join them yourself, e.g. \"a,b\")")
+    elif isinstance(value, dict):
+        errors.append(
+            f"{where} is a mapping; a value is a string, a number, true/false, "
+            "{ref: NAME} (the value of another variable) or {expand: \"text ${NAME}\"}"
+        )
+    else:
+        errors.append(f"{where} has an unsupported type {type(value).__name__}")
+    return None
+
+
+def _normalize_plugins(raw: Any, path: str, errors: list[str]) -> dict[str, dict]:
+    raw = _mapping(raw, path, errors, "{heat: {url: https://opendev.org/openstack/heat, ref: master}}")
+    result: dict[str, dict] = {}
+    for name in sorted(raw, key=str):
+        spec = raw[name]
+        name = str(name)
+        where = f"{path}:{name}"
+        if not PLUGIN_RE.match(name):
+            errors.append(f"{where}: a plugin name is letters, digits, '_', '.' and '-'")
+            continue
+        if isinstance(spec, str):
+            spec = {"url": spec}
+        if not isinstance(spec, dict):
+            errors.append(f"{where} must be a git URL or a mapping with url, ref and requires")
+            continue
+        for key in sorted(set(map(str, spec)) - {"url", "ref", "requires"}):
+            errors.append(f"{where}:{key} is not a plugin key; use url, ref or requires")
+        url = spec.get("url")
+        if not isinstance(url, str) or not url:
+            errors.append(f"{where}:url is missing; give the plugin's git repository URL")
+            continue
+        if not URL_RE.match(url):
+            errors.append(f"{where}:url must not contain spaces, quotes or shell characters")
+            continue
+        plugin: dict[str, Any] = {"url": url}
+        if spec.get("ref") is not None:
+            ref = _scalar_text(spec["ref"])
+            if ref is None or not ref or not REF_RE.match(ref):
+                errors.append(f"{where}:ref must be a branch, tag or commit without spaces or shell characters")
+                continue
+            plugin["ref"] = ref
+        requires = spec.get("requires")
+        if requires is not None:
+            if isinstance(requires, str):
+                requires = [requires]
+            if not isinstance(requires, list) or not all(isinstance(r, str) for r in requires):
+                errors.append(f"{where}:requires must be a list of plugin names")
+                continue
+            if requires:
+                plugin["requires"] = sorted(set(requires))
+        result[name] = plugin
+    return result
+
+
+def _normalize_config(raw: Any, path: str, errors: list[str]) -> dict:
+    raw = _mapping(raw, path, errors, "{post-config: {$KEYSTONE_CONF: {DEFAULT: {debug: true}}}}")
+    result: dict[str, dict] = {}
+    for phase in sorted(raw, key=str):
+        files = raw[phase]
+        phase = str(phase)
+        where = f"{path}:{phase}"
+        if phase not in PHASES:
+            hint = " (the local phase is devstack:localrc)" if phase in ("local", "localrc") else ""
+            errors.append(f"{where} is not a phase DevStack merges{hint}; use one of {', '.join(PHASES)}")
+            continue
+        files = _mapping(files, where, errors, "{$NOVA_CONF: {DEFAULT: {debug: true}}}")
+        phase_out: dict[str, dict] = {}
+        canonical_source: dict[str, str] = {}
+        for filename in sorted(files, key=str):
+            sections = files[filename]
+            filename = str(filename)
+            fwhere = f"{where}:{filename}"
+            canonical = canonical_header_file(filename)
+            if canonical is None:
+                errors.append(
+                    f"{fwhere}: a config file is an absolute path (/etc/foo/foo.conf) or a DevStack "
+                    "variable such as $NOVA_CONF or /$Q_PLUGIN_CONF_FILE, optionally followed by /more/path"
+                )
+                continue
+            if canonical in canonical_source:
+                errors.append(
+                    f"{fwhere} and {where}:{canonical_source[canonical]} name the same file; "
+                    "DevStack would merge them as two files, so keep one"
+                )
+                continue
+            canonical_source[canonical] = filename
+            sections = _mapping(sections, fwhere, errors, "{DEFAULT: {debug: true}}")
+            file_out: dict[str, dict] = {}
+            for section in sorted(sections, key=str):
+                options = sections[section]
+                section = str(section)
+                swhere = f"{fwhere}:{section}"
+                if not SECTION_RE.match(section):
+                    errors.append(
+                        f"{swhere}: DevStack's merge would mangle this section name; use letters, "
+                        "digits and _ . : / - only (no spaces or brackets)"
+                    )
+                    continue
+                options = _mapping(options, swhere, errors, "{debug: true}")
+                section_out: dict[str, Any] = {}
+                for option in sorted(options, key=str):
+                    value = _config_value(options[option], f"{swhere}:{option}", str(option), errors)
+                    if value is not None:
+                        section_out[str(option)] = value
+                if section_out:
+                    file_out[section] = section_out
+            if file_out:
+                phase_out[canonical] = file_out
+        if phase_out:
+            result[phase] = dict(sorted(phase_out.items()))
+    return {phase: result[phase] for phase in PHASES if phase in result}
+
+
+def canonical_header_file(filename: str) -> str | None:
+    """``$NAME``/``${NAME}`` (plus an optional /path) or an absolute path, canonicalised; else None."""
+    if PATH_HEADER_RE.match(filename):
+        return filename
+    match = VAR_HEADER_RE.match(filename)
+    if match:
+        return match.group("slash") + "$" + (match.group("bare") or match.group("braced")) + match.group("rest")
+    return None
+
+
+def header_variable(filename: str) -> str | None:
+    """The variable a canonical header file starts with, if any."""
+    match = VAR_HEADER_RE.match(filename)
+    return (match.group("bare") or match.group("braced")) if match else None
+
+
+def _config_value(value: Any, where: str, option: str, errors: list[str]) -> Any:
+    if not OPTION_RE.match(option):
+        errors.append(
+            f"{where}: DevStack's merge would mangle or execute this option name; use letters, "
+            "digits and _ . / : - only (no spaces, quotes or a leading ';')"
+        )
+        return None
+    if isinstance(value, list):
+        if not value:
+            errors.append(f"{where} is an empty list; give at least one value or remove the option")
+            return None
+        texts = [_config_scalar(v, f"{where}[{i}]", errors) for i, v in enumerate(value)]
+        if any(t is None for t in texts):
+            return None
+        return texts[0] if len(texts) == 1 else texts
+    return _config_scalar(value, where, errors)
+
+
+def _config_scalar(value: Any, where: str, errors: list[str]) -> str | None:
+    if value is None:
+        errors.append(f"{where} is empty (null); write \"\" for an empty value or remove the option")
+        return None
+    text = _scalar_text(value)
+    if text is None:
+        errors.append(f"{where} must be a string, number or true/false (a list gives a multi-valued option)")
+        return None
+    problem = config_value_problem(text)
+    if problem:
+        errors.append(f"{where} {problem}")
+        return None
+    return text
+
+
+def config_value_problem(text: str) -> str | None:
+    """Why DevStack's post-config merge would not write ``text`` unchanged, or None.
+
+    The merge reads each line with ``read`` (backslashes vanish), evaluates the value inside
+    double quotes (``$(...)`` and backticks run, quotes vanish) and echoes it unquoted (runs of
+    spaces collapse, ``*``/``?``/``[`` glob against the current directory). ``$NAME`` and
+    ``${NAME}`` are DevStack's way to refer to its variables and stay allowed.
+    """
+    bad = _has_bad_char(text)
+    if bad:
+        return f"contains {bad}; values must be a single line"
+    for char, label in (('"', "a double quote"), ("\\", "a backslash"), ("`", "a backtick"),
+                        ("*", "a '*'"), ("?", "a '?'"), ("[", "a '['"), ("\t", "a tab")):
+        if char in text:
+            return f"contains {label}, which DevStack's merge would drop, run or expand; it cannot be written safely"
+    if "$" in _CONFIG_VALUE_REF_RE.sub("", text):
+        return "contains a '$' that is not a $NAME or ${NAME} reference (e.g. $(...)); DevStack would run or mangle it"
+    if text != text.strip(" "):
+        return "has leading or trailing spaces, which DevStack's merge strips"
+    if "  " in text:
+        return "has a run of spaces, which DevStack's merge collapses into one"
+    return None
+
+
+# --------------------------------------------------------------------------------------------
+# Cross-checks on a model
+# --------------------------------------------------------------------------------------------
+
+
+def effective_services(model: dict) -> list[str]:
+    """The services DevStack will run, in the order ENABLED_SERVICES will list them."""
+    base = [] if model["disable_all_services"] else list(DEFAULT_SERVICES)
+    for name, enabled in model["services"].items():
+        if enabled and name not in base:
+            base.append(name)
+    return [name for name in base if model["services"].get(name, True)]
+
+
+def variable_order(localrc: dict) -> list[str]:
+    """Variables in an order where each is assigned after every variable it references."""
+    deps = {name: value_refs(value) for name, value in localrc.items()}
+    return topo_order(sorted(localrc), deps)
+
+
+def plugin_order(plugins: dict) -> list[str]:
+    """Plugins in an order where each is enabled after every plugin it requires."""
+    deps = {name: spec.get("requires", ()) for name, spec in plugins.items()}
+    return topo_order(sorted(plugins), deps)
+
+
+def _resolves_empty(localrc: dict, name: str, seen: frozenset = frozenset()) -> bool:
+    value = localrc.get(name)
+    if value is None:
+        return name not in EARLY_VARIABLES
+    if not isinstance(value, dict):
+        return value == ""
+    if name in seen:
+        return False
+    return all(_resolves_empty(localrc, ref, seen | {name}) for ref in value_refs(value)) and not (
+        "expand" in value and any(k == "lit" and v for k, v in template_parts(value["expand"]))
+    )
+
+
+def missing_passwords(model: dict) -> list[dict]:
+    """Passwords stack.sh would prompt for, each with the reason it asks."""
+    enabled = set(effective_services(model))
+    localrc = model["localrc"]
+    missing = []
+    wanted = list(PROMPTED_PASSWORDS)
+    if str(display_value(localrc.get("SWIFT_ENABLE_TEMPURLS", ""))).lower() == "true":
+        wanted.append(("SWIFT_TEMPURL_KEY", None))
+    if "key" in enabled and "ldap" in enabled:
+        wanted.append(("LDAP_PASSWORD", ("ldap",)))
+    for name, services in wanted:
+        if services is not None and not enabled & set(services):
+            continue
+        if name == "DATABASE_PASSWORD" and not _resolves_empty(localrc, "MYSQL_PASSWORD"):
+            continue
+        if _resolves_empty(localrc, name):
+            reason = (
+                "SWIFT_ENABLE_TEMPURLS is True" if services is None
+                else f"service {' or '.join(s for s in services if s in enabled)} is enabled"
+            )
+            missing.append({"variable": name, "because": reason})
+    return missing
+
+
+def check(model: dict, root: str = "devstack", known_variables: Iterable[str] = ()) -> list[str]:
+    """Cross-checks of a model; returns error strings naming pillar paths (empty when valid)."""
+    errors: list[str] = []
+    localrc = model["localrc"]
+    for name in sorted(localrc):
+        for ref in value_refs(localrc[name]):
+            if ref == name and ref not in EARLY_VARIABLES:
+                errors.append(f"{root}:localrc:{name} refers to itself")
+            elif ref not in localrc and ref not in EARLY_VARIABLES:
+                errors.append(
+                    f"{root}:localrc:{name} refers to ${ref}, which is not set in {root}:localrc and is "
+                    f"not defined before DevStack reads localrc ({', '.join(sorted(EARLY_VARIABLES))}); set it"
+                )
+    try:
+        variable_order(localrc)
+    except ValueError as exc:
+        errors.append(f"{root}:localrc has a reference cycle {exc}; break it with a literal value")
+    for name in sorted(localrc):
+        value = localrc[name]
+        if is_password_variable(name) and isinstance(value, str) and value and not ALNUM_RE.match(value):
+            errors.append(
+                f"{root}:localrc:{name} must be alphanumeric (letters and digits only): DevStack embeds "
+                "passwords in URLs and config files"
+            )
+    for item in missing_passwords(model):
+        errors.append(
+            f"{root}:localrc:{item['variable']} is missing or empty, and stack.sh would prompt for it "
+            f"(hanging an unattended run) because {item['because']}; set it to an alphanumeric value"
+        )
+    plugins = model["plugins"]
+    for name in sorted(plugins):
+        for required in plugins[name].get("requires", ()):
+            if required not in plugins:
+                errors.append(
+                    f"{root}:plugins:{name}:requires names {required}, which is not in {root}:plugins; add it"
+                )
+    try:
+        plugin_order(plugins)
+    except ValueError as exc:
+        errors.append(f"{root}:plugins have a requirement cycle {exc}; remove one of these requires")
+    known = KNOWN_FILE_VARIABLES | set(localrc) | set(known_variables)
+    for phase, files in model["config"].items():
+        for filename in files:
+            variable = header_variable(filename)
+            if variable is not None and variable not in known:
+                errors.append(
+                    f"{root}:config:{phase}:{filename}: ${variable} is not a variable DevStack defines, "
+                    "and an unknown one makes DevStack skip every later file of the phase; use an "
+                    f"absolute path, or list it in {root}:known_variables if a plugin defines it"
+                )
+    return errors
+
+
+def build(pillar: Any, root: str = "devstack") -> dict:
+    """Normalise and fully validate pillar; return the model or raise LocalConfError."""
+    model = normalize(pillar, root)
+    known = pillar.get("known_variables") or []
+    if not isinstance(known, list) or not all(isinstance(k, str) and NAME_RE.match(k) for k in known):
+        raise LocalConfError([f"{root}:known_variables must be a list of variable names"])
+    errors = check(model, root, known)
+    if errors:
+        raise LocalConfError(errors)
+    return model
+
+
+# --------------------------------------------------------------------------------------------
+# Model -> text
+# --------------------------------------------------------------------------------------------
+
+
+def render_model(model: dict) -> str:
+    """Render a model as local.conf text (deterministic; the model must be acyclic)."""
+    lines = [HEADER_COMMENT.rstrip("\n"), "[[local|localrc]]"]
+    if model["disable_all_services"]:
+        lines.append("disable_all_services")
+    enabled = [name for name, on in model["services"].items() if on]
+    disabled = [name for name, on in model["services"].items() if not on]
+    if enabled:
+        lines.append("enable_service " + " ".join(enabled))
+    if disabled:
+        lines.append("disable_service " + " ".join(disabled))
+    localrc = model["localrc"]
+    for name in variable_order(localrc):
+        lines.append(f"{name}={shell_value(localrc[name])}")
+    plugins = model["plugins"]
+    for name in plugin_order(plugins):
+        spec = plugins[name]
+        line = f"enable_plugin {name} {shell_quote(spec['url'])}"
+        if "ref" in spec:
+            line += " " + shell_quote(spec["ref"])
+        if spec.get("requires"):
+            line += " # requires: " + ", ".join(spec["requires"])
+        lines.append(line)
+    for phase in PHASES:
+        for filename, sections in sorted(model["config"].get(phase, {}).items()):
+            lines.append("")
+            lines.append(f"[[{phase}|{filename}]]")
+            for section, options in sorted(sections.items()):
+                lines.append(f"[{section}]")
+                for option, value in sorted(options.items()):
+                    for item in value if isinstance(value, list) else [value]:
+                        lines.append(f"{option} = {item}".rstrip(" ") if item == "" else f"{option} = {item}")
+    return "\n".join(lines) + "\n"
+
+
+def mask_model(model: dict) -> dict:
+    """A copy of the model with every secret value replaced by <hidden>."""
+    secrets = secret_values(model)
+
+    def scrub(text: str) -> str:
+        text = URL_CREDENTIALS_RE.sub(r"\1" + MASK + "@", text)
+        for secret in secrets:
+            text = text.replace(secret, MASK)
+        return text
+
+    localrc = {}
+    for name, value in model["localrc"].items():
+        if is_secret_name(name) and not isinstance(value, dict):
+            localrc[name] = MASK
+        elif isinstance(value, dict) and "expand" in value:
+            localrc[name] = {"expand": scrub(value["expand"])}
+        else:
+            localrc[name] = scrub(value) if isinstance(value, str) else value
+    config = {
+        phase: {
+            f: {
+                s: {
+                    o: (MASK if is_secret_name(o) else
+                        [scrub(x) for x in v] if isinstance(v, list) else scrub(v))
+                    for o, v in opts.items()
+                }
+                for s, opts in sections.items()
+            }
+            for f, sections in files.items()
+        }
+        for phase, files in model["config"].items()
+    }
+    return {**model, "localrc": localrc, "config": config}
+
+
+def secret_values(model: dict) -> list[str]:
+    """Literal secret values of a model, longest first (to scrub them from any other text)."""
+    found = {v for n, v in model["localrc"].items() if is_secret_name(n) and isinstance(v, str) and v}
+    for files in model["config"].values():
+        for sections in files.values():
+            for options in sections.values():
+                for option, value in options.items():
+                    if is_secret_name(option):
+                        found.update(x for x in (value if isinstance(value, list) else [value]) if x)
+    return sorted(found, key=lambda s: (-len(s), s))
+
+
+# --------------------------------------------------------------------------------------------
+# Text -> model (any local.conf, hand-written ones included)
+# --------------------------------------------------------------------------------------------
+
+
+class ParseError(LocalConfError):
+    """A local.conf that the model cannot represent; the message names the line."""
+
+
+def parse_text(text: str) -> tuple[dict, list[str]]:
+    """Parse local.conf text the way DevStack reads it; return (model, warnings).
+
+    Raises ParseError for content the model cannot represent (e.g. arbitrary shell code).
+    """
+    if "\r" in text:
+        raise ParseError([
+            "the file has CR (Windows) line endings: DevStack would not recognise its [[local|localrc]] "
+            "header; convert it with dos2unix first"
+        ])
+    warnings: list[str] = []
+    blocks: list[tuple[str, str, list[tuple[int, str]]]] = []
+    current: list[tuple[int, str]] | None = None
+    for lineno, line in enumerate(text.split("\n"), start=1):
+        if _HEADER_RE.match(line):
+            field = line.split()[0] if line.split() else ""
+            group, _, filename = field.replace("[", "").replace("]", "").partition("|")
+            if not group:
+                warnings.append(f"line {lineno}: header {line.strip()!r} has spaces inside; DevStack drops this block")
+                current = None
+                continue
+            current = []
+            blocks.append((group, filename, current))
+            continue
+        if current is not None:
+            current.append((lineno, line))
+        elif line.strip() and not line.lstrip().startswith("#"):
+            warnings.append(f"line {lineno}: text before the first [[...]] header is ignored by DevStack")
+    model = {"disable_all_services": False, "services": {}, "localrc": {}, "plugins": {}, "config": {}}
+    localrc_lines: list[tuple[int, str]] = []
+    for group, filename, lines in blocks:
+        if group == "local":
+            if filename == "localrc":
+                localrc_lines.extend(lines)
+            else:
+                warnings.append(f"[[local|{filename}]] is ignored by DevStack (only localrc is read)")
+        elif group in PHASES:
+            _parse_config_block(model, group, filename, lines, warnings)
+        else:
+            warnings.append(f"[[{group}|{filename}]]: DevStack ignores the group {group!r}")
+    _parse_localrc(model, localrc_lines, warnings)
+    model["services"] = dict(sorted(model["services"].items()))
+    model["localrc"] = dict(sorted(model["localrc"].items()))
+    model["plugins"] = dict(sorted(model["plugins"].items()))
+    model["config"] = {
+        phase: {
+            f: {s: dict(sorted(o.items())) for s, o in sorted(secs.items()) if o}
+            for f, secs in sorted(model["config"][phase].items())
+        }
+        for phase in PHASES if phase in model["config"]
+    }
+    model["config"] = {
+        p: {f: s for f, s in files.items() if s} for p, files in model["config"].items()
+    }
+    model["config"] = {p: files for p, files in model["config"].items() if files}
+    return model, warnings
+
+
+def _parse_config_block(model: dict, phase: str, filename: str, lines, warnings: list[str]) -> None:
+    files = model["config"].setdefault(phase, {})
+    sections = files.setdefault(filename, {})
+    section = None
+    # Mirrors the awk program in DevStack's merge_config_file, rule for rule.
+    for lineno, line in lines:
+        if re.match(r"\[.+\]", line):
+            section = line.split()[0].replace("[", "").replace("]", "")
+            continue
+        if re.match(r" *#", line) or not re.match(r"[^ \t]+", line):
+            if line.strip() and not line.lstrip().startswith("#"):
+                warnings.append(f"line {lineno}: indented line in [[{phase}|{filename}]] is dropped by DevStack")
+            continue
+        key, sep, value = line.partition("=")
+        if not sep or not key.strip(" \t"):
+            warnings.append(f"line {lineno}: {line!r} has no 'name =' part; DevStack's merge does nothing with it")
+            continue
+        if not section:
+            warnings.append(f"line {lineno}: option outside any [section] in [[{phase}|{filename}]] is ignored")
+            continue
+        key, value = key.rstrip(" \t"), value.strip(" \t")
+        options = sections.setdefault(section, {})
+        if key in options:
+            previous = options[key]
+            options[key] = (previous if isinstance(previous, list) else [previous]) + [value]
+        else:
+            options[key] = value
+
+
+_ASSIGN_RE = re.compile(r"(?:export\s+)?(" + _NAME + r")(\+?=)(.*)\Z")
+
+
+def _parse_localrc(model: dict, lines, warnings: list[str]) -> None:
+    negated: set[str] = set()
+    services = model["services"]
+    for lineno, raw in lines:
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        where = f"line {lineno}"
+        match = _ASSIGN_RE.match(line)
+        if match:
+            name, op, rest = match.groups()
+            words, _ = shell_words(rest, where) if rest and not rest[0].isspace() else ([[]], None)
+            if rest and rest[0].isspace():
+                extra, _ = shell_words(rest, where)
+                if extra:
+                    raise ParseError([f"{where}: {line!r} runs a command with a temporary variable; not supported"])
+            if len(words) != 1:
+                raise ParseError([f"{where}: {line!r} assigns more than one word; quote the value"])
+            value = _value_from_parts(words[0])
+            if name == "ENABLED_SERVICES":
+                _parse_enabled_services(model, value, op, where, negated)
+            elif op == "+=":
+                raise ParseError([f"{where}: appending with += is only supported for ENABLED_SERVICES"])
+            else:
+                if name in model["localrc"]:
+                    warnings.append(f"{where}: {name} is assigned again; the last value wins")
+                model["localrc"][name] = value
+            continue
+        words, comment = shell_words(line, where)
+        command = _literal_words(words, where)
+        if command[0] == "disable_all_services" and len(command) == 1:
+            model["disable_all_services"] = True
+            for name in [n for n, on in services.items() if on]:
+                del services[name]
+        elif command[0] == "enable_service":
+            for name in command[1:]:
+                if services.get(name) is False:
+                    # DevStack's enable_service skips a name already in DISABLED_SERVICES.
+                    warnings.append(f"{where}: enable_service {name} has no effect after disable_service {name}")
+                    continue
+                services[name] = True
+        elif command[0] == "disable_service":
+            for name in command[1:]:
+                services[name] = False
+        elif command[0] == "enable_plugin" and len(command) in (3, 4):
+            plugin = {"url": command[2]}
+            if len(command) == 4:
+                plugin["ref"] = command[3]
+            if comment and comment.strip().startswith("requires:"):
+                requires = [r.strip() for r in comment.strip()[len("requires:"):].split(",") if r.strip()]
+                if requires:
+                    plugin["requires"] = sorted(set(requires))
+            model["plugins"][command[1]] = plugin
+        else:
+            raise ParseError([
+                f"{where}: {line!r} is shell code the model cannot represent (only NAME=value, "
+                "enable_service, disable_service, disable_all_services and enable_plugin are)"
+            ])
+    for name in negated:
+        services[name] = False
+
+
+def _parse_enabled_services(model: dict, value: Any, op: str, where: str, negated: set[str]) -> None:
+    if isinstance(value, dict):
+        parts = template_parts(value["expand"]) if "expand" in value else [("ref", value["ref"])]
+        if parts[0] == ("ref", "ENABLED_SERVICES") and all(k == "lit" for k, _ in parts[1:]):
+            value, op = "".join(v for _, v in parts[1:]), "+="
+        else:
+            raise ParseError([f"{where}: ENABLED_SERVICES may only be a list or extend itself"])
+    if op == "=":
+        model["disable_all_services"] = True
+        for name in [n for n, on in model["services"].items() if on]:
+            del model["services"][name]
+    for name in filter(None, value.split(",")):
+        if name.startswith("-"):
+            negated.add(name[1:])
+        else:
+            model["services"][name] = True
+
+
+def _literal_words(words: list[list[tuple[str, str]]], where: str) -> list[str]:
+    out = []
+    for word in words:
+        if any(kind != "lit" for kind, _ in word):
+            raise ParseError([f"{where}: variable references are only supported in NAME=value lines"])
+        out.append("".join(v for _, v in word))
+    return out
+
+
+def shell_words(text: str, where: str = "value") -> tuple[list[list[tuple[str, str]]], str | None]:
+    """Split one line of simple bash into words of ("lit", s)/("ref", NAME) parts, plus the comment.
+
+    Supports what local.conf needs: bare words, single and double quotes, backslash escapes and
+    $NAME/${NAME}. Anything that would run code or expand otherwise raises ParseError.
+    """
+    words: list[list[tuple[str, str]]] = []
+    word: list[tuple[str, str]] | None = None
+    i, n = 0, len(text)
+
+    def add(kind: str, value: str) -> None:
+        nonlocal word
+        if word is None:
+            word = []
+        word.append((kind, value))
+
+    def unsupported(what: str) -> ParseError:
+        return ParseError([f"{where}: {what} is not supported in local.conf (the model cannot represent it)"])
+
+    def dollar(pos: int) -> tuple[int, tuple[str, str]]:
+        match = re.compile(r"\$\{(" + _NAME + r")\}|\$(" + _NAME + ")").match(text, pos)
+        if match:
+            return match.end(), ("ref", match.group(1) or match.group(2))
+        nxt = text[pos + 1:pos + 2]
+        if nxt in ("(", "{") or nxt.isdigit() or nxt in "@*#?$!-":
+            raise unsupported(f"shell expansion {text[pos:pos + 2]!r}")
+        return pos + 1, ("lit", "$")
+
+    while i < n:
+        c = text[i]
+        if c in " \t":
+            if word is not None:
+                words.append(word)
+                word = None
+            i += 1
+        elif c == "#" and word is None:
+            break
+        elif c == "'":
+            end = text.find("'", i + 1)
+            if end < 0:
+                raise unsupported("an unterminated single quote")
+            add("lit", text[i + 1:end])
+            i = end + 1
+        elif c == '"':
+            i += 1
+            add("lit", "")
+            while True:
+                if i >= n:
+                    raise unsupported("an unterminated double quote")
+                c = text[i]
+                if c == '"':
+                    i += 1
+                    break
+                if c == "\\" and i + 1 < n and text[i + 1] in '$`"\\':
+                    add("lit", text[i + 1])
+                    i += 2
+                elif c == "`":
+                    raise unsupported("a backtick command substitution")
+                elif c == "$":
+                    i, part = dollar(i)
+                    add(*part)
+                else:
+                    add("lit", c)
+                    i += 1
+        elif c == "\\":
+            if i + 1 >= n:
+                raise unsupported("a line continuation")
+            add("lit", text[i + 1])
+            i += 2
+        elif c == "$":
+            i, part = dollar(i)
+            add(*part)
+        elif c in "`;|&<>()~{}":
+            raise unsupported(f"the shell character {c!r} unquoted")
+        else:
+            add("lit", c)
+            i += 1
+    else:
+        c = None
+    comment = text[i + 1:] if i < n else None
+    if word is not None:
+        words.append(word)
+    merged = []
+    for word in words:
+        parts: list[tuple[str, str]] = []
+        for kind, value in word:
+            if parts and kind == "lit" and parts[-1][0] == "lit":
+                parts[-1] = ("lit", parts[-1][1] + value)
+            elif not (kind == "lit" and value == "" and parts):
+                parts.append((kind, value))
+        if len(parts) > 1 and parts[0] == ("lit", ""):
+            parts = parts[1:]
+        merged.append(parts or [("lit", "")])
+    return merged, comment
+
+
+# --------------------------------------------------------------------------------------------
+# Meaning: semantic diff and explanation
+# --------------------------------------------------------------------------------------------
+
+
+def flatten(model: dict) -> dict[str, Any]:
+    """The model as {readable path: value}, the unit a semantic diff compares."""
+    flat: dict[str, Any] = {"disable_all_services": model["disable_all_services"]}
+    for name, on in model["services"].items():
+        flat[f"services:{name}"] = "enabled" if on else "disabled"
+    for name, value in model["localrc"].items():
+        flat[f"localrc:{name}"] = display_value(value)
+    for name, spec in model["plugins"].items():
+        flat[f"plugins:{name}"] = " ".join([spec["url"]] + ([spec["ref"]] if "ref" in spec else []))
+        if spec.get("requires"):
+            flat[f"plugins:{name}:requires"] = ", ".join(spec["requires"])
+    for phase, files in model["config"].items():
+        for filename, sections in files.items():
+            for section, options in sections.items():
+                for option, value in options.items():
+                    flat[f"{phase}:{filename}:{section}:{option}"] = value
+    return flat
+
+
+def semantic_diff(old: dict | None, new: dict) -> dict[str, dict]:
+    """{path: {"old": ..., "new": ...}} for every meaningful difference, secrets masked."""
+    old_flat = flatten(mask_model(old)) if old is not None else {}
+    new_flat = flatten(mask_model(new))
+    raw_old = flatten(old) if old is not None else {}
+    raw_new = flatten(new)
+    diff = {}
+    for key in sorted(set(raw_old) | set(raw_new)):
+        if raw_old.get(key) != raw_new.get(key):
+            diff[key] = {"old": old_flat.get(key), "new": new_flat.get(key)}
+    return diff
+
+
+def explain_model(model: dict) -> dict:
+    """What DevStack will do with a model: services, plugins in order, prompts, problems."""
+    try:
+        plugins = [{"name": n, **model["plugins"][n]} for n in plugin_order(model["plugins"])]
+    except ValueError as exc:
+        plugins = f"cycle: {exc}"
+    try:
+        variables = variable_order(model["localrc"])
+    except ValueError as exc:
+        variables = f"cycle: {exc}"
+    return {
+        "base_services": "none (disable_all_services)" if model["disable_all_services"] else "DevStack default list",
+        "enabled_services": effective_services(model),
+        "plugins_in_order": plugins,
+        "variables_in_order": variables,
+        "prompted_passwords": missing_passwords(model),
+        "config_files": {phase: sorted(files) for phase, files in model["config"].items()},
+    }
+
+
+# --------------------------------------------------------------------------------------------
+# Files
+# --------------------------------------------------------------------------------------------
+
+
+def parse_mode(mode: Any, where: str = "mode") -> int:
+    """'0600', '600' or 600 (octal digits) -> 0o600."""
+    text = str(mode)
+    if not re.fullmatch(r"0?[0-7]{3}", text):
+        raise LocalConfError([f"{where} must be an octal file mode in quotes, e.g. '0600'"])
+    return int(text, 8)
+
+
+def owner_ids(user: str, group: str | None) -> tuple[int, int]:
+    """uid and gid for user (and group, default the user's primary group)."""
+    errors = []
+    try:
+        entry = pwd.getpwnam(user)
+    except KeyError:
+        raise LocalConfError([
+            f"user {user!r} does not exist; the devstack role creates it, or set devstack:user"
+        ]) from None
+    gid = entry.pw_gid
+    if group is not None:
+        try:
+            gid = grp.getgrnam(group).gr_gid
+        except KeyError:
+            errors.append(f"group {group!r} does not exist; create it or set devstack:group")
+    if errors:
+        raise LocalConfError(errors)
+    return entry.pw_uid, gid
+
+
+def atomic_write(path: str, data: bytes, uid: int, gid: int, mode: int) -> None:
+    """Write data to path through a temp file in the same directory and a rename.
+
+    The temp file is created 0600 and gets its owner and mode before any byte is written, so no
+    reader ever sees a partial or world-readable file.
+    """
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", dir=directory)
+    try:
+        os.fchown(fd, uid, gid)
+        os.fchmod(fd, mode)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+def plan_file(path: str, model: dict, uid: int, gid: int, mode: int) -> tuple[dict, bool]:
+    """Compare the file at path with the model; return (masked changes, content must be written)."""
+    text = render_model(model).encode()
+    changes: dict[str, Any] = {}
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        directory = os.path.dirname(os.path.abspath(path))
+        if not os.path.isdir(directory):
+            raise LocalConfError([
+                f"directory {directory} does not exist; the devstack role creates it (or fix devstack:local_conf)"
+            ]) from None
+        changes["file"] = {"old": None, "new": path}
+        changes["diff"] = semantic_diff(None, model)
+        return changes, True
+    if not stat.S_ISREG(st.st_mode):
+        raise LocalConfError([f"{path} exists and is not a regular file; remove it or choose another devstack:local_conf"])
+    with open(path, "rb") as handle:
+        current = handle.read()
+    rewrite = current != text
+    if rewrite:
+        try:
+            old_model, _ = parse_text(current.decode("utf-8", errors="replace"))
+        except LocalConfError as exc:
+            changes["diff"] = {"content": {"old": f"not parseable ({exc.errors[0]})", "new": "written from pillar"}}
+        else:
+            diff = semantic_diff(old_model, model)
+            changes["diff"] = diff or {"content": {"old": "same meaning, other text", "new": "canonical text"}}
+    if stat.S_IMODE(st.st_mode) != mode:
+        changes["mode"] = {"old": f"{stat.S_IMODE(st.st_mode):04o}", "new": f"{mode:04o}"}
+    if st.st_uid != uid:
+        changes["user"] = {"old": _user_name(st.st_uid), "new": _user_name(uid)}
+    if st.st_gid != gid:
+        changes["group"] = {"old": _group_name(st.st_gid), "new": _group_name(gid)}
+    return changes, rewrite
+
+
+def _user_name(uid: int) -> str:
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return str(uid)
+
+
+def _group_name(gid: int) -> str:
+    try:
+        return grp.getgrgid(gid).gr_name
+    except KeyError:
+        return str(gid)
+
+
+def import_yaml(model: dict, root: str = "devstack") -> str:
+    """Pillar YAML for a model, ready to paste into a pillar file."""
+    pillar: dict[str, Any] = {}
+    if model["disable_all_services"]:
+        pillar["disable_all_services"] = True
+    for key in ("services", "localrc", "plugins", "config"):
+        if model[key]:
+            pillar[key] = model[key]
+    return yaml.safe_dump({root: pillar}, default_flow_style=False, sort_keys=False, width=1000)
+
+
+# --------------------------------------------------------------------------------------------
+# Salt execution functions
+# --------------------------------------------------------------------------------------------
+
+
+def _pillar(pillar_key: str) -> Any:
+    # Salt 3008 masks pillar.get results as '**********' outside template rendering; this module
+    # needs the real values (and keeps them out of everything it returns).
+    value = __salt__["pillar.get"](pillar_key, None, unmask=True)  # noqa: F821 - Salt dunder
+    if value is None:
+        raise LocalConfError([f"pillar key {pillar_key} is not set; see pillar/ in this project for an example"])
+    return value
+
+
+def _model(config: Any, pillar_key: str) -> dict:
+    return build(_pillar(pillar_key) if config is None else config, pillar_key)
+
+
+def _read(path: str) -> str:
+    try:
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            return handle.read()
+    except OSError as exc:
+        raise CommandExecutionError(f"cannot read {path}: {exc.strerror}") from None
+
+
+def validate(config=None, pillar_key="devstack"):
+    """
+    Check the devstack pillar (or ``config``) without writing anything.
+
+    Returns ``{"valid": bool, "errors": [...]}``; each error names its pillar path and the fix.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt-call devstack.validate
+    """
+    try:
+        _model(config, pillar_key)
+    except LocalConfError as exc:
+        return {"valid": False, "errors": exc.errors}
+    return {"valid": True, "errors": []}
+
+
+def render(config=None, pillar_key="devstack", reveal=False):
+    """
+    Render local.conf from the devstack pillar (or ``config``). Secrets show as ``<hidden>``
+    unless ``reveal=True``.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt-call devstack.render --out=newline_values_only
+    """
+    model = _model(config, pillar_key)
+    return render_model(model if reveal else mask_model(model))
+
+
+def parse(path=None, text=None, reveal=False):
+    """
+    Parse an existing local.conf (``path``) or local.conf ``text`` into the model, with
+    DevStack's own reading rules. Secrets show as ``<hidden>`` unless ``reveal=True``.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt-call devstack.parse /opt/stack/devstack/local.conf
+    """
+    if (path is None) == (text is None):
+        raise CommandExecutionError("give exactly one of path or text")
+    model, warnings = parse_text(_read(path) if path is not None else text)
+    return {"model": model if reveal else mask_model(model), "warnings": warnings}
+
+
+def import_(path, dest=None, pillar_key="devstack", reveal=False):
+    """
+    Turn an existing local.conf into pillar YAML you can paste under your pillar tree.
+
+    With ``dest``, the full YAML (secrets included) is written there with mode 0600 and a masked
+    copy is returned; without it, secrets show as ``<hidden>`` unless ``reveal=True``.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt-call devstack.import /opt/stack/devstack/local.conf dest=/srv/pillar/devstack.sls
+    """
+    model, warnings = parse_text(_read(path))
+    if dest is not None:
+        atomic_write(dest, import_yaml(model, pillar_key).encode(), os.getuid(), os.getgid(), 0o600)
+    text = import_yaml(model if reveal else mask_model(model), pillar_key)
+    if warnings:
+        text = "".join(f"# warning: {w}\n" for w in warnings) + text
+    return text
+
+
+def explain(config=None, pillar_key="devstack", path=None):
+    """
+    Tell what DevStack will do with the pillar (or with the local.conf at ``path``): the
+    effective enabled services, plugins in the order they are enabled, variables in assignment
+    order, passwords stack.sh would prompt for, and any problems.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt-call devstack.explain
+        salt-call devstack.explain path=/opt/stack/devstack/local.conf
+    """
+    if path is not None:
+        model, warnings = parse_text(_read(path))
+        problems = check(model, "localrc file")
+    else:
+        raw = _pillar(pillar_key) if config is None else config
+        model, warnings = normalize(raw, pillar_key), []
+        problems = check(model, pillar_key, raw.get("known_variables") or [])
+    result = explain_model(mask_model(model))
+    result["problems"] = problems
+    result["warnings"] = warnings
+    return result
+
+
+def diff(path, config=None, pillar_key="devstack"):
+    """
+    The semantic difference between the local.conf at ``path`` and the pillar: variables,
+    services, plugins and options added, removed or changed, secrets masked. Empty when the
+    meaning is the same (comments and order do not count).
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt-call devstack.diff /opt/stack/devstack/local.conf
+    """
+    model = _model(config, pillar_key)
+    old = parse_text(_read(path))[0] if os.path.exists(path) else None
+    return semantic_diff(old, model)
+
+
+def plan(path, user="stack", group=None, mode="0600", config=None, pillar_key="devstack"):
+    """
+    What writing local.conf to ``path`` would change: ``{"changes": {...}, "rewrite": bool}``,
+    secrets masked. Changes nothing. The ``devstack.local_conf`` state uses this for test=True.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt-call devstack.plan /opt/stack/devstack/local.conf
+    """
+    model = _model(config, pillar_key)
+    uid, gid = owner_ids(user, group)
+    changes, rewrite = plan_file(path, model, uid, gid, parse_mode(mode))
+    return {"changes": changes, "rewrite": rewrite}
+
+
+def write(path, user="stack", group=None, mode="0600", config=None, pillar_key="devstack"):
+    """
+    Write local.conf from the pillar to ``path`` if its content, owner or mode differ:
+    atomically (temp file and rename), owned by ``user``, mode ``mode``. Returns the masked
+    changes (empty when nothing was done).
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt-call devstack.write /opt/stack/devstack/local.conf user=stack
+    """
+    model = _model(config, pillar_key)
+    uid, gid = owner_ids(user, group)
+    file_mode = parse_mode(mode)
+    changes, rewrite = plan_file(path, model, uid, gid, file_mode)
+    if rewrite:
+        atomic_write(path, render_model(model).encode(), uid, gid, file_mode)
+    elif changes:
+        os.chown(path, uid, gid)
+        os.chmod(path, file_mode)
+    return changes

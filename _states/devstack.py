@@ -1,0 +1,71 @@
+"""
+States for DevStack nodes. ``devstack.local_conf`` writes local.conf from the devstack pillar.
+
+The model, validation, rendering and file handling live in the ``devstack`` execution module;
+this state only calls it, so ``salt-call devstack.plan`` and the state can never disagree.
+"""
+
+from salt.exceptions import CommandExecutionError
+
+__virtualname__ = "devstack"
+
+
+def __virtual__():
+    """Available when the devstack execution module (this project's _modules) is synced."""
+    if "devstack.plan" in __salt__:
+        return __virtualname__
+    return (False, "the devstack execution module is not loaded; run saltutil.sync_all")
+
+
+def local_conf(name, user="stack", group=None, mode="0600", pillar_key="devstack", config=None):
+    """
+    Write DevStack's local.conf at ``name`` from the pillar under ``pillar_key``.
+
+    The file is written only when its content would change, atomically (temp file and rename),
+    owned by ``user`` with ``mode``. ``changes`` is a semantic diff (variables, services, plugins,
+    options) with every secret shown as ``<hidden>``. Invalid pillar fails with every problem
+    named by its pillar path and leaves the existing file untouched.
+
+    name
+        Path of local.conf, e.g. /opt/stack/devstack/local.conf.
+    user / group / mode
+        Owner, group (default: the user's primary group) and mode of the file.
+    pillar_key
+        Where the node is described in pillar (default ``devstack``); errors name paths below it.
+    config
+        A model dict to use instead of the pillar (secrets in SLS data are discouraged).
+
+    .. code-block:: yaml
+
+        /opt/stack/devstack/local.conf:
+          devstack.local_conf:
+            - user: stack
+    """
+    ret = {"name": name, "result": False, "changes": {}, "comment": ""}
+    args = {"user": user, "group": group, "mode": mode, "config": config, "pillar_key": pillar_key}
+    try:
+        plan = __salt__["devstack.plan"](name, **args)
+    except CommandExecutionError as exc:
+        ret["comment"] = str(exc)
+        return ret
+    if not plan["changes"]:
+        ret["result"] = True
+        ret["comment"] = f"{name} is up to date"
+        return ret
+    if __opts__["test"]:
+        ret["result"] = None
+        ret["changes"] = plan["changes"]
+        ret["comment"] = f"{name} would be {'written' if plan['rewrite'] else 'given its owner and mode'}"
+        return ret
+    try:
+        ret["changes"] = __salt__["devstack.write"](name, **args)
+        after = __salt__["devstack.plan"](name, **args)
+    except (CommandExecutionError, OSError) as exc:
+        ret["comment"] = f"writing {name} failed: {exc}"
+        return ret
+    if after["changes"]:
+        ret["comment"] = f"{name} still differs after writing: {sorted(after['changes'])}"
+        return ret
+    ret["result"] = True
+    ret["comment"] = f"{name} {'written' if plan['rewrite'] else 'owner and mode fixed'}"
+    return ret

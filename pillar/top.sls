@@ -1,0 +1,6 @@
+# The default pillar: a small Keystone + MySQL + Swift DevStack node (DevStack's documented
+# small Swift node). secrets.sls is generated per host by bin/configure (0600, not in git).
+base:
+  '*':
+    - devstack
+    - secrets

@@ -1,0 +1,5 @@
+# Roles for this host. Every host is a DevStack node for now; the database, broker and
+# monitoring roles join here as they land.
+base:
+  '*':
+    - devstack
