@@ -1,0 +1,33 @@
+"""Shared helpers for every test tier: the project's paths and its plain-Python modules."""
+
+from __future__ import annotations
+
+import importlib.machinery
+import importlib.util
+import os
+import sys
+
+import pytest
+
+PROJECT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+VENV_BIN = os.path.join(PROJECT, ".venv", "bin")
+
+
+def load_source(name: str, path: str):
+    """Import a file of this project as a module (the Salt modules and bin/configure)."""
+    loader = importlib.machinery.SourceFileLoader(name, path)
+    spec = importlib.util.spec_from_loader(name, loader)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    loader.exec_module(module)
+    return module
+
+
+devstack = load_source("devstack_model", os.path.join(PROJECT, "_modules", "devstack.py"))
+configure = load_source("project_configure", os.path.join(PROJECT, "bin", "configure"))
+
+
+@pytest.fixture(scope="session")
+def model_module():
+    """The devstack execution module, imported as plain Python."""
+    return devstack

@@ -1,0 +1,386 @@
+"""The local.conf model: normalisation, validation, ordering, rendering, parsing, diffs."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from conftest import PROJECT, devstack as d
+
+SMALL = {
+    "disable_all_services": True,
+    "services": {"keystone": True, "mysql": True, "swift": True},
+    "localrc": {
+        "ADMIN_PASSWORD": "Secret123",
+        "SERVICE_PASSWORD": {"ref": "ADMIN_PASSWORD"},
+        "DATABASE_PASSWORD": {"ref": "ADMIN_PASSWORD"},
+        "SWIFT_HASH": "abc123",
+    },
+}
+
+
+def errors_of(pillar) -> list[str]:
+    with pytest.raises(d.LocalConfError) as info:
+        d.build(pillar)
+    return info.value.errors
+
+
+def with_localrc(**extra):
+    return {**SMALL, "localrc": {**SMALL["localrc"], **extra}}
+
+
+# ---- ordering ------------------------------------------------------------------------------
+
+def test_variables_come_after_the_variables_they_reference():
+    # A=$B, B=$C: the Ansible module's pre-order walk writes B, C, A; DevStack needs C, B, A.
+    pillar = with_localrc(A={"ref": "B"}, B={"expand": "${C}/x"}, C="c")
+    order = d.variable_order(d.build(pillar)["localrc"])
+    assert order.index("C") < order.index("B") < order.index("A")
+
+
+def test_rendered_assignment_order_is_topological_and_plugins_are_last():
+    pillar = with_localrc(A={"ref": "B"}, B={"expand": "${C}/x"}, C="c")
+    pillar["plugins"] = {
+        "zeta": {"url": "https://example.org/zeta"},
+        "alpha": {"url": "https://example.org/alpha", "requires": ["zeta"]},
+    }
+    localrc = d.render_model(d.build(pillar)).split("\n\n")[0].strip().split("\n")
+    assigned = [line.split("=")[0] for line in localrc if "=" in line and not line.startswith("enable_plugin")]
+    assert assigned.index("C") < assigned.index("B") < assigned.index("A")
+    assert [line.split()[:2] for line in localrc[-2:]] == [["enable_plugin", "zeta"], ["enable_plugin", "alpha"]]
+
+
+def test_reference_cycle_is_an_error_naming_the_chain():
+    errors = errors_of(with_localrc(A={"ref": "B"}, B={"ref": "C"}, C={"ref": "A"}))
+    assert any("devstack:localrc has a reference cycle A -> B -> C -> A" in e for e in errors), errors
+
+
+def test_plugin_requirement_cycle_and_missing_requirement_are_errors():
+    pillar = dict(SMALL, plugins={
+        "a": {"url": "u://a", "requires": ["b"]},
+        "b": {"url": "u://b", "requires": ["a"]},
+        "c": {"url": "u://c", "requires": ["ghost"]},
+    })
+    errors = errors_of(pillar)
+    assert any("requirement cycle a -> b -> a" in e for e in errors), errors
+    assert any("devstack:plugins:c:requires names ghost, which is not in devstack:plugins" in e for e in errors)
+
+
+def test_render_is_identical_whatever_the_hash_seed():
+    script = (
+        "import sys; sys.path.insert(0, 'tests'); from conftest import devstack as d; import yaml;"
+        "sys.stdout.write(d.render_model(d.build(yaml.safe_load(open('pillar/examples/full-node.sls'))['devstack'])))"
+    )
+    outputs = {
+        subprocess.run([sys.executable, "-c", script], cwd=PROJECT, capture_output=True, text=True, check=True,
+                       env={**os.environ, "PYTHONHASHSEED": seed}).stdout
+        for seed in ("0", "1", "12345")
+    }
+    assert len(outputs) == 1
+
+
+# ---- services ------------------------------------------------------------------------------
+
+def test_aliases_expand_to_devstack_names():
+    services = d.build(SMALL)["services"]
+    assert services == {"key": True, "mysql": True, "s-account": True, "s-container": True,
+                        "s-object": True, "s-proxy": True}
+
+
+def test_conflicting_alias_and_name_is_an_error():
+    pillar = dict(SMALL, services={"swift": True, "s-proxy": False, "keystone": True, "mysql": True})
+    assert any("s-proxy" in e and "swift" in e for e in errors_of(pillar))
+
+
+def test_default_service_list_is_the_base_unless_disable_all_services():
+    model = d.build({"services": {"horizon": False, "swift": True}, "localrc": {
+        "ADMIN_PASSWORD": "a1", "SERVICE_PASSWORD": "b2", "DATABASE_PASSWORD": "c3",
+        "RABBIT_PASSWORD": "d4", "SWIFT_HASH": "e5"}})
+    enabled = d.effective_services(model)
+    assert "horizon" not in enabled and "n-cpu" in enabled and "s-proxy" in enabled
+    assert enabled[0] == "key"
+    assert d.effective_services(d.build(SMALL)) == ["key", "mysql", "s-account", "s-container", "s-object", "s-proxy"]
+
+
+# ---- values --------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("value, text", [(True, "True"), (False, "False"), (5, "5"), ("x y", "'x y'")])
+def test_scalars_render_the_way_devstack_expects(value, text):
+    assert f"\nV={text}\n" in d.render_model(d.build(with_localrc(V=value)))
+
+
+@pytest.mark.parametrize("value, word", [(None, "null"), ([1, 2], "a list"), ({"a": 1}, "a mapping")])
+def test_null_lists_and_mappings_in_localrc_are_errors(value, word):
+    errors = errors_of(with_localrc(V=value))
+    assert any(e.startswith("devstack:localrc:V") and word in e for e in errors), errors
+
+
+@pytest.mark.parametrize("bad", ["a\nb", "a\rb", "a\0b"])
+def test_newline_cr_and_nul_are_rejected_everywhere(bad):
+    assert any("devstack:localrc:V" in e for e in errors_of(with_localrc(V=bad)))
+    assert any("devstack:localrc:V:expand" in e for e in errors_of(with_localrc(V={"expand": bad})))
+    pillar = dict(SMALL, config={"post-config": {"$NOVA_CONF": {"DEFAULT": {"opt": bad}}}})
+    assert any("devstack:config:post-config:$NOVA_CONF:DEFAULT:opt" in e for e in errors_of(pillar))
+
+
+def test_references_must_name_a_variable_that_exists_when_localrc_is_read():
+    errors = errors_of(with_localrc(X={"ref": "HOST_IP"}))
+    assert any("devstack:localrc:X refers to $HOST_IP" in e for e in errors), errors
+    assert d.build(with_localrc(LOGFILE={"expand": "${DEST}/logs/stack.sh.log"}))
+
+
+def test_expand_rejects_stray_dollar_and_accepts_escaped_dollar():
+    assert any("devstack:localrc:X:expand" in e for e in errors_of(with_localrc(X={"expand": "$(id)"})))
+    assert d.build(with_localrc(X={"expand": "cost $$5"}))["localrc"]["X"] == "cost $5"
+
+
+# ---- passwords -----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("service, variable", [
+    ("mysql", "DATABASE_PASSWORD"), ("postgresql", "DATABASE_PASSWORD"), ("rabbit", "RABBIT_PASSWORD"),
+    ("keystone", "ADMIN_PASSWORD"), ("keystone", "SERVICE_PASSWORD"), ("s-proxy", "SWIFT_HASH"),
+])
+def test_a_password_stack_sh_would_prompt_for_is_an_error(service, variable):
+    localrc = {"ADMIN_PASSWORD": "a1", "SERVICE_PASSWORD": "b2", "DATABASE_PASSWORD": "c3",
+               "RABBIT_PASSWORD": "d4", "SWIFT_HASH": "e5"}
+    del localrc[variable]
+    errors = errors_of({"disable_all_services": True, "services": {service: True}, "localrc": localrc})
+    assert any(e.startswith(f"devstack:localrc:{variable} is missing") and "prompt" in e for e in errors), errors
+
+
+def test_tempurl_key_is_required_only_with_tempurls():
+    pillar = with_localrc(SWIFT_ENABLE_TEMPURLS=True)
+    assert any("SWIFT_TEMPURL_KEY" in e for e in errors_of(pillar))
+    d.build(with_localrc(SWIFT_ENABLE_TEMPURLS=True, SWIFT_TEMPURL_KEY="k1"))
+
+
+def test_mysql_password_satisfies_database_password():
+    localrc = dict(SMALL["localrc"])
+    del localrc["DATABASE_PASSWORD"]
+    d.build({**SMALL, "localrc": {**localrc, "MYSQL_PASSWORD": "m1"}})
+
+
+def test_a_reference_to_an_empty_value_still_prompts():
+    errors = errors_of(with_localrc(EMPTY="", ADMIN_PASSWORD={"ref": "EMPTY"}))
+    assert any("ADMIN_PASSWORD is missing or empty" in e for e in errors), errors
+
+
+def test_non_alphanumeric_password_is_an_error_without_echoing_it():
+    errors = errors_of(with_localrc(ADMIN_PASSWORD="pa$$:word"))
+    assert any("devstack:localrc:ADMIN_PASSWORD must be alphanumeric" in e for e in errors)
+    assert not any("pa$$:word" in e for e in errors)
+
+
+# ---- config (post-config and friends) -------------------------------------------------------
+
+def config_errors(files, phase="post-config"):
+    return errors_of(dict(SMALL, config={phase: files}))
+
+
+@pytest.mark.parametrize("value", ['say "hi"', "a\\b", "`id`", "$(id)", "a  b", " lead", "*", "x?", "[x]"])
+def test_values_devstack_would_mangle_or_execute_are_rejected(value):
+    errors = config_errors({"$NOVA_CONF": {"DEFAULT": {"opt": value}}})
+    assert any(e.startswith("devstack:config:post-config:$NOVA_CONF:DEFAULT:opt") for e in errors), errors
+
+
+@pytest.mark.parametrize("key", ["a b", ";x", "#x", "a=b", 'q"'])
+def test_keys_devstack_would_mangle_or_execute_are_rejected(key):
+    errors = config_errors({"$NOVA_CONF": {"DEFAULT": {key: "v"}}})
+    assert any(f"DEFAULT:{key}" in e and "option name" in e for e in errors), errors
+
+
+def test_section_names_with_spaces_are_rejected():
+    assert any("section name" in e for e in config_errors({"$NOVA_CONF": {"a b": {"k": "v"}}}))
+
+
+def test_devstack_variable_references_in_values_are_kept():
+    model = d.build(dict(SMALL, config={"post-config": {"$NOVA_CONF": {"DEFAULT": {"my_ip": "$HOST_IP", "u": "http://${SERVICE_HOST}:5000/v3"}}}}))
+    assert model["config"]["post-config"]["$NOVA_CONF"]["DEFAULT"] == {"my_ip": "$HOST_IP", "u": "http://${SERVICE_HOST}:5000/v3"}
+
+
+def test_unknown_phase_and_local_phase_are_errors():
+    errors = errors_of(dict(SMALL, config={"install": {}, "local": {}}))
+    assert any(e.startswith("devstack:config:install is not a phase") for e in errors)
+    assert any(e.startswith("devstack:config:local") and "devstack:localrc" in e for e in errors)
+
+
+@pytest.mark.parametrize("filename, ok", [
+    ("$NOVA_CONF", True), ("${KEYSTONE_CONF}", True), ("/etc/foo/foo.conf", True),
+    ("/$Q_PLUGIN_CONF_FILE", True), ("$NOVA_CONF_DIR/api-paste.ini", True),
+    ("relative.conf", False), ("$MADE_UP_CONF", False), ("$(id)", False), ("/etc/a b", False),
+])
+def test_header_file_is_an_absolute_path_or_a_devstack_variable(filename, ok):
+    pillar = dict(SMALL, config={"post-config": {filename: {"DEFAULT": {"k": "v"}}}})
+    if ok:
+        d.build(pillar)
+    else:
+        assert any(f"devstack:config:post-config:{filename}" in e for e in errors_of(pillar))
+
+
+def test_plugin_variables_can_be_declared_known():
+    pillar = dict(SMALL, known_variables=["OCTAVIA_CONF"],
+                  config={"post-config": {"$OCTAVIA_CONF": {"DEFAULT": {"k": "v"}}}})
+    d.build(pillar)
+
+
+def test_both_spellings_of_one_header_variable_are_an_error():
+    errors = config_errors({"$NOVA_CONF": {"A": {"k": "v"}}, "${NOVA_CONF}": {"B": {"k": "v"}}})
+    assert any("name the same file" in e for e in errors), errors
+
+
+def test_lists_become_multi_valued_options_in_order():
+    model = d.build(dict(SMALL, config={"post-config": {"$NOVA_CONF": {"DEFAULT": {"f": ["b", "a"], "g": ["one"]}}}}))
+    text = d.render_model(model)
+    assert "f = b\nf = a\ng = one\n" in text
+
+
+def test_unknown_top_level_key_is_an_error_naming_it():
+    assert any(e.startswith("devstack:localrcc is not a known key") for e in errors_of({**SMALL, "localrcc": {}}))
+
+
+# ---- parsing -------------------------------------------------------------------------------
+
+HAND_WRITTEN = """\
+# my old local.conf
+[[local|localrc]]
+ADMIN_PASSWORD=secret
+DATABASE_PASSWORD=$ADMIN_PASSWORD
+RABBIT_PASSWORD="$ADMIN_PASSWORD"
+SERVICE_PASSWORD=${ADMIN_PASSWORD}
+export HOST_IP=10.0.0.5  # the node
+LOGFILE=$DEST/logs/stack.sh.log
+GREETING="hello \\"world\\" \\$HOME"
+ENABLED_SERVICES=key,mysql,rabbit
+ENABLED_SERVICES+=,g-api,-rabbit
+disable_service tempest
+enable_plugin heat https://opendev.org/openstack/heat stable/2026.2
+
+[[post-config|$NOVA_CONF]]
+[DEFAULT]
+debug=True
+  indented = dropped
+filter = a
+filter = b
+not an option
+[[ post-config | $GLANCE_API_CONF ]]
+[DEFAULT]
+dropped = yes
+[[install|whatever]]
+[[local|other]]
+"""
+
+
+def test_a_hand_written_local_conf_parses_the_way_devstack_reads_it():
+    model, warnings = d.parse_text(HAND_WRITTEN)
+    assert model["disable_all_services"] is True
+    assert model["services"] == {"g-api": True, "key": True, "mysql": True, "rabbit": False, "tempest": False}
+    assert model["localrc"]["DATABASE_PASSWORD"] == {"ref": "ADMIN_PASSWORD"}
+    assert model["localrc"]["RABBIT_PASSWORD"] == {"ref": "ADMIN_PASSWORD"}
+    assert model["localrc"]["HOST_IP"] == "10.0.0.5"
+    assert model["localrc"]["LOGFILE"] == {"expand": "${DEST}/logs/stack.sh.log"}
+    assert model["localrc"]["GREETING"] == 'hello "world" $HOME'
+    assert model["plugins"] == {"heat": {"url": "https://opendev.org/openstack/heat", "ref": "stable/2026.2"}}
+    assert model["config"] == {"post-config": {"$NOVA_CONF": {"DEFAULT": {"debug": "True", "filter": ["a", "b"]}}}}
+    joined = "\n".join(warnings)
+    for expected in ("indented line", "has spaces inside", "ignores the group 'install'", "[[local|other]]", "no 'name =' part"):
+        assert expected in joined
+
+
+def test_rendering_a_parsed_file_keeps_its_meaning():
+    model, _ = d.parse_text(HAND_WRITTEN)
+    again, warnings = d.parse_text(d.render_model(model))
+    assert again == model and warnings == []
+
+
+def test_enable_service_after_disable_service_has_no_effect_like_devstack():
+    model, warnings = d.parse_text("[[local|localrc]]\ndisable_service horizon\nenable_service horizon\n")
+    assert model["services"] == {"horizon": False} and "no effect" in warnings[0]
+
+
+def test_crlf_and_shell_code_are_reported_with_the_line():
+    with pytest.raises(d.ParseError, match="CR"):
+        d.parse_text("[[local|localrc]]\r\nA=1\r\n")
+    with pytest.raises(d.ParseError, match="line 3"):
+        d.parse_text("[[local|localrc]]\nA=1\nif true; then B=2; fi\n")
+    with pytest.raises(d.ParseError, match="line 2"):
+        d.parse_text("[[local|localrc]]\nA=$(hostname)\n")
+
+
+def test_import_yields_pillar_that_builds_the_same_model():
+    model, _ = d.parse_text(HAND_WRITTEN)
+    pillar = yaml.safe_load(d.import_yaml(model))["devstack"]
+    assert d.normalize(pillar) == model
+
+
+def test_example_pillars_are_valid():
+    for name in ("full-node.sls", "remote-services.sls"):
+        with open(os.path.join(PROJECT, "pillar", "examples", name)) as handle:
+            d.build(yaml.safe_load(handle)["devstack"])
+
+
+# ---- meaning, masking, explain ---------------------------------------------------------------
+
+def test_semantic_diff_ignores_order_and_comments_and_masks_secrets():
+    model = d.build(SMALL)
+    text = d.render_model(model)
+    reordered, _ = d.parse_text("# a comment\n" + text.replace("SWIFT_HASH=abc123\n", "") .replace(
+        "[[local|localrc]]\n", "[[local|localrc]]\nSWIFT_HASH=abc123\n"))
+    assert d.semantic_diff(reordered, model) == {}
+    changed = d.build(with_localrc(ADMIN_PASSWORD="Other456", DEBUG=True))
+    diff = d.semantic_diff(model, changed)
+    assert diff["localrc:ADMIN_PASSWORD"] == {"old": d.MASK, "new": d.MASK}
+    assert diff["localrc:DEBUG"] == {"old": None, "new": "True"}
+    assert "Secret123" not in repr(diff) and "Other456" not in repr(diff)
+
+
+def test_masking_scrubs_secret_values_and_url_credentials_everywhere():
+    pillar = dict(SMALL, config={"post-config": {"$NOVA_CONF": {
+        "database": {"connection": "mysql+pymysql://root:Secret123@127.0.0.1/nova"},
+        "DEFAULT": {"transport_url": "rabbit://u:Other999@h:5672/", "admin_password": "x1"}}}})
+    text = d.render_model(d.mask_model(d.build(pillar)))
+    for secret in ("Secret123", "Other999", "abc123", "= x1"):
+        assert secret not in text
+
+
+def test_explain_reports_services_plugins_and_prompts():
+    parsed, _ = d.parse_text("[[local|localrc]]\nenable_plugin b u://b # requires: a\nenable_plugin a u://a\n")
+    info = d.explain_model(parsed)
+    assert [p["name"] for p in info["plugins_in_order"]] == ["a", "b"]
+    assert {p["variable"] for p in info["prompted_passwords"]} == {
+        "DATABASE_PASSWORD", "RABBIT_PASSWORD", "SERVICE_PASSWORD", "ADMIN_PASSWORD"}
+
+
+# ---- files ---------------------------------------------------------------------------------
+
+def test_atomic_write_leaves_the_old_file_when_interrupted(tmp_path, monkeypatch):
+    target = tmp_path / "local.conf"
+    target.write_text("old\n")
+
+    def broken_replace(src, dst):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(d.os, "replace", broken_replace)
+    with pytest.raises(OSError):
+        d.atomic_write(str(target), b"new\n", os.getuid(), os.getgid(), 0o600)
+    assert target.read_text() == "old\n"
+    assert os.listdir(tmp_path) == ["local.conf"]
+
+
+def test_atomic_write_sets_mode_and_content(tmp_path):
+    target = tmp_path / "local.conf"
+    d.atomic_write(str(target), b"x\n", os.getuid(), os.getgid(), 0o600)
+    assert target.read_bytes() == b"x\n" and (target.stat().st_mode & 0o777) == 0o600
+
+
+@pytest.mark.parametrize("mode, expected", [("0600", 0o600), ("600", 0o600), (600, 0o600), ("0640", 0o640)])
+def test_modes(mode, expected):
+    assert d.parse_mode(mode) == expected
+
+
+def test_bad_mode_is_an_error():
+    with pytest.raises(d.LocalConfError):
+        d.parse_mode(384)
