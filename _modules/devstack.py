@@ -315,6 +315,14 @@ def normalize(pillar: Any, root: str = "devstack") -> dict:
     passwords, headers) happen in :func:`check`. Use :func:`build` for both.
     """
     errors: list[str] = []
+    model = _normalize(pillar, root, errors)
+    if errors:
+        raise LocalConfError(errors)
+    return model
+
+
+def _normalize(pillar: Any, root: str, errors: list[str]) -> dict:
+    """normalize() that appends to ``errors`` and returns the model of the valid parts."""
     if not isinstance(pillar, dict):
         raise LocalConfError([f"{root} must be a mapping (got {type(pillar).__name__}); see README.md"])
     unknown = sorted(set(map(str, pillar)) - set(MODEL_KEYS) - ROLE_KEYS)
@@ -326,16 +334,13 @@ def normalize(pillar: Any, root: str = "devstack") -> dict:
     if not isinstance(disable_all, bool):
         errors.append(f"{root}:disable_all_services must be true or false")
         disable_all = False
-    model = {
+    return {
         "disable_all_services": disable_all,
         "services": _normalize_services(pillar.get("services"), f"{root}:services", errors),
         "localrc": _normalize_localrc(pillar.get("localrc"), f"{root}:localrc", errors),
         "plugins": _normalize_plugins(pillar.get("plugins"), f"{root}:plugins", errors),
         "config": _normalize_config(pillar.get("config"), f"{root}:config", errors),
     }
-    if errors:
-        raise LocalConfError(errors)
-    return model
 
 
 def _mapping(raw: Any, path: str, errors: list[str], example: str) -> dict:
@@ -727,12 +732,21 @@ def check(model: dict, root: str = "devstack", known_variables: Iterable[str] = 
 
 
 def build(pillar: Any, root: str = "devstack") -> dict:
-    """Normalise and fully validate pillar; return the model or raise LocalConfError."""
-    model = normalize(pillar, root)
+    """Normalise and fully validate pillar; return the model or raise LocalConfError.
+
+    Every problem is reported at once. Cross-checks that would only echo a structural error
+    (a reference to, or a prompt for, a variable whose value was itself rejected) are left out.
+    """
+    errors: list[str] = []
+    model = _normalize(pillar, root, errors)
     known = pillar.get("known_variables") or []
     if not isinstance(known, list) or not all(isinstance(k, str) and NAME_RE.match(k) for k in known):
-        raise LocalConfError([f"{root}:known_variables must be a list of variable names"])
-    errors = check(model, root, known)
+        errors.append(f"{root}:known_variables must be a list of variable names")
+        known = []
+    rejected = {str(name) for name in (pillar.get("localrc") or {}) if str(name) not in model["localrc"]} \
+        if isinstance(pillar.get("localrc"), dict) else set()
+    errors += [e for e in check(model, root, known)
+               if not any(f"${name}," in e or f":localrc:{name} is missing" in e for name in rejected)]
     if errors:
         raise LocalConfError(errors)
     return model

@@ -36,7 +36,6 @@ import re
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from types import ModuleType
 from typing import Any, Callable
@@ -196,9 +195,14 @@ def order_violations(
         if words[0] == "enable_plugin":
             name = words[1]
             comment = line.partition("#")[2].strip()
-            requires = {r.strip() for r in comment[len("requires:"):].split(",")} if comment.startswith("requires:") else set()
-            if requires != plugin_requires.get(name, set()):
-                violations.append(f"line {lineno}: plugin {name} lists requires {sorted(requires)}, pillar has {sorted(plugin_requires.get(name, ()))}")
+            requires = set()
+            if comment.startswith("requires:"):
+                requires = {r.strip() for r in comment[len("requires:"):].split(",")}
+            expected = plugin_requires.get(name, set())
+            if requires != expected:
+                violations.append(
+                    f"line {lineno}: plugin {name} lists requires {sorted(requires)}, pillar has {sorted(expected)}"
+                )
             for required in sorted(requires - enabled):
                 violations.append(f"line {lineno}: plugin {name} is enabled before {required}, which it requires")
             if name in enabled:
@@ -212,8 +216,9 @@ def order_violations(
         if enabled:
             violations.append(f"line {lineno}: {name} is assigned after an enable_plugin line")
         refs = {a or b for a, b in REF_RE.findall(value)}
-        if refs != var_refs.get(name, set()):
-            violations.append(f"line {lineno}: {name} references {sorted(refs)}, pillar has {sorted(var_refs.get(name, ()))}")
+        expected = var_refs.get(name, set())
+        if refs != expected:
+            violations.append(f"line {lineno}: {name} references {sorted(refs)}, pillar has {sorted(expected)}")
         for ref in sorted(refs & set(var_refs) - assigned):
             violations.append(f"line {lineno}: {name} references {ref}, which is assigned later")
         if name in assigned:
@@ -278,7 +283,8 @@ def ansible_renderer(path: str, pillar: dict, model: dict) -> Callable[[], str]:
     module = load_module(path, "devstack_local_conf")
     requires = {n: set(s["requires"]) for n, s in pillar["plugins"].items() if s.get("requires")}
 
-    def load_plugin_names(self, base_dir):
+    def load_plugin_names(self: Any, base_dir: str | None) -> None:
+        """Stand-in for PluginGraph.loadPluginNames: the requirements come from the pillar."""
         self._plugin_dependencies = {n: set(r) for n, r in requires.items()}
 
     module.PluginGraph.loadPluginNames = load_plugin_names
@@ -299,7 +305,9 @@ def ansible_renderer(path: str, pillar: dict, model: dict) -> Callable[[], str]:
     return render
 
 
-def ansible_misorders(text: str, var_refs: dict[str, set[str]], plugin_requires: dict[str, set[str]]) -> tuple[int, int, int, int]:
+def ansible_misorders(
+    text: str, var_refs: dict[str, set[str]], plugin_requires: dict[str, set[str]]
+) -> tuple[int, int, int, int]:
     """(variable references used before assignment, variables affected, plugin requirements
     enabled too late, plugins affected) in the Ansible module's localrc section."""
     assigned: set[str] = set()

@@ -9,7 +9,7 @@ import sys
 import pytest
 import yaml
 
-from conftest import PROJECT, devstack as d
+from project import PROJECT, devstack as d
 
 SMALL = {
     "disable_all_services": True,
@@ -72,7 +72,7 @@ def test_plugin_requirement_cycle_and_missing_requirement_are_errors():
 
 def test_render_is_identical_whatever_the_hash_seed():
     script = (
-        "import sys; sys.path.insert(0, 'tests'); from conftest import devstack as d; import yaml;"
+        "import sys; sys.path.insert(0, 'tests'); from project import devstack as d; import yaml;"
         "sys.stdout.write(d.render_model(d.build(yaml.safe_load(open('pillar/examples/full-node.sls'))['devstack'])))"
     )
     outputs = {

@@ -8,7 +8,7 @@ import subprocess
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import devstack as d
+from project import devstack as d
 
 # Any single-line text: hostile shell syntax included, only newline, CR and NUL excluded.
 line_text = st.text(st.characters(blacklist_characters="\n\r\0", blacklist_categories=("Cs",)), max_size=40)

@@ -1,4 +1,4 @@
-"""Shared helpers for every test tier: the project's paths and its plain-Python modules."""
+"""This project's paths and plain-Python modules, for every test tier."""
 
 from __future__ import annotations
 
@@ -7,10 +7,7 @@ import importlib.util
 import os
 import sys
 
-import pytest
-
 PROJECT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-VENV_BIN = os.path.join(PROJECT, ".venv", "bin")
 
 
 def load_source(name: str, path: str):
@@ -25,9 +22,3 @@ def load_source(name: str, path: str):
 
 devstack = load_source("devstack_model", os.path.join(PROJECT, "_modules", "devstack.py"))
 configure = load_source("project_configure", os.path.join(PROJECT, "bin", "configure"))
-
-
-@pytest.fixture(scope="session")
-def model_module():
-    """The devstack execution module, imported as plain Python."""
-    return devstack
