@@ -20,8 +20,8 @@ import this file directly.
 
 from __future__ import annotations
 
+import functools
 import grp
-import heapq
 import os
 import pwd
 import re
@@ -140,6 +140,7 @@ URL_CREDENTIALS_RE = re.compile(r"(://[^:/@\s]*:)[^@\s]*@")
 _TEMPLATE_TOKEN_RE = re.compile(r"\$\$|\$\{(" + _NAME + r")\}|\$(" + _NAME + r")|\$")
 _CONFIG_VALUE_REF_RE = re.compile(r"\$\{(" + _NAME + r")\}|\$(" + _NAME + r")")
 _HEADER_RE = re.compile(r"\[\[.+\|.*\]\]")
+_DQ_SPECIAL_RE = re.compile(r'([\\"$`])')
 
 
 class LocalConfError(CommandExecutionError):
@@ -183,8 +184,12 @@ def _scalar_text(value: Any) -> str | None:
     return None
 
 
-def template_parts(text: str) -> list[tuple[str, str]]:
+@functools.lru_cache(maxsize=65536)
+def template_parts(text: str) -> tuple[tuple[str, str], ...]:
     """Split an ``expand`` template into ("lit", text) and ("ref", NAME) parts.
+
+    Cached: templates are immutable strings, and rendering needs their parts twice (ordering
+    and quoting) on every apply.
 
     ``${NAME}`` and ``$NAME`` are references, ``$$`` is a literal dollar; any other ``$`` is a
     ValueError (it would be shell syntax such as ``$(...)``).
@@ -212,10 +217,10 @@ def template_parts(text: str) -> list[tuple[str, str]]:
             merged[-1] = ("lit", merged[-1][1] + value)
         else:
             merged.append((kind, value))
-    return merged
+    return tuple(merged)
 
 
-def _value_from_parts(parts: list[tuple[str, str]]) -> Any:
+def _value_from_parts(parts) -> Any:
     """The canonical model value for template parts: a literal, a ref, or an expand template."""
     if all(kind == "lit" for kind, _ in parts):
         return "".join(value for _, value in parts)
@@ -252,55 +257,62 @@ def shell_value(value: Any) -> str:
     """A localrc model value as the right-hand side of a bash assignment."""
     if not isinstance(value, dict):
         return shell_quote(value)
-    parts = [("ref", value["ref"])] if "ref" in value else template_parts(value["expand"])
+    if "ref" in value:
+        return '"${' + value["ref"] + '}"'
+    return _shell_template(value["expand"])
+
+
+@functools.lru_cache(maxsize=65536)
+def _shell_template(template: str) -> str:
+    """An expand template as a double-quoted bash word: literals escaped, references kept."""
     out = []
-    for kind, text in parts:
+    for kind, text in template_parts(template):
         if kind == "ref":
             out.append("${" + text + "}")
         else:
-            out.append(re.sub(r'([\\"$`])', r"\\\1", text))
+            out.append(_DQ_SPECIAL_RE.sub(r"\\\1", text))
     return '"' + "".join(out) + '"'
 
 
 def topo_order(nodes: Iterable[str], deps: dict[str, Iterable[str]]) -> list[str]:
-    """Order nodes so each comes after its dependencies; ties broken by name (deterministic).
+    """Order nodes so each comes after its dependencies (deterministic: names are visited sorted).
 
-    Raises ValueError with the cycle as "a -> b -> a" when there is one.
+    A depth-first post-order walk: taking nodes in name order, each node's dependencies are
+    placed (recursively, also in name order) just before it. Unlike a pre-order walk (DevStack's
+    Ansible module), a chain A -> B -> C comes out C, B, A. The result depends only on the graph,
+    never on dict or hash order. Raises ValueError naming the cycle ("a -> b -> a").
     """
-    nodes = list(nodes)
-    node_set = set(nodes)
-    pending = {n: {d for d in deps.get(n, ()) if d in node_set and d != n} for n in nodes}
-    dependants: dict[str, list[str]] = {n: [] for n in nodes}
-    for node, needs in pending.items():
-        for need in needs:
-            dependants[need].append(node)
-    ready = [n for n, needs in pending.items() if not needs]
-    heapq.heapify(ready)
-    order = []
-    while ready:
-        node = heapq.heappop(ready)
-        order.append(node)
-        for dependant in dependants[node]:
-            pending[dependant].discard(node)
-            if not pending[dependant]:
-                heapq.heappush(ready, dependant)
-    if len(order) < len(nodes):
-        raise ValueError(_find_cycle({n: needs for n, needs in pending.items() if needs}))
+    ordered = sorted(nodes)
+    node_set = set(ordered)
+    done: set[str] = set()
+    order: list[str] = []
+    for root in ordered:
+        if root in done:
+            continue
+        if not deps.get(root):
+            done.add(root)
+            order.append(root)
+            continue
+        path = [root]
+        pending = [iter(sorted(deps[root]))]
+        on_path = {root}
+        while path:
+            for dep in pending[-1]:
+                if dep == path[-1] or dep in done or dep not in node_set:
+                    continue
+                if dep in on_path:
+                    raise ValueError(" -> ".join(path[path.index(dep):] + [dep]))
+                path.append(dep)
+                on_path.add(dep)
+                pending.append(iter(sorted(deps.get(dep, ()))))
+                break
+            else:
+                node = path.pop()
+                pending.pop()
+                on_path.discard(node)
+                done.add(node)
+                order.append(node)
     return order
-
-
-def _find_cycle(graph: dict[str, set[str]]) -> str:
-    """Describe one cycle of a graph in which every node has an unresolved dependency."""
-    start = min(graph)
-    path, seen = [start], {start: 0}
-    node = start
-    while True:
-        node = min(graph[node])
-        if node in seen:
-            cycle = path[seen[node]:] + [node]
-            return " -> ".join(cycle)
-        seen[node] = len(path)
-        path.append(node)
 
 
 # --------------------------------------------------------------------------------------------
@@ -631,14 +643,14 @@ def effective_services(model: dict) -> list[str]:
 
 def variable_order(localrc: dict) -> list[str]:
     """Variables in an order where each is assigned after every variable it references."""
-    deps = {name: value_refs(value) for name, value in localrc.items()}
-    return topo_order(sorted(localrc), deps)
+    deps = {name: value_refs(value) for name, value in localrc.items() if isinstance(value, dict)}
+    return topo_order(localrc, deps)
 
 
 def plugin_order(plugins: dict) -> list[str]:
     """Plugins in an order where each is enabled after every plugin it requires."""
     deps = {name: spec.get("requires", ()) for name, spec in plugins.items()}
-    return topo_order(sorted(plugins), deps)
+    return topo_order(plugins, deps)
 
 
 def _resolves_empty(localrc: dict, name: str, seen: frozenset = frozenset()) -> bool:
