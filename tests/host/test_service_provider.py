@@ -1,0 +1,86 @@
+"""Service states must really start and stop daemons on this host, whatever its init system.
+
+Where systemd is not PID 1 (these CI machines), Salt's systemd module would report success
+without doing anything; bin/configure disables it there. This starts a real Debian daemon
+(memcached, which DevStack's Keystone also uses) through service.running and stops it through
+service.dead, on a free loopback port, and checks the process and the socket, not the init
+script's word."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import time
+
+import pytest
+
+from conftest import salt_call
+
+SLS = """
+memcached:
+  pkg.installed: []
+memcached-config:
+  file.managed:
+    - name: /etc/memcached.conf
+    - contents: |
+        # Written by this project's host tests (tests/host/test_service_provider.py).
+        -m 32
+        -p {port}
+        -U 0
+        -u memcache
+        -l 127.0.0.1
+        -P /var/run/memcached/memcached.pid
+    - require:
+      - pkg: memcached
+memcached-service:
+  service.{state}:
+    - name: memcached
+    - watch:
+      - file: memcached-config
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def memcached_pids() -> list[int]:
+    pids = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/comm") as handle:
+                if handle.read().strip() == "memcached":
+                    pids.append(int(pid))
+        except OSError:
+            pass
+    return pids
+
+
+def apply(port: int, state: str) -> dict:
+    result = salt_call("state.template_str", SLS.format(port=port, state=state), "--retcode-passthrough")
+    failed = {k: v["comment"] for k, v in result.items() if v["result"] is not True}
+    assert not failed, failed
+    return result
+
+
+@pytest.fixture
+def port():
+    port = free_port()
+    yield port
+    for pid in memcached_pids():  # stop what this test started, by PID, whatever happened
+        os.kill(pid, signal.SIGTERM)
+
+
+def test_service_running_and_dead_really_start_and_stop_the_daemon(host, port):
+    apply(port, "running")
+    assert host.socket(f"tcp://127.0.0.1:{port}").is_listening
+    assert memcached_pids()
+    apply(port, "dead")
+    assert not host.socket(f"tcp://127.0.0.1:{port}").is_listening
+    deadline = time.monotonic() + 10  # the init script returns once SIGTERM is sent
+    while memcached_pids() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not memcached_pids()
