@@ -31,7 +31,7 @@ APPLY = ("state.apply", "devstack")
 PING = ("test.ping",)
 
 
-def salt_call(args: tuple[str, ...], out: str = "quiet", capture: bool = False) -> subprocess.CompletedProcess:
+def salt_call(args: tuple[str, ...], out: str = "json", capture: bool = False) -> subprocess.CompletedProcess:
     """Run bin/salt-call quietly with the given function and outputter; raise on failure."""
     command = [SALT_CALL, "--log-level=quiet", f"--out={out}", *args]
     result = subprocess.run(
@@ -76,8 +76,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0].strip())
     parser.add_argument("--runs", type=int, default=7, help="timed runs of each command, interleaved (default 7)")
     parser.add_argument(
-        "--out", default="quiet",
-        help="outputter for the timed runs (default quiet; stdout is discarded either way)",
+        "--out", default="json",
+        help="outputter for the timed runs (default json; stdout is discarded either way)",
     )
     args = parser.parse_args()
     if os.geteuid() != 0:
