@@ -933,7 +933,7 @@ def _parse_config_block(model: dict, phase: str, filename: str, lines, warnings:
             continue
         key, sep, value = line.partition("=")
         if not sep or not key.strip(" \t"):
-            warnings.append(f"line {lineno}: {line!r} has no 'name =' part; DevStack's merge does nothing with it")
+            warnings.append(f"line {lineno}: a line without 'name =' in [[{phase}|{filename}]]; DevStack's merge does nothing with it")
             continue
         if not section:
             warnings.append(f"line {lineno}: option outside any [section] in [[{phase}|{filename}]] is ignored")
@@ -965,9 +965,9 @@ def _parse_localrc(model: dict, lines, warnings: list[str]) -> None:
             if rest and rest[0].isspace():
                 extra, _ = shell_words(rest, where)
                 if extra:
-                    raise ParseError([f"{where}: {line!r} runs a command with a temporary variable; not supported"])
+                    raise ParseError([f"{where}: assigning {name} before a command (NAME=value command) is not supported"])
             if len(words) != 1:
-                raise ParseError([f"{where}: {line!r} assigns more than one word; quote the value"])
+                raise ParseError([f"{where}: the value of {name} is more than one word; quote it"])
             value = _value_from_parts(words[0])
             if name == "ENABLED_SERVICES":
                 _parse_enabled_services(model, value, op, where, negated)
@@ -1005,7 +1005,7 @@ def _parse_localrc(model: dict, lines, warnings: list[str]) -> None:
             model["plugins"][command[1]] = plugin
         else:
             raise ParseError([
-                f"{where}: {line!r} is shell code the model cannot represent (only NAME=value, "
+                f"{where}: a command the model cannot represent (only NAME=value, "
                 "enable_service, disable_service, disable_all_services and enable_plugin are)"
             ])
     for name in negated:
@@ -1043,7 +1043,8 @@ def shell_words(text: str, where: str = "value") -> tuple[list[list[tuple[str, s
     """Split one line of simple bash into words of ("lit", s)/("ref", NAME) parts, plus the comment.
 
     Supports what local.conf needs: bare words, single and double quotes, backslash escapes and
-    $NAME/${NAME}. Anything that would run code or expand otherwise raises ParseError.
+    $NAME/${NAME}. Anything that would run code or expand otherwise raises ParseError. Errors name
+    the line and the construct, never the line's text: it may hold a password.
     """
     words: list[list[tuple[str, str]]] = []
     word: list[tuple[str, str]] | None = None
@@ -1425,7 +1426,7 @@ def explain(config=None, pillar_key="devstack", path=None):
     """
     if path is not None:
         model, warnings = parse_text(_read(path))
-        problems = check(model, "localrc file")
+        problems = check(model, path)
     else:
         raw = _pillar(pillar_key) if config is None else config
         model, warnings = normalize(raw, pillar_key), []

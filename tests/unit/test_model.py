@@ -286,7 +286,7 @@ def test_a_hand_written_local_conf_parses_the_way_devstack_reads_it():
     assert model["plugins"] == {"heat": {"url": "https://opendev.org/openstack/heat", "ref": "stable/2026.2"}}
     assert model["config"] == {"post-config": {"$NOVA_CONF": {"DEFAULT": {"debug": "True", "filter": ["a", "b"]}}}}
     joined = "\n".join(warnings)
-    for expected in ("indented line", "has spaces inside", "ignores the group 'install'", "[[local|other]]", "no 'name =' part"):
+    for expected in ("indented line", "has spaces inside", "ignores the group 'install'", "[[local|other]]", "without 'name ='"):
         assert expected in joined
 
 
@@ -308,6 +308,18 @@ def test_crlf_and_shell_code_are_reported_with_the_line():
         d.parse_text("[[local|localrc]]\nA=1\nif true; then B=2; fi\n")
     with pytest.raises(d.ParseError, match="line 2"):
         d.parse_text("[[local|localrc]]\nA=$(hostname)\n")
+
+
+@pytest.mark.parametrize("text", [
+    "[[local|localrc]]\nADMIN_PASSWORD=Hidden42 x\n",
+    "[[local|localrc]]\nADMIN_PASSWORD=Hidden42 run\n",
+    "[[local|localrc]]\nHidden42\n",
+    "[[local|localrc]]\nADMIN_PASSWORD=Hidden42$(x)\n",
+])
+def test_parse_errors_never_quote_the_line(text):
+    with pytest.raises(d.ParseError) as info:
+        d.parse_text(text)
+    assert "line 2" in str(info.value) and "Hidden42" not in str(info.value)
 
 
 def test_import_yields_pillar_that_builds_the_same_model():
