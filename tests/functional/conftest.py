@@ -15,6 +15,16 @@ from saltfactories.utils.functional import Loaders
 from project import PROJECT, configure
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _salt_deferred_logging():
+    """Salt buffers early log records in a handler bound to the stderr of import time and
+    flushes it at exit, when pytest has closed that stream ("--- Logging error ---"): drop it."""
+    yield
+    import salt._logging.impl
+
+    salt._logging.impl.shutdown_temp_handler()
+
+
 @pytest.fixture(scope="session")
 def salt_root(tmp_path_factory):
     root = tmp_path_factory.mktemp("salt-root")
