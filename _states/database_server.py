@@ -1,0 +1,136 @@
+"""
+States for the database server (MariaDB): its option file, its security, databases, users and
+grants, all from the ``database`` pillar.
+
+Every state only calls the ``database_server`` execution module (``plan`` then ``apply``), so
+``salt-call database_server.plan users`` and the state can never disagree. Passwords are read by
+the module from pillar, never passed through SLS data (rendered SLS is logged at debug level).
+"""
+
+from salt.exceptions import CommandExecutionError
+
+__virtualname__ = "database_server"
+
+PARTS = {
+    "config": "server options",
+    "secure": "server security (root, anonymous users, test database)",
+    "databases": "databases",
+    "users": "users and grants",
+}
+
+
+def __virtual__():
+    """Available when the database_server execution module (this project's _modules) is loaded."""
+    if "database_server.plan" in __salt__:
+        return __virtualname__
+    return (False, "the database_server execution module is not loaded: run saltutil.sync_all and "
+                   "install PyMySQL (requirements.lock)")
+
+
+def _converge(name, part, pillar_key, **kwargs):
+    ret = {"name": name, "result": False, "changes": {}, "comment": ""}
+    what = PARTS[part]
+    try:
+        changes = __salt__["database_server.plan"](part, pillar_key=pillar_key, **kwargs)
+    except CommandExecutionError as exc:
+        ret["comment"] = f"{what}: {exc}"
+        return ret
+    if not changes:
+        ret["result"] = True
+        ret["comment"] = f"{what} as the pillar says"
+        return ret
+    if __opts__["test"]:
+        ret["result"] = None
+        ret["changes"] = changes
+        ret["comment"] = f"{what} would change: {', '.join(sorted(changes))}"
+        return ret
+    try:
+        ret["changes"] = __salt__["database_server.apply"](part, pillar_key=pillar_key, **kwargs)
+        after = __salt__["database_server.plan"](part, pillar_key=pillar_key, **kwargs)
+    except (CommandExecutionError, OSError) as exc:
+        ret["comment"] = f"{what}: {exc}"
+        return ret
+    if after:
+        ret["comment"] = f"{what} still differ after applying: {', '.join(sorted(after))}"
+        return ret
+    ret["result"] = True
+    ret["comment"] = f"{what} changed: {', '.join(sorted(ret['changes']))}"
+    return ret
+
+
+def valid(name, pillar_key="database"):
+    """
+    Check the database pillar and change nothing; states that require this one do not run when
+    it fails, so an invalid pillar changes nothing. Errors name their pillar paths.
+
+    .. code-block:: yaml
+
+        database-pillar:
+          database_server.valid:
+            - pillar_key: database
+    """
+    ret = {"name": name, "result": False, "changes": {}, "comment": ""}
+    try:
+        checked = __salt__["database_server.validate"](pillar_key=pillar_key)
+    except CommandExecutionError as exc:
+        ret["comment"] = str(exc)
+        return ret
+    ret["result"] = True
+    ret["comment"] = f"{pillar_key} pillar is valid" + (
+        "" if checked["options_checked"] else " (server options are checked once the server is installed)")
+    return ret
+
+
+def config(name, pillar_key="database"):
+    """
+    Write the [mysqld] options of ``database:server`` to the option file ``name`` (root, 0644),
+    atomically and only when they change. ``changes`` lists ``mysqld:OPTION`` old and new values.
+    Watch it from ``service.running`` to restart the server.
+
+    .. code-block:: yaml
+
+        /etc/mysql/mariadb.conf.d/99-salt.cnf:
+          database_server.config: []
+    """
+    return _converge(name, "config", pillar_key, path=name)
+
+
+def secured(name, pillar_key="database"):
+    """
+    Secure the server as mysql_secure_installation does: root@localhost authenticated as
+    ``database:root:auth`` says (unix_socket or password), no anonymous users, no root account for
+    other hosts, no test database and no grants on test or test_*.
+
+    .. code-block:: yaml
+
+        database-secured:
+          database_server.secured: []
+    """
+    return _converge(name, "secure", pillar_key)
+
+
+def databases(name, pillar_key="database"):
+    """
+    Create the databases of ``database:databases`` with their character set and collation.
+    Databases the pillar does not list are left alone (DevStack creates its own).
+
+    .. code-block:: yaml
+
+        database-databases:
+          database_server.databases: []
+    """
+    return _converge(name, "databases", pillar_key)
+
+
+def users(name, pillar_key="database"):
+    """
+    Users of ``database:users`` and DevStack's user (``database:devstack``): each exists on its
+    declared hosts only, with its password (compared and set as a hash, never shown) and exactly its
+    declared grants on databases and on ``*``.
+
+    .. code-block:: yaml
+
+        database-users:
+          database_server.users: []
+    """
+    return _converge(name, "users", pillar_key)
