@@ -22,11 +22,18 @@ from __future__ import annotations
 
 import functools
 import grp
+import hashlib
+import json
 import os
 import pwd
 import re
+import signal
+import socket
 import stat
+import subprocess
 import tempfile
+import time
+import urllib.request
 from typing import Any, Iterable
 
 import yaml
@@ -113,7 +120,24 @@ PROMPTED_PASSWORDS = (
 
 MODEL_KEYS = ("disable_all_services", "services", "localrc", "plugins", "config")
 #: Keys under devstack: that belong to the role rather than to the local.conf model.
-ROLE_KEYS = frozenset({"user", "group", "dest", "local_conf", "known_variables"})
+ROLE_KEYS = frozenset({
+    "user", "group", "dest", "local_conf", "known_variables", "repo", "ref", "stack", "checkout",
+    "stack_timeout", "unstack_before_restack",
+})
+#: The role's defaults (README: "The DevStack node role").
+NODE_DEFAULTS = {
+    "user": "stack",
+    "dest": "/opt/stack",
+    "repo": "https://opendev.org/openstack/devstack",
+    "ref": "stable/2026.1",
+    "stack": False,
+    "stack_timeout": 3600,
+    "unstack_before_restack": False,
+}
+#: Where the role records what was stacked (root-owned, 0600).
+STATE_DIR = "/var/lib/devstack-salt"
+#: Console output that means stack.sh (or sudo) is waiting for an answer that never comes.
+PROMPT_RE = re.compile(rb"Enter a password now:|\[sudo\] password for|Password:\s*$", re.M)
 
 HEADER_COMMENT = (
     "# DevStack local.conf, written by Salt from the devstack pillar.\n"
@@ -751,6 +775,8 @@ def build(pillar: Any, root: str = "devstack") -> dict:
     """
     errors: list[str] = []
     model = _normalize(pillar, root, errors)
+    if isinstance(pillar, dict):
+        node_settings(pillar, root, errors, model)
     known = pillar.get("known_variables") or []
     if not isinstance(known, list) or not all(isinstance(k, str) and NAME_RE.match(k) for k in known):
         errors.append(f"{root}:known_variables must be a list of variable names")
@@ -1313,6 +1339,317 @@ def import_yaml(model: dict, root: str = "devstack") -> str:
 
 
 # --------------------------------------------------------------------------------------------
+# The node: role settings, the stack.sh runner and its stamp
+# --------------------------------------------------------------------------------------------
+
+
+def node_settings(pillar: dict, root: str = "devstack", errors: list[str] | None = None,
+                  model: dict | None = None) -> dict:
+    """The role's settings from pillar, defaults applied, plus derived paths.
+
+    Appends problems to ``errors`` (raises LocalConfError when it is None). With ``model``, keeps
+    localrc DEST and devstack:dest in agreement: DEST is added when dest is not DevStack's default.
+    """
+    own = errors is None
+    errors = [] if own else errors
+    cfg = {**NODE_DEFAULTS, **{k: pillar[k] for k in NODE_DEFAULTS if pillar.get(k) is not None}}
+    if not isinstance(cfg["user"], str) or not re.fullmatch(r"[a-z_][a-z0-9_-]{0,31}", cfg["user"]):
+        errors.append(f"{root}:user must be a user name (lower case letters, digits, '_' and '-')")
+    for key in ("dest", "local_conf"):
+        value = pillar.get(key)
+        if value is not None and (not isinstance(value, str) or not PATH_HEADER_RE.match(value) or value == "/"):
+            errors.append(f"{root}:{key} must be an absolute path without spaces or shell characters")
+    if not isinstance(cfg["repo"], str) or not URL_RE.match(cfg["repo"]):
+        errors.append(f"{root}:repo must be a git URL without spaces or shell characters")
+    ref = _scalar_text(cfg["ref"])
+    if ref is None or not ref or not REF_RE.match(ref):
+        errors.append(f"{root}:ref must be a branch, tag or commit")
+    cfg["ref"] = ref
+    for key in ("stack", "unstack_before_restack"):
+        if not isinstance(cfg[key], bool):
+            errors.append(f"{root}:{key} must be true or false")
+    cfg["checkout"] = pillar.get("checkout", cfg["stack"])
+    if not isinstance(cfg["checkout"], bool):
+        errors.append(f"{root}:checkout must be true or false")
+    elif cfg["stack"] is True and not cfg["checkout"]:
+        errors.append(f"{root}:checkout cannot be false while {root}:stack is true (stack.sh comes from the checkout)")
+    timeout = cfg["stack_timeout"]
+    if isinstance(timeout, bool) or not isinstance(timeout, int) or timeout <= 0:
+        errors.append(f"{root}:stack_timeout must be a number of seconds greater than 0")
+    if model is not None and isinstance(cfg["dest"], str):
+        dest_var = model["localrc"].get("DEST")
+        if dest_var is None and cfg["dest"] != NODE_DEFAULTS["dest"]:
+            model["localrc"]["DEST"] = cfg["dest"]
+        elif dest_var is not None and dest_var != cfg["dest"] and "dest" in pillar:
+            errors.append(f"{root}:localrc:DEST differs from {root}:dest; set only {root}:dest")
+        elif isinstance(dest_var, str) and "dest" not in pillar:
+            cfg["dest"] = dest_var
+    if isinstance(cfg["dest"], str):
+        cfg["devstack_dir"] = cfg["dest"].rstrip("/") + "/devstack"
+        cfg["local_conf"] = pillar.get("local_conf") or cfg["devstack_dir"] + "/local.conf"
+        cfg["run_log"] = cfg["dest"].rstrip("/") + "/logs/salt-stack-run.log"
+        key = hashlib.sha256(cfg["devstack_dir"].encode()).hexdigest()[:16]
+        cfg["stamp"] = f"{STATE_DIR}/stack-{key}.json"
+        cfg["running"] = f"{STATE_DIR}/running-{key}.json"
+    if own and errors:
+        raise LocalConfError(errors)
+    return cfg
+
+
+def meaning_digest(model: dict) -> str:
+    """A digest of what local.conf means (the model), blind to order, quoting and comments."""
+    return hashlib.sha256(json.dumps(model, sort_keys=True).encode()).hexdigest()
+
+
+def checkout_commit(directory: str) -> str | None:
+    """The commit checked out in a git work tree, or None."""
+    try:
+        proc = subprocess.run(
+            ["git", "-c", f"safe.directory={directory}", "-C", directory, "rev-parse", "HEAD"],
+            capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=30,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return proc.stdout.strip() if proc.returncode == 0 else None
+
+
+def read_json(path: str) -> dict | None:
+    """A JSON file's content, or None when it is missing or unreadable."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return json.load(handle)
+    except (OSError, ValueError):
+        return None
+
+
+def write_json(path: str, data: dict) -> None:
+    """Write JSON atomically, root-owned 0600 (a stamp holds no secret, but a digest of them)."""
+    os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+    atomic_write(path, (json.dumps(data, indent=2, sort_keys=True) + "\n").encode(), 0, 0, 0o600)
+
+
+def stack_reasons(cfg: dict, model: dict, force: bool = False) -> list[str]:
+    """Why stack.sh must run now (empty: it need not). Reads the stamp and the checkout."""
+    stamp = read_json(cfg["stamp"])
+    reasons = []
+    if force:
+        reasons.append("asked explicitly (force)")
+    if stamp is None:
+        reasons.append("never stacked by this role")
+        return reasons
+    if stamp.get("result") != "success":
+        reasons.append(f"the last run did not succeed ({stamp.get('result')})")
+    if stamp.get("meaning") != meaning_digest(model):
+        reasons.append("the meaning of local.conf changed since the last stack")
+    commit = checkout_commit(cfg["devstack_dir"])
+    if stamp.get("commit") != commit:
+        reasons.append(f"the DevStack checkout moved from {str(stamp.get('commit'))[:12]} to {str(commit)[:12]}")
+    return reasons
+
+
+def _user_env(entry: pwd.struct_passwd) -> dict[str, str]:
+    """A clean environment for the stack user: nothing of Salt's (and no secret) leaks in."""
+    return {
+        "HOME": entry.pw_dir, "USER": entry.pw_name, "LOGNAME": entry.pw_name, "SHELL": "/bin/bash",
+        "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "TERM": "dumb",
+    }
+
+
+def run_script(cfg: dict, script: str, timeout: int, log_path: str, progress: str | None = None) -> dict:
+    """Run a DevStack script (stack.sh, unstack.sh, clean.sh) as the stack user, never hanging.
+
+    stdin is /dev/null, output goes to ``log_path``, the environment is clean, and the whole
+    process group is stopped when it prompts (a password or sudo prompt) or runs past ``timeout``.
+    Returns {"returncode", "outcome" (success, failed, prompted, timeout), "seconds"}.
+    """
+    entry = pwd.getpwnam(cfg["user"])
+    groups = [g.gr_gid for g in grp.getgrall() if entry.pw_name in g.gr_mem]
+    os.makedirs(os.path.dirname(log_path), exist_ok=True)
+    os.chown(os.path.dirname(log_path), entry.pw_uid, entry.pw_gid)
+    started = time.time()
+    fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchown(fd, entry.pw_uid, entry.pw_gid)
+    try:
+        proc = subprocess.Popen(
+            ["/bin/bash", f"./{script}"], cwd=cfg["devstack_dir"], env=_user_env(entry),
+            stdin=subprocess.DEVNULL, stdout=fd, stderr=subprocess.STDOUT, start_new_session=True,
+            user=entry.pw_uid, group=entry.pw_gid, extra_groups=groups,
+        )
+    finally:
+        os.close(fd)
+    if progress:
+        write_json(progress, {"pid": proc.pid, "script": script, "started": started, "log": log_path})
+    outcome, offset, tail = None, 0, b""
+    try:
+        while proc.poll() is None:
+            time.sleep(0.2)
+            with open(log_path, "rb") as handle:
+                handle.seek(offset)
+                chunk = handle.read()
+            offset += len(chunk)
+            tail = (tail + chunk)[-4096:]
+            if PROMPT_RE.search(tail):
+                outcome = "prompted"
+            elif time.time() - started > timeout:
+                outcome = "timeout"
+            if outcome:
+                _stop_group(proc)
+                break
+    finally:
+        if progress:
+            try:
+                os.unlink(progress)
+            except FileNotFoundError:
+                pass
+    proc.wait()
+    if outcome is None:
+        outcome = "success" if proc.returncode == 0 else "failed"
+    return {"returncode": proc.returncode, "outcome": outcome, "seconds": round(time.time() - started, 1)}
+
+
+def _stop_group(proc: subprocess.Popen) -> None:
+    """SIGTERM the process group, then SIGKILL what is left after 5 s."""
+    for sig, grace in ((signal.SIGTERM, 5.0), (signal.SIGKILL, 5.0)):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            return
+        deadline = time.time() + grace
+        while time.time() < deadline:
+            if proc.poll() is not None:
+                try:
+                    os.killpg(proc.pid, 0)
+                except ProcessLookupError:
+                    return
+            time.sleep(0.1)
+
+
+def log_tail(cfg: dict, model: dict, lines: int = 20, since: float = 0.0) -> str:
+    """The last lines of DevStack's LOGFILE (when set and written since ``since``) or of the
+    runner's own log, with every secret of the model masked."""
+    candidates = []
+    logfile = resolve_literal(model["localrc"], "LOGFILE", {"DEST": cfg["dest"]})
+    if logfile:
+        candidates.append(logfile)
+    candidates.append(cfg["run_log"])
+    for path in candidates:
+        try:
+            if os.path.getmtime(path) >= since:
+                with open(path, "rb") as handle:
+                    handle.seek(max(0, os.path.getsize(path) - 65536))
+                    text = handle.read().decode("utf-8", errors="replace")
+                return scrub_text(model, "\n".join(text.splitlines()[-lines:]))
+        except OSError:
+            continue
+    return ""
+
+
+def scrub_text(model: dict, text: str) -> str:
+    """Text with the model's secret values and URL credentials replaced by <hidden>."""
+    text = URL_CREDENTIALS_RE.sub(r"\1" + MASK + "@", text)
+    for secret in secret_values(model):
+        text = text.replace(secret, MASK)
+    return text
+
+
+def resolve_literal(localrc: dict, name: str, early: dict[str, str]) -> str | None:
+    """The value bash would give a localrc variable, when it is built from literals only."""
+    value = localrc.get(name)
+    if value is None:
+        return early.get(name)
+    if not isinstance(value, dict):
+        return value
+    parts = [("ref", value["ref"])] if "ref" in value else template_parts(value["expand"])
+    out = []
+    for kind, text in parts:
+        if kind == "lit":
+            out.append(text)
+        else:
+            resolved = resolve_literal(localrc, text, early) if text != name else None
+            if resolved is None:
+                return None
+            out.append(resolved)
+    return "".join(out)
+
+
+def stack_node(cfg: dict, model: dict, force: bool = False) -> dict:
+    """Run stack.sh when :func:`stack_reasons` says so; record the outcome in the stamp.
+
+    Returns {"ran": bool, "result": bool, "reasons", "outcome", "seconds", "log", "tail", "commit"}.
+    """
+    reasons = stack_reasons(cfg, model, force)
+    commit = checkout_commit(cfg["devstack_dir"])
+    if not reasons:
+        return {"ran": False, "result": True, "reasons": [], "commit": commit}
+    if not os.path.isfile(os.path.join(cfg["devstack_dir"], "stack.sh")):
+        raise LocalConfError([f"{cfg['devstack_dir']}/stack.sh does not exist: check out DevStack first "
+                              "(the devstack role does when devstack:stack is true)"])
+    previous = read_json(cfg["stamp"]) or {}
+    if cfg["unstack_before_restack"] and previous.get("result") == "success":
+        run_script(cfg, "unstack.sh", int(cfg["stack_timeout"]), cfg["run_log"] + ".unstack", cfg["running"])
+    started = time.time()
+    write_json(cfg["stamp"], {**previous, "result": "running", "started": started})
+    run = run_script(cfg, "stack.sh", int(cfg["stack_timeout"]), cfg["run_log"], cfg["running"])
+    stamp = {"result": run["outcome"], "meaning": meaning_digest(model), "commit": commit,
+             "started": started, "finished": time.time(), "seconds": run["seconds"],
+             "returncode": run["returncode"], "log": cfg["run_log"]}
+    write_json(cfg["stamp"], stamp)
+    result = {"ran": True, "result": run["outcome"] == "success", "reasons": reasons, "outcome": run["outcome"],
+              "seconds": run["seconds"], "log": cfg["run_log"], "commit": commit}
+    if not result["result"]:
+        result["tail"] = log_tail(cfg, model, since=started - 1)
+    return result
+
+
+def unstack_node(cfg: dict, model: dict, clean: bool = False) -> dict:
+    """Run unstack.sh (or clean.sh) and mark the stamp so that the next apply stacks again."""
+    script = "clean.sh" if clean else "unstack.sh"
+    if not os.path.isfile(os.path.join(cfg["devstack_dir"], script)):
+        raise LocalConfError([f"{cfg['devstack_dir']}/{script} does not exist"])
+    run = run_script(cfg, script, int(cfg["stack_timeout"]), cfg["run_log"] + "." + script, cfg["running"])
+    stamp = read_json(cfg["stamp"]) or {}
+    write_json(cfg["stamp"], {**stamp, "result": "cleaned" if clean else "unstacked", "finished": time.time()})
+    return {"result": run["outcome"] == "success", "outcome": run["outcome"], "seconds": run["seconds"],
+            "tail": "" if run["outcome"] == "success" else log_tail(cfg, model, since=0)}
+
+
+def service_health(cfg: dict, model: dict) -> dict[str, str]:
+    """Probe the enabled services of a stacked node: Keystone, Swift proxy, MySQL, RabbitMQ."""
+    enabled = set(effective_services(model))
+    early = {"DEST": cfg["dest"]}
+    localrc = model["localrc"]
+    host = resolve_literal(localrc, "SERVICE_HOST", early) or resolve_literal(localrc, "HOST_IP", early) or "127.0.0.1"
+    checks: dict[str, str] = {}
+    if "key" in enabled:
+        checks["keystone"] = _http_check(f"http://{host}/identity/v3")
+    if "s-proxy" in enabled:
+        checks["swift-proxy"] = _http_check(f"http://{host}:8080/healthcheck")
+    if enabled & {"mysql", "postgresql"} or "DATABASE_HOST" in localrc:
+        db_host = resolve_literal(localrc, "DATABASE_HOST", early) or host
+        checks["database"] = _tcp_check(db_host, 5432 if "postgresql" in enabled else 3306)
+    if "rabbit" in enabled or "RABBIT_HOST" in localrc:
+        checks["rabbitmq"] = _tcp_check(resolve_literal(localrc, "RABBIT_HOST", early) or host, 5672)
+    return checks
+
+
+def _http_check(url: str) -> str:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return f"ok (HTTP {response.status} from {url})"
+    except Exception as exc:  # any failure is a health answer, not an error
+        return f"failing: {url}: {exc}"
+
+
+def _tcp_check(host: str, port: int) -> str:
+    try:
+        with socket.create_connection((host, port), timeout=5):
+            return f"ok ({host}:{port} accepts connections)"
+    except OSError as exc:
+        return f"failing: {host}:{port}: {exc.strerror or exc}"
+
+
+# --------------------------------------------------------------------------------------------
 # Salt execution functions
 # --------------------------------------------------------------------------------------------
 
@@ -1328,6 +1665,13 @@ def _pillar(pillar_key: str) -> Any:
 
 def _model(config: Any, pillar_key: str) -> dict:
     return build(_pillar(pillar_key) if config is None else config, pillar_key)
+
+
+def _node(config: Any, pillar_key: str) -> tuple[dict, dict]:
+    """(settings, model) of the node described in pillar (or ``config``), validated."""
+    raw = _pillar(pillar_key) if config is None else config
+    model = build(raw, pillar_key)
+    return node_settings(raw, pillar_key, None, dict(model, localrc=dict(model["localrc"]))), model
 
 
 def _read(path: str) -> str:
@@ -1469,6 +1813,98 @@ def plan(path, user="stack", group=None, mode="0600", config=None, pillar_key="d
     uid, gid = owner_ids(user, group)
     changes, rewrite = plan_file(path, model, uid, gid, parse_mode(mode))
     return {"changes": changes, "rewrite": rewrite}
+
+
+def stack_plan(force=False, config=None, pillar_key="devstack"):
+    """
+    Whether the next apply would run stack.sh, and why:
+    ``{"enabled": bool (devstack:stack), "needed": bool, "reasons": [...]}``.
+    Reasons: never stacked, the last run did not succeed, the meaning of local.conf changed
+    (not its bytes or comments), the checkout moved, or ``force``. Changes nothing.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt-call devstack.stack_plan
+    """
+    cfg, model = _node(config, pillar_key)
+    if not cfg["stack"]:
+        return {"enabled": False, "needed": False, "reasons": []}
+    reasons = stack_reasons(cfg, model, bool(force))
+    return {"enabled": True, "needed": bool(reasons), "reasons": reasons}
+
+
+def stack(force=False, config=None, pillar_key="devstack"):
+    """
+    Run stack.sh as the stack user if the node needs it (see ``stack_plan``), or always with
+    ``force=True``. Never hangs: stdin is closed, a prompt stops the run, and
+    ``devstack:stack_timeout`` bounds it. Output goes to ``<dest>/logs/salt-stack-run.log``
+    (DevStack writes its own ``LOGFILE`` too); follow it there or with ``devstack.status``.
+    Returns the outcome, the reasons and, on failure, the last log lines with secrets masked.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt-call devstack.stack
+        salt-call devstack.stack force=True
+    """
+    cfg, model = _node(config, pillar_key)
+    return stack_node(cfg, model, bool(force))
+
+
+def unstack(clean=False, config=None, pillar_key="devstack"):
+    """
+    Run unstack.sh (``clean=True``: clean.sh) as the stack user; the next apply stacks again.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt-call devstack.unstack
+        salt-call devstack.unstack clean=True
+    """
+    cfg, model = _node(config, pillar_key)
+    return unstack_node(cfg, model, bool(clean))
+
+
+def status(config=None, pillar_key="devstack"):
+    """
+    The node at a glance: the checkout (commit), the last stack run (time, result, log), whether
+    local.conf's meaning or the checkout changed since, a run in progress (with its latest log
+    line), and on a stacked node the health of Keystone, the Swift proxy, the database and
+    RabbitMQ.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt-call devstack.status
+    """
+    cfg, model = _node(config, pillar_key)
+    stamp = read_json(cfg["stamp"])
+    result = {
+        "stacking": "on" if cfg["stack"] else "off (devstack:stack is false)",
+        "checkout": {"path": cfg["devstack_dir"], "ref": cfg["ref"], "commit": checkout_commit(cfg["devstack_dir"])},
+        "last_stack": None,
+        "restack_needed_because": stack_reasons(cfg, model),
+    }
+    if stamp:
+        result["last_stack"] = {k: stamp.get(k) for k in ("result", "commit", "seconds", "log")}
+        if stamp.get("finished"):
+            result["last_stack"]["finished"] = time.strftime("%Y-%m-%d %H:%M:%S %Z", time.localtime(stamp["finished"]))
+    running = read_json(cfg["running"])
+    if running:
+        alive = os.path.exists(f"/proc/{running.get('pid')}")
+        result["running"] = {
+            "script": running.get("script"), "pid": running.get("pid"), "alive": alive,
+            "for_seconds": round(time.time() - running.get("started", time.time())),
+            "latest": log_tail(cfg, model, lines=1, since=0),
+        }
+    if stamp and stamp.get("result") == "success":
+        result["health"] = service_health(cfg, model)
+    return result
 
 
 def write(path, user="stack", group=None, mode="0600", config=None, pillar_key="devstack"):

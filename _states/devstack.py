@@ -69,3 +69,57 @@ def local_conf(name, user="stack", group=None, mode="0600", pillar_key="devstack
     ret["result"] = True
     ret["comment"] = f"{name} {'written' if plan['rewrite'] else 'owner and mode fixed'}"
     return ret
+
+
+def stacked(name, force=False, pillar_key="devstack", config=None):
+    """
+    Run DevStack's stack.sh on this node when, and only when, it is needed.
+
+    It runs when the node was never stacked by this role, the last run did not succeed, the
+    *meaning* of local.conf changed (not its bytes, order or comments), the DevStack checkout
+    moved to another commit, or ``force`` is true. What was stacked is recorded in a stamp under
+    /var/lib/devstack-salt. With ``devstack:stack: false`` in pillar the state does nothing and
+    says so. ``test=True`` says whether it would stack and why. A failed, prompting or timed-out
+    run returns ``result: False`` with the last log lines (secrets masked); the next apply retries.
+
+    name
+        The DevStack checkout (informational; the paths come from pillar).
+
+    .. code-block:: yaml
+
+        /opt/stack/devstack:
+          devstack.stacked: []
+    """
+    ret = {"name": name, "result": False, "changes": {}, "comment": ""}
+    try:
+        plan = __salt__["devstack.stack_plan"](force=force, config=config, pillar_key=pillar_key)
+        if not plan["enabled"]:
+            ret["result"] = True
+            ret["comment"] = (
+                f"skipped: stacking is off ({pillar_key}:stack is false), so stack.sh did not run; "
+                f"set {pillar_key}:stack: true to clone DevStack and stack (Vagrant does)"
+            )
+            return ret
+        if not plan["needed"]:
+            ret["result"] = True
+            ret["comment"] = "DevStack is stacked and up to date with local.conf and the checkout"
+            return ret
+        if __opts__["test"]:
+            ret["result"] = None
+            ret["changes"] = {"stack.sh": {"would_run_because": plan["reasons"]}}
+            ret["comment"] = "stack.sh would run: " + "; ".join(plan["reasons"])
+            return ret
+        run = __salt__["devstack.stack"](force=force, config=config, pillar_key=pillar_key)
+    except CommandExecutionError as exc:
+        ret["comment"] = str(exc)
+        return ret
+    ret["changes"] = {"stack.sh": {"ran_because": run["reasons"], "outcome": run["outcome"],
+                                   "seconds": run["seconds"], "commit": run["commit"], "log": run["log"]}}
+    if run["result"]:
+        ret["result"] = True
+        ret["comment"] = f"stack.sh succeeded in {run['seconds']} s"
+    else:
+        what = {"failed": "stack.sh failed", "prompted": "stack.sh stopped: it prompted for input",
+                "timeout": f"stack.sh stopped: it ran past {pillar_key}:stack_timeout"}[run["outcome"]]
+        ret["comment"] = f"{what} (the next apply retries). Last lines of {run['log']}:\n{run.get('tail', '')}"
+    return ret

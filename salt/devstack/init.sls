@@ -1,9 +1,18 @@
-# The DevStack node role: the stack user, the directory DevStack lives in, and local.conf
-# written from the devstack pillar by this project's devstack.local_conf state.
+# The DevStack node role: the stack user with passwordless sudo, the DevStack checkout at the
+# pinned ref, local.conf from the devstack pillar, and stack.sh run only when needed.
+# With devstack:stack false (the default pillar) nothing is cloned and stack.sh does not run;
+# the devstack-stacked state says so in its comment.
 {%- set ds = salt['pillar.get']('devstack', {}) %}
 {%- set user = ds.get('user', 'stack') %}
 {%- set dest = ds.get('dest', '/opt/stack') %}
-{%- set local_conf = ds.get('local_conf', dest ~ '/devstack/local.conf') %}
+{%- set devstack_dir = dest.rstrip('/') ~ '/devstack' %}
+{%- set local_conf = ds.get('local_conf', devstack_dir ~ '/local.conf') %}
+{%- set stacking = ds.get('stack', False) %}
+{%- set checkout = ds.get('checkout', stacking) %}
+
+devstack-packages:
+  pkg.installed:
+    - pkgs: [git, sudo]
 
 devstack-stack-user:
   user.present:
@@ -11,6 +20,19 @@ devstack-stack-user:
     - home: {{ dest }}
     - shell: /bin/bash
     - usergroup: True
+
+# DevStack runs as this user and calls sudo for everything it installs.
+devstack-sudoers:
+  file.managed:
+    - name: /etc/sudoers.d/devstack-{{ user }}
+    - contents: "{{ user }} ALL=(root) NOPASSWD:ALL\n"
+    - user: root
+    - group: root
+    - mode: '0440'
+    - check_cmd: /usr/sbin/visudo -c -f
+    - require:
+      - pkg: devstack-packages
+      - user: devstack-stack-user
 
 devstack-dest:
   file.directory:
@@ -21,6 +43,23 @@ devstack-dest:
     - require:
       - user: devstack-stack-user
 
+{%- if checkout %}
+
+# force_clone: a directory left by an earlier apply without checkout (holding only local.conf)
+# is replaced by the clone; local.conf is written again right after.
+devstack-checkout:
+  git.latest:
+    - name: {{ ds.get('repo', 'https://opendev.org/openstack/devstack') }}
+    - target: {{ devstack_dir }}
+    - rev: {{ ds.get('ref', 'stable/2026.1') }}
+    - user: {{ user }}
+    - force_clone: True
+    - force_reset: True
+    - require:
+      - file: devstack-dest
+      - pkg: devstack-packages
+{%- endif %}
+
 devstack-local-conf-dir:
   file.directory:
     - name: {{ salt['file.dirname'](local_conf) }}
@@ -30,6 +69,9 @@ devstack-local-conf-dir:
     - makedirs: True
     - require:
       - file: devstack-dest
+{%- if checkout %}
+      - git: devstack-checkout
+{%- endif %}
 
 devstack-local-conf:
   devstack.local_conf:
@@ -38,3 +80,10 @@ devstack-local-conf:
     - mode: '0600'
     - require:
       - file: devstack-local-conf-dir
+
+devstack-stacked:
+  devstack.stacked:
+    - name: {{ devstack_dir }}
+    - require:
+      - devstack: devstack-local-conf
+      - file: devstack-sudoers
