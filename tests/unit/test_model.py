@@ -396,3 +396,41 @@ def test_modes(mode, expected):
 def test_bad_mode_is_an_error():
     with pytest.raises(d.LocalConfError):
         d.parse_mode(384)
+
+
+# ---- the role's settings -------------------------------------------------------------------
+
+def test_role_defaults_and_derived_paths():
+    cfg = d.node_settings({})
+    assert (cfg["user"], cfg["dest"], cfg["stack"], cfg["checkout"]) == ("stack", "/opt/stack", False, False)
+    assert cfg["local_conf"] == "/opt/stack/devstack/local.conf"
+    assert cfg["stamp"].startswith(d.STATE_DIR + "/stack-")
+
+
+@pytest.mark.parametrize("pillar, key", [
+    ({"stack_timeout": 0}, "stack_timeout"), ({"stack_timeout": "1h"}, "stack_timeout"),
+    ({"stack": "yes"}, "stack"), ({"stack": True, "checkout": False}, "checkout"),
+    ({"user": "Bad User"}, "user"), ({"dest": "relative"}, "dest"), ({"repo": "a b"}, "repo"),
+])
+def test_bad_role_settings_name_the_key(pillar, key):
+    assert any(e.startswith(f"devstack:{key}") for e in errors_of({**SMALL, **pillar}))
+
+
+def test_dest_is_written_into_localrc_when_it_is_not_the_default():
+    assert d.build({**SMALL, "dest": "/srv/stack"})["localrc"]["DEST"] == "/srv/stack"
+    assert "DEST" not in d.build({**SMALL, "dest": "/opt/stack"})["localrc"]
+    assert any("DEST differs" in e for e in errors_of({**with_localrc(DEST="/x"), "dest": "/srv/stack"}))
+
+
+def test_meaning_digest_ignores_order_but_not_values():
+    a = d.build(SMALL)
+    b = d.build({**SMALL, "localrc": dict(reversed(list(SMALL["localrc"].items())))})
+    assert d.meaning_digest(a) == d.meaning_digest(b)
+    assert d.meaning_digest(a) != d.meaning_digest(d.build(with_localrc(DEBUG=True)))
+
+
+def test_log_tail_masks_secrets(tmp_path):
+    model = d.build(SMALL)
+    cfg = {"dest": str(tmp_path), "run_log": str(tmp_path / "run.log")}
+    (tmp_path / "run.log").write_text("line 1\nconnecting mysql://root:Secret123@db/x with Secret123\n")
+    assert d.log_tail(cfg, model) == "line 1\nconnecting mysql://root:<hidden>@db/x with <hidden>"
