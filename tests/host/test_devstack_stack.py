@@ -37,6 +37,10 @@ if [ "{name}" = stack.sh ] && [ -e "$rec/prompt" ]; then
     echo "Enter a password now:"
     sleep 600
 fi
+if [ "{name}" = stack.sh ] && [ -e "$rec/slow" ]; then
+    echo "fixture stack.sh is taking its time"
+    sleep 5
+fi
 if [ "{name}" = stack.sh ] && [ -e "$rec/fail" ]; then
     echo "ERROR: fixture failure; local.conf says $(grep ^ADMIN_PASSWORD= local.conf)"
     exit 1
@@ -134,7 +138,7 @@ class Node:
 
     def converge(self, pillar: dict | None = None) -> None:
         """Apply until nothing changes (at most 3 times), so each test starts from a stacked node."""
-        for name in ("fail", "prompt"):
+        for name in ("fail", "prompt", "slow"):
             if os.path.exists(f"{self.record}/{name}"):
                 os.unlink(f"{self.record}/{name}")
         for _ in range(3):
@@ -308,3 +312,34 @@ def test_the_host_is_what_the_pillar_says(host, node):
     assert f"ADMIN_PASSWORD={PASSWORD}\n" in conf.content_string
     assert f"DEST={node.dest}\n" in conf.content_string
     assert pwd.getpwnam(USER).pw_dir == node.dest
+
+
+def test_unstack_before_restack_when_the_pillar_asks(node):
+    node.converge()
+    pillar = node.pillar(RESTACK_MARK=1)
+    pillar["devstack"]["unstack_before_restack"] = True
+    count = len(node.calls())
+    node.apply(pillar)
+    assert [c.split("-", 1)[1] for c in node.calls()[count:]] == ["unstack.sh", "stack.sh"]
+    node.converge()
+
+
+def test_status_shows_a_run_in_progress_with_its_latest_log_line(node):
+    node.converge()
+    open(f"{node.record}/slow", "w").close()
+    node.set_pillar(node.pillar(SLOW_MARK=1))
+    run = subprocess.Popen([os.path.join(PROJECT, ".venv", "bin", "salt-call"), "-c", node.salt, "--out=json",
+                            "--log-level=quiet", "devstack.stack"], stdout=subprocess.PIPE, stdin=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 30
+        status = {}
+        while time.monotonic() < deadline and "running" not in status:
+            time.sleep(0.5)
+            status = node.salt_call("devstack.status")
+        assert status["running"]["script"] == "stack.sh" and status["running"]["alive"] is True
+        assert status["running"]["latest"] in ("fixture stack.sh running", "fixture stack.sh is taking its time")
+    finally:
+        out, _ = run.communicate(timeout=120)
+    assert json.loads(out)["local"]["result"] is True
+    assert "running" not in node.salt_call("devstack.status")
+    node.converge()
