@@ -122,8 +122,14 @@ MODEL_KEYS = ("disable_all_services", "services", "localrc", "plugins", "config"
 #: Keys under devstack: that belong to the role rather than to the local.conf model.
 ROLE_KEYS = frozenset({
     "user", "group", "dest", "local_conf", "known_variables", "repo", "ref", "stack", "checkout",
-    "stack_timeout", "unstack_before_restack",
+    "stack_timeout", "unstack_before_restack", "database", "broker",
 })
+#: localrc variables that come from the database and broker pillars when a node uses them.
+WIRED_VARIABLES = {
+    "database": ("DATABASE_TYPE", "DATABASE_HOST", "DATABASE_USER", "DATABASE_PASSWORD"),
+    "broker": ("RABBIT_HOST", "RABBIT_USERID", "RABBIT_PASSWORD"),
+}
+LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
 #: The role's defaults (README: "The DevStack node role").
 NODE_DEFAULTS = {
     "user": "stack",
@@ -767,7 +773,64 @@ def check(model: dict, root: str = "devstack", known_variables: Iterable[str] = 
     return errors
 
 
-def build(pillar: Any, root: str = "devstack") -> dict:
+def wire_backends(pillar: dict, model: dict, root: str, lookup, errors: list[str]) -> None:
+    """Fill the localrc of a node that uses this project's database or broker role.
+
+    ``devstack:database`` (true, or ``{host: ...}``) takes DATABASE_TYPE/HOST/USER/PASSWORD from
+    the ``database`` pillar (``database:devstack``); ``devstack:broker`` takes RABBIT_HOST/USERID/
+    PASSWORD from the ``broker`` pillar (``broker:devstack_user`` and ``broker:users``). Each
+    password lives only there. When the server is not on loopback, DevStack's own ``mysql`` /
+    ``rabbit`` service is disabled. ``lookup(key)`` returns another pillar key (or None).
+    """
+    for backend, variables in WIRED_VARIABLES.items():
+        use = pillar.get(backend)
+        if use is None or use is False:
+            continue
+        where = f"{root}:{backend}"
+        if use is not True and not (isinstance(use, dict) and set(use) <= {"host"}):
+            errors.append(f"{where} must be true or {{host: ADDRESS}} (the address DevStack reaches it at)")
+            continue
+        for name in variables:
+            if name in (pillar.get("localrc") or {}):
+                errors.append(f"{root}:localrc:{name} comes from the {backend} pillar when {where} is set; remove it")
+        source = lookup(backend)
+        if not isinstance(source, dict):
+            errors.append(f"{where} is set but the {backend} pillar is missing; apply the {backend} role's pillar")
+            continue
+        host = use.get("host") if isinstance(use, dict) else None
+        if backend == "database":
+            account = source.get("devstack") or {}
+            values = {"DATABASE_TYPE": "mysql", "DATABASE_HOST": host or account.get("host"),
+                      "DATABASE_USER": account.get("user"), "DATABASE_PASSWORD": account.get("password")}
+            keys = {"DATABASE_HOST": "database:devstack:host", "DATABASE_USER": "database:devstack:user",
+                    "DATABASE_PASSWORD": "database:devstack:password"}
+            service = "mysql"
+        else:
+            user = source.get("devstack_user")
+            values = {"RABBIT_HOST": host or source.get("address"), "RABBIT_USERID": user,
+                      "RABBIT_PASSWORD": ((source.get("users") or {}).get(user) or {}).get("password")}
+            keys = {"RABBIT_HOST": "broker:address", "RABBIT_USERID": "broker:devstack_user",
+                    "RABBIT_PASSWORD": f"broker:users:{user}:password"}
+            service = "rabbit"
+        missing = [keys[name] for name, value in values.items() if value in (None, "")]
+        if missing:
+            errors.append(f"{where} is set but {', '.join(missing)} is missing; set it in the {backend} pillar")
+            continue
+        for name, value in values.items():
+            text = _scalar_text(value)
+            if text is None or _has_bad_char(text):
+                errors.append(f"{keys.get(name, where)} must be a single-line string")
+                continue
+            model["localrc"][name] = text
+        remote = str(values["DATABASE_HOST" if backend == "database" else "RABBIT_HOST"])
+        if remote not in LOOPBACK:
+            if model["services"].get(service) is True:
+                errors.append(f"{root}:services enables {service}, but {where} points at {remote}, another "
+                              f"host: DevStack would install its own; remove {service} from {root}:services")
+            model["services"] = dict(sorted({**model["services"], service: False}.items()))
+
+
+def build(pillar: Any, root: str = "devstack", lookup=None) -> dict:
     """Normalise and fully validate pillar; return the model or raise LocalConfError.
 
     Every problem is reported at once. Cross-checks that would only echo a structural error
@@ -777,6 +840,7 @@ def build(pillar: Any, root: str = "devstack") -> dict:
     model = _normalize(pillar, root, errors)
     if isinstance(pillar, dict):
         node_settings(pillar, root, errors, model)
+        wire_backends(pillar, model, root, lookup or (lambda key: None), errors)
     known = pillar.get("known_variables") or []
     if not isinstance(known, list) or not all(isinstance(k, str) and NAME_RE.match(k) for k in known):
         errors.append(f"{root}:known_variables must be a list of variable names")
@@ -1663,14 +1727,19 @@ def _pillar(pillar_key: str) -> Any:
     return value
 
 
+def _lookup(key: str) -> Any:
+    """Another pillar key, unmasked (the database and broker pillars for the wiring)."""
+    return __salt__["pillar.get"](key, None, unmask=True)  # noqa: F821 - Salt dunder
+
+
 def _model(config: Any, pillar_key: str) -> dict:
-    return build(_pillar(pillar_key) if config is None else config, pillar_key)
+    return build(_pillar(pillar_key) if config is None else config, pillar_key, _lookup)
 
 
 def _node(config: Any, pillar_key: str) -> tuple[dict, dict]:
     """(settings, model) of the node described in pillar (or ``config``), validated."""
     raw = _pillar(pillar_key) if config is None else config
-    model = build(raw, pillar_key)
+    model = build(raw, pillar_key, _lookup)
     return node_settings(raw, pillar_key, None, dict(model, localrc=dict(model["localrc"]))), model
 
 
@@ -1773,8 +1842,15 @@ def explain(config=None, pillar_key="devstack", path=None):
         problems = check(model, path)
     else:
         raw = _pillar(pillar_key) if config is None else config
-        model, warnings = normalize(raw, pillar_key), []
-        problems = check(model, pillar_key, raw.get("known_variables") or [])
+        warnings = []
+        try:
+            model, problems = build(raw, pillar_key, _lookup), []
+        except LocalConfError as exc:
+            problems = exc.errors
+            try:
+                model = normalize(raw, pillar_key)
+            except LocalConfError:
+                return {"problems": problems, "warnings": warnings}
     result = explain_model(mask_model(model))
     result["problems"] = problems
     result["warnings"] = warnings

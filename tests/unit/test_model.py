@@ -434,3 +434,53 @@ def test_log_tail_masks_secrets(tmp_path):
     cfg = {"dest": str(tmp_path), "run_log": str(tmp_path / "run.log")}
     (tmp_path / "run.log").write_text("line 1\nconnecting mysql://root:Secret123@db/x with Secret123\n")
     assert d.log_tail(cfg, model) == "line 1\nconnecting mysql://root:<hidden>@db/x with <hidden>"
+
+
+# ---- the database and broker wiring ----------------------------------------------------------
+
+DATABASE = {"devstack": {"user": "devstack", "host": "127.0.0.1", "password": "DbPw1"}}
+BROKER = {"address": "127.0.0.1", "devstack_user": "ds", "users": {"ds": {"password": "MqPw1"}}}
+
+
+def wired(pillar, database=DATABASE, broker=BROKER):
+    return d.build(pillar, lookup={"database": database, "broker": broker}.get)
+
+
+def test_a_node_using_the_database_and_broker_roles_gets_their_credentials():
+    localrc = {k: v for k, v in SMALL["localrc"].items() if k != "DATABASE_PASSWORD"}
+    model = wired({**SMALL, "localrc": localrc, "database": True, "broker": True,
+                   "services": {**SMALL["services"], "rabbit": True}})
+    assert {k: model["localrc"][k] for k in ("DATABASE_TYPE", "DATABASE_HOST", "DATABASE_USER", "DATABASE_PASSWORD",
+                                             "RABBIT_HOST", "RABBIT_USERID", "RABBIT_PASSWORD")} == {
+        "DATABASE_TYPE": "mysql", "DATABASE_HOST": "127.0.0.1", "DATABASE_USER": "devstack",
+        "DATABASE_PASSWORD": "DbPw1", "RABBIT_HOST": "127.0.0.1", "RABBIT_USERID": "ds", "RABBIT_PASSWORD": "MqPw1"}
+    assert model["services"]["mysql"] is True and model["services"]["rabbit"] is True
+
+
+def test_a_remote_database_and_broker_disable_the_local_services():
+    localrc = {k: v for k, v in SMALL["localrc"].items() if k != "DATABASE_PASSWORD"}
+    services = {"keystone": True, "swift": True}
+    model = wired({**SMALL, "localrc": localrc, "services": services,
+                   "database": {"host": "192.0.2.20"}, "broker": {"host": "192.0.2.21"}})
+    assert model["localrc"]["DATABASE_HOST"] == "192.0.2.20" and model["localrc"]["RABBIT_HOST"] == "192.0.2.21"
+    assert model["services"]["mysql"] is False and model["services"]["rabbit"] is False
+    assert "mysql" not in d.effective_services(model)
+    with pytest.raises(d.LocalConfError) as info:
+        wired({**SMALL, "localrc": localrc, "database": {"host": "192.0.2.20"}})
+    assert any("devstack:services enables mysql, but devstack:database points at 192.0.2.20" in e
+               for e in info.value.errors)
+
+
+def test_the_password_lives_in_one_place():
+    with pytest.raises(d.LocalConfError) as info:
+        wired({**SMALL, "database": True})
+    assert any("devstack:localrc:DATABASE_PASSWORD comes from the database pillar" in e for e in info.value.errors)
+
+
+def test_missing_backend_pillar_keys_are_named():
+    with pytest.raises(d.LocalConfError) as info:
+        wired({**SMALL, "broker": True}, broker={"devstack_user": "ds", "users": {}})
+    assert any("broker:address, broker:users:ds:password is missing" in e for e in info.value.errors)
+    with pytest.raises(d.LocalConfError) as info:
+        wired({**SMALL, "broker": True}, broker=None)
+    assert any("the broker pillar is missing" in e for e in info.value.errors)
