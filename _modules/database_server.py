@@ -74,6 +74,10 @@ CONFIG_FILE = "/etc/mysql/mariadb.conf.d/99-salt.cnf"
 SERVER_BINARY = "/usr/sbin/mariadbd"
 MASK = "<hidden>"
 LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1")
+#: Grants on the test database and on test_* (old installs granted these to everyone), whether
+#: written as the wildcard test\_% or as a name; LIKE patterns, passed as parameters.
+TEST_GRANTS_WHERE = "Db = 'test' OR Db LIKE %s OR Db LIKE %s"
+TEST_GRANTS_PATTERNS = ("test\\_%", "test\\\\\\_%")
 
 HEADER = (
     "# MariaDB server options, written by Salt from the database pillar (database:server).\n"
@@ -493,20 +497,19 @@ GRANT_LINE = re.compile(r"GRANT (?P<privs>.+?) ON (?P<target>\*\.\*|`(?:[^`]|``)
 
 
 def parse_grants(lines: list[str]) -> dict[str, frozenset]:
-    """Database-level and global grants of SHOW GRANTS output, by database name or ``*``. Table,
-    column, role and proxy grants are not managed and left out."""
+    """Database-level and global grants of SHOW GRANTS output, by target as written (``*.*``,
+    ```db\\_name`.*``: a grant on ```db_name`.*`` is a pattern, another target). Table, column,
+    role and proxy grants are not managed and left out."""
     grants: dict[str, frozenset] = {}
     for line in lines:
         match = GRANT_LINE.match(line)
         if not match:
             continue
-        target = match["target"]
-        name = "*" if target == "*.*" else target[1:-3].replace("``", "`").replace("\\_", "_")
         privileges = {p.strip() for p in match["privs"].split(",")} - {"USAGE"}
         if match["option"]:
             privileges.add("GRANT OPTION")
         if privileges:
-            grants[name] = frozenset(privileges)
+            grants[match["target"]] = frozenset(privileges)
     return grants
 
 
@@ -530,6 +533,15 @@ def root_hash_of(create_user: str) -> str | None:
     return (match[1] or match[2]) if match else None
 
 
+def server_error(exc: Exception) -> str:
+    """A server error without any part of the statement (a syntax error quotes it, and a
+    statement may hold a password hash)."""
+    code = exc.args[0] if exc.args else "?"
+    message = str(exc.args[1]) if len(exc.args) > 1 else ""
+    message = re.split(r" near '|'\*[0-9A-F]{40}'", message, maxsplit=1)[0]
+    return f"error {code}: {message}"
+
+
 def connect(model: dict, socket_path: str = SOCKET):
     """An administrative connection as root through the unix socket. Root's password (when the
     pillar says auth: password) is tried first, then socket authentication (the state before the
@@ -546,11 +558,9 @@ def connect(model: dict, socket_path: str = SOCKET):
                                    charset="utf8mb4", **kwargs)
         except pymysql.err.MySQLError as exc:
             last = exc
-    code = last.args[0] if last and last.args else "?"
-    reason = last.args[1] if last and len(last.args) > 1 else str(last)
     raise CommandExecutionError(
         f"cannot reach the database server as root through {socket_path} (database:server; database:root:auth): "
-        f"error {code}: {reason}. Is the server running (service mariadb status) and root's authentication "
+        f"{server_error(last)}. Is the server running (service mariadb status) and root's authentication "
         "as database:root says?")
 
 
@@ -566,7 +576,7 @@ def read_server(cur, model: dict) -> dict:
     state["remote_root"] = sorted(host for user, host in rows if user == "root")
     cur.execute("SELECT SCHEMA_NAME, DEFAULT_CHARACTER_SET_NAME, DEFAULT_COLLATION_NAME FROM information_schema.SCHEMATA")
     state["databases"] = {name: (charset, collation) for name, charset, collation in cur.fetchall()}
-    cur.execute("SELECT DISTINCT Db FROM mysql.db WHERE Db = 'test' OR Db LIKE 'test\\\\_%'")
+    cur.execute("SELECT DISTINCT Db FROM mysql.db WHERE " + TEST_GRANTS_WHERE, TEST_GRANTS_PATTERNS)
     state["test_grants"] = sorted(row[0] for row in cur.fetchall())
     state["users"] = {}
     if model["users"]:
@@ -607,7 +617,7 @@ def plan_secure(model: dict, state: dict) -> tuple[dict, list]:
         sql.append(("DROP DATABASE `test`", ()))
     if state["test_grants"]:
         changes["grants:test"] = {"old": state["test_grants"], "new": []}
-        sql.append(("DELETE FROM mysql.db WHERE Db = 'test' OR Db LIKE 'test\\\\_%'", ()))
+        sql.append(("DELETE FROM mysql.db WHERE " + TEST_GRANTS_WHERE, TEST_GRANTS_PATTERNS))
         sql.append(("FLUSH PRIVILEGES", ()))
     return changes, sql
 
@@ -633,10 +643,23 @@ def plan_databases(model: dict, state: dict) -> tuple[dict, list]:
     return changes, sql
 
 
-def _grant_sql(privileges: frozenset, target: str) -> str:
-    names = sorted(privileges - {"GRANT OPTION"}) or ["USAGE"]
-    option = " WITH GRANT OPTION" if "GRANT OPTION" in privileges else ""
-    return f"GRANT {', '.join(names)} ON {db_target(target)} TO %s@%s{option}"
+def grant_statements(old: frozenset, new: frozenset, target: str) -> list[str]:
+    """GRANT and REVOKE statements (with %s@%s for the account) taking ``target`` (as SHOW GRANTS
+    writes it: ``*.*`` or ```db`.*``) from the privileges ``old`` to ``new``. ALL PRIVILEGES is
+    revoked whole; GRANT OPTION on its own."""
+    statements = []
+    old_p, new_p = old - {"GRANT OPTION"}, new - {"GRANT OPTION"}
+    revoke = {"ALL PRIVILEGES"} if "ALL PRIVILEGES" in old_p and new_p != old_p else old_p - new_p
+    grant = new_p if "ALL PRIVILEGES" in revoke else new_p - old_p
+    if revoke:
+        statements.append(f"REVOKE {', '.join(sorted(revoke))} ON {target} FROM %s@%s")
+    if "GRANT OPTION" in old and "GRANT OPTION" not in new:
+        statements.append(f"REVOKE GRANT OPTION ON {target} FROM %s@%s")
+    option = "GRANT OPTION" in new and "GRANT OPTION" not in old
+    if grant or option:
+        names = ", ".join(sorted(grant)) if grant else "USAGE"
+        statements.append(f"GRANT {names} ON {target} TO %s@%s" + (" WITH GRANT OPTION" if option else ""))
+    return statements
 
 
 def plan_users(model: dict, state: dict) -> tuple[dict, list]:
@@ -660,17 +683,14 @@ def plan_users(model: dict, state: dict) -> tuple[dict, list]:
             elif have["plugin"] != "mysql_native_password" or have["hash"] != wanted_hash:
                 changes[f"password:{name}"] = {"old": MASK, "new": f"{MASK} (changed)"}
                 sql.append(("ALTER USER %s@%s IDENTIFIED BY PASSWORD %s", (user, host, wanted_hash)))
-            for target in sorted(set(have["grants"]) | set(spec["grants"])):
+            wanted = {db_target(target): privileges for target, privileges in spec["grants"].items()}
+            for target in sorted(set(have["grants"]) | set(wanted)):
                 old = have["grants"].get(target, frozenset())
-                new = spec["grants"].get(target, frozenset())
+                new = wanted.get(target, frozenset())
                 if old == new:
                     continue
-                changes[f"grants:{name}:{db_target(target)}"] = {"old": sorted(old), "new": sorted(new)}
-                if old:
-                    sql.append((f"REVOKE ALL PRIVILEGES, GRANT OPTION ON {db_target(target)} FROM %s@%s",
-                                (user, host)))
-                if new:
-                    sql.append((_grant_sql(new, target), (user, host)))
+                changes[f"grants:{name}:{target}"] = {"old": sorted(old), "new": sorted(new)}
+                sql.extend((statement, (user, host)) for statement in grant_statements(old, new, target))
     return changes, sql
 
 
@@ -698,10 +718,9 @@ def apply_part(part: str, model: dict, socket_path: str = SOCKET) -> dict:
                 try:
                     cur.execute(statement, params or None)
                 except pymysql.err.MySQLError as exc:
-                    code = exc.args[0] if exc.args else "?"
                     raise CommandExecutionError(
-                        f"the server refused a change of {part} ({', '.join(sorted(changes))}): error {code}: "
-                        f"{exc.args[1] if len(exc.args) > 1 else ''}") from None
+                        f"the server refused a change of {part} ({', '.join(sorted(changes))}): "
+                        f"{server_error(exc)}") from None
         return changes
     finally:
         conn.close()

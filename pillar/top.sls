@@ -1,6 +1,8 @@
 # The default pillar: a small Keystone + MySQL + Swift DevStack node (DevStack's documented
-# small Swift node). secrets.sls is generated per host by bin/configure (0600, not in git).
+# small Swift node) and its database (MariaDB, the database role). secrets.sls is generated per
+# host by bin/configure (0600, not in git).
 base:
   '*':
     - devstack
+    - database
     - secrets

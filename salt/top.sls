@@ -1,5 +1,6 @@
-# Roles for this host. Every host is a DevStack node for now; the database, broker and
-# monitoring roles join here as they land.
+# Roles for this host: a DevStack node and its database (the all-in-one database node); the
+# broker and monitoring roles join here as they land.
 base:
   '*':
     - devstack
+    - database
