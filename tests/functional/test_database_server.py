@@ -1,0 +1,62 @@
+"""The database role's states and execution functions through Salt's loader. Nothing here needs
+a database server: invalid pillars, an unreachable server and the option file (in a temp dir)."""
+
+from __future__ import annotations
+
+import os
+import stat
+
+import pytest
+from salt.exceptions import CommandExecutionError
+
+PASSWORD = "FuncDbPassw0rd"
+VALID = {"database": {
+    "server": {"port": 3399, "max_connections": 50, "options": {"sql_mode": "TRADITIONAL"}},
+    "devstack": {"user": "devstack", "password": PASSWORD, "host": "127.0.0.1"},
+}}
+
+
+@pytest.mark.parametrize("database, key", [
+    ({"server": {"options": {"no_such_option": 1}}}, "database:server:options:no_such_option"),
+    ({"databases": {}, "users": {"app": {"password": "AppPassw0rd1", "grants": {"nodb": ["SELECT"]}}}},
+     "database:users:app:grants:nodb"),
+])
+def test_an_invalid_pillar_fails_at_the_gate_and_nothing_runs(loaders, database, key):
+    ret = loaders.modules.state.sls("database", pillar={"database": database})
+    states = list(ret)
+    gate = next(state for state in states if state.name == "database-pillar")
+    assert gate.result is False and key in gate.comment
+    assert all(state.result is False and not state.changes for state in states)
+    assert len(states) == 7  # package, options, service, security, databases, users never ran
+
+
+def test_an_unreachable_server_is_a_clear_error_naming_the_socket(loaders, tmp_path):
+    socket_path = str(tmp_path / "no-server.sock")
+    with pytest.raises(CommandExecutionError) as info:
+        loaders.modules.database_server.plan("secure", socket_path=socket_path)
+    assert socket_path in str(info.value) and "database:server" in str(info.value)
+
+
+@pytest.fixture
+def config_sls(salt_root):
+    """An SLS with only the option-file state, its target from pillar."""
+    (salt_root / "states" / "database_config_under_test.sls").write_text(
+        "database-config-under-test:\n"
+        "  database_server.config:\n"
+        "    - name: {{ pillar['under_test'] }}\n")
+    return "database_config_under_test"
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the option file is owned by root")
+def test_the_option_file_state_writes_once_and_test_mode_predicts_it(loaders, tmp_path, config_sls):
+    path = str(tmp_path / "99-salt.cnf")
+    pillar = {**VALID, "under_test": path}
+    (predicted,) = list(loaders.modules.state.sls(config_sls, pillar=pillar, test=True))
+    assert predicted.result is None and not os.path.exists(path)
+    (real,) = list(loaders.modules.state.sls(config_sls, pillar=pillar))
+    assert real.result is True and real.changes == predicted.changes
+    assert real.changes["mysqld:port"] == {"old": None, "new": "3399"}
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o644
+    (again,) = list(loaders.modules.state.sls(config_sls, pillar=pillar))
+    assert again.result is True and again.changes == {}
+    assert PASSWORD not in repr(real) and PASSWORD not in open(path).read()
