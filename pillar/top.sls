@@ -5,4 +5,6 @@ base:
   '*':
     - devstack
     - database
+    - broker
+    - monitoring
     - secrets

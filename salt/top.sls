@@ -4,3 +4,5 @@ base:
   '*':
     - devstack
     - database
+    - broker
+    - monitoring

@@ -1,0 +1,9 @@
+# The monitoring role: a collectd agent on every node, and the Graphite carbon server on the
+# node whose pillar says monitoring:carbon:server: true. Rendering lives in the monitoring
+# execution module (one generic renderer for any collectd plugin); these states only install,
+# write and start.
+include:
+  - monitoring.agent
+{%- if salt['pillar.get']('monitoring:carbon:server', False) %}
+  - monitoring.server
+{%- endif %}

@@ -1,0 +1,76 @@
+"""The monitoring renderers and the Salt-run metrics returner, as plain Python."""
+
+from __future__ import annotations
+
+import datetime
+import os
+
+import pytest
+
+from project import PROJECT, load_source
+
+m = load_source("monitoring_module", os.path.join(PROJECT, "_modules", "monitoring.py"))
+r = load_source("salt_run_metrics_returner", os.path.join(PROJECT, "_returners", "salt_run_metrics.py"))
+
+
+def test_any_plugin_with_options_lists_and_labelled_blocks():
+    text = m.render_collectd_conf({"plugins": {"processes": {"Process": ["a", "b"]}, "mysql": {
+        "Database nova": {"Host": "db", "Port": 3306, "Password": 'p"w\\'}}, "exec": {"Exec": [["nobody", "/x"]]}}})
+    assert '<Plugin processes>\n  Process "a"\n  Process "b"\n</Plugin>' in text
+    assert '<Database "nova">\n    Host "db"\n    Port 3306\n    Password "p\\"w\\\\"\n  </Database>' in text
+    assert 'Exec "nobody" "/x"' in text
+    assert "LoadPlugin write_graphite" in text and 'Prefix "collectd."' in text
+
+
+def test_default_plugins_when_the_pillar_names_none():
+    text = m.render_collectd_conf({})
+    for name in ("cpu", "memory", "load", "df", "interface", "processes"):
+        assert f"LoadPlugin {name}\n" in text
+
+
+@pytest.mark.parametrize("config, path", [
+    ({"plugins": {"Bad-Name": {}}}, "monitoring:collectd:plugins:Bad-Name"),
+    ({"plugins": {"df": {"Mount Point x": "/"}}}, "monitoring:collectd:plugins:df:Mount Point x"),
+    ({"plugins": {"df": {"MountPoint": "a\nb"}}}, "monitoring:collectd:plugins:df:MountPoint"),
+    ({"plugins": {"df": {"MountPoint": None}}}, "monitoring:collectd:plugins:df:MountPoint"),
+    ({"interval": 0}, "monitoring:collectd:interval"),
+    ({"carbon_port": "x"}, "monitoring:collectd:carbon_port"),
+])
+def test_bad_collectd_pillar_names_the_key(config, path):
+    with pytest.raises(m.MonitoringError) as info:
+        m.render_collectd_conf(config)
+    assert any(e.startswith(path) for e in info.value.errors), info.value.errors
+
+
+def test_secrets_are_detected_for_hiding_the_diff():
+    assert m.has_secret({"plugins": {"mysql": {"Database x": {"Password": "p"}}}})
+    assert not m.has_secret({"plugins": {"cpu": {}}})
+
+
+def test_carbon_binds_where_the_pillar_says_and_raises_the_create_rate():
+    text = m.render_carbon_conf({"address": "127.0.0.1", "port": 12003, "max_creates_per_minute": 5000})
+    assert "LINE_RECEIVER_INTERFACE = 127.0.0.1\n" in text and "LINE_RECEIVER_PORT = 12003\n" in text
+    assert "MAX_CREATES_PER_MINUTE = 5000\n" in text
+    with pytest.raises(m.MonitoringError, match="monitoring:carbon:settings:lower"):
+        m.render_carbon_conf({"settings": {"lower": 1}})
+
+
+def test_storage_schemas_keep_pillar_order_and_check_retentions():
+    text = m.render_storage_schemas({"schemas": [{"name": "b", "pattern": "^b", "retentions": "10s:1d"},
+                                                 {"name": "a", "pattern": ".*", "retentions": "1m:30d"}]})
+    assert text.index("[b]") < text.index("[a]")
+    with pytest.raises(m.MonitoringError, match=r"schemas\[0\]:retentions"):
+        m.render_storage_schemas({"schemas": [{"name": "a", "pattern": ".*", "retentions": "forever"}]})
+
+
+def test_run_metrics_of_a_state_run():
+    jid = (datetime.datetime.now() - datetime.timedelta(seconds=2)).strftime("%Y%m%d%H%M%S%f")
+    ret = {"fun": "state.apply", "jid": jid, "retcode": 2, "return": {
+        "a": {"result": True, "changes": {"x": 1}}, "b": {"result": False, "changes": {}},
+        "c": {"result": True, "changes": {}}}}
+    metrics = r.run_metrics(ret, datetime.datetime.now().timestamp())
+    assert {k: metrics[k] for k in ("states", "changed", "failed", "retcode")} == {
+        "states": 3, "changed": 1, "failed": 1, "retcode": 2}
+    assert 1500 < metrics["duration_ms"] < 60_000
+    assert r.run_metrics({"fun": "test.ping", "return": True}, 0) == {}
+    assert r.metric_prefix("salt", "node1.example.org", "state.apply") == "salt.node1_example_org.state_apply"
