@@ -287,7 +287,10 @@ def _root(raw: Any, path: str, errors: list[str]) -> dict:
     if auth not in ("unix_socket", "password"):
         errors.append(f"{path}:auth: {auth!r}: use unix_socket (the local root user only) or password")
         return {"auth": "unix_socket", "password": None}
-    password = _password(raw.get("password"), f"{path}:password", errors) if auth == "password" else None
+    # With unix_socket a password is optional: kept for one run, it lets the role log in to take
+    # root from a password back to the socket.
+    wanted = auth == "password" or raw.get("password") is not None
+    password = _password(raw.get("password"), f"{path}:password", errors) if wanted else None
     return {"auth": auth, "password": password}
 
 
@@ -560,8 +563,8 @@ def connect(model: dict, socket_path: str = SOCKET):
             last = exc
     raise CommandExecutionError(
         f"cannot reach the database server as root through {socket_path} (database:server; database:root:auth): "
-        f"{server_error(last)}. Is the server running (service mariadb status) and root's authentication "
-        "as database:root says?")
+        f"{server_error(last)}. Is the server running (service mariadb status)? Taking root from a password to "
+        "unix_socket needs the current one in database:root:password for that run.")
 
 
 def read_server(cur, model: dict) -> dict:

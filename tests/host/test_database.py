@@ -37,8 +37,9 @@ def drop_test_objects() -> None:
 
 
 @pytest.fixture(scope="module")
-def salt(tmp_path_factory, applied):
-    """A Salt of our own on the default pillar; at the end the host is back to the default."""
+def salt(tmp_path_factory):
+    """A Salt of our own on the default database pillar (only the database role: other roles'
+    states do not concern these tests); at the end the host is back to the default."""
     salt = Salt(tmp_path_factory.mktemp("database-salt"))
     yield salt
     salt.set_override({})
@@ -285,3 +286,47 @@ def test_a_stopped_server_fails_clearly_then_converges_when_started(host, salt, 
     assert server_pid()
     again = salt.apply("database")
     assert {key: value["changes"] for key, value in again.items() if value["changes"]} == {}
+
+
+def test_a_devstack_node_using_this_database_logs_in_with_its_local_conf_settings(salt, server):
+    """local.conf rendered for a node with devstack:database: true carries DATABASE_* from the
+    database pillar, and those credentials work against the real server."""
+    import json
+
+    node = {"disable_all_services": True, "services": {"mysql": False}, "database": True}
+    text = salt.call("devstack.render", f"config={json.dumps(node)}", "reveal=True")
+    localrc = dict(line.split("=", 1) for line in text.splitlines() if line.startswith("DATABASE_"))
+    assert localrc["DATABASE_TYPE"] == "mysql" and "disable_service mysql" in text
+    assert localrc["DATABASE_USER"] == server["devstack"]["user"]
+    assert localrc["DATABASE_PASSWORD"] == server["devstack"]["password"]  # alphanumeric: unquoted
+    conn = pymysql.connect(host=localrc["DATABASE_HOST"], port=server["port"], user=localrc["DATABASE_USER"],
+                           password=localrc["DATABASE_PASSWORD"], connect_timeout=5)
+    conn.close()
+
+
+def test_root_with_a_password_as_declared_then_back_to_the_socket(salt, server):
+    """database:root:auth: password sets root's password (as a hash), idempotently; going back to
+    unix_socket works with the password as the way in."""
+    root_password = password()
+    salt.set_override(_merge(server["override"], {"root": {"auth": "password", "password": root_password}}))
+    try:
+        first = salt.apply("database.accounts")
+        assert not failed(first), failed(first)
+        assert changes(first)["database-secured"] == {
+            "root@localhost:auth": {"old": "unix_socket", "new": "password <hidden>"}}
+        pymysql.connect(unix_socket=SOCKET, user="root", password=root_password).close()
+        with pytest.raises(pymysql.err.OperationalError):
+            pymysql.connect(unix_socket=SOCKET, user="root", password=root_password + "x").close()
+        again = salt.apply("database.accounts")
+        assert {key: value["changes"] for key, value in again.items() if value["changes"]} == {}
+    finally:
+        # Back to the socket: the role logs in with the password it is taking away.
+        salt.set_override(_merge(server["override"], {"root": {"auth": "unix_socket", "password": root_password}}))
+        back = salt.apply("database.accounts")
+        salt.set_override(server["override"])
+        if failed(back):  # never leave root locked out of the socket
+            with pymysql.connect(unix_socket=SOCKET, user="root", password=root_password, autocommit=True) as conn:
+                conn.cursor().execute("ALTER USER 'root'@'localhost' IDENTIFIED VIA unix_socket")
+    assert not failed(back), failed(back)
+    assert changes(back)["database-secured"] == {"root@localhost:auth": {"old": "password", "new": "unix_socket"}}
+    assert sql("SHOW CREATE USER 'root'@'localhost'")[0][0].endswith("IDENTIFIED VIA unix_socket")
