@@ -33,6 +33,11 @@ def _converge(name, part, pillar_key, **kwargs):
     try:
         changes = __salt__["database_server.plan"](part, pillar_key=pillar_key, **kwargs)
     except CommandExecutionError as exc:
+        if __opts__["test"] and part != "config" and "cannot reach the database server" in str(exc):
+            # A fresh host under test=True: the server is not installed or started yet.
+            ret["result"] = None
+            ret["comment"] = f"{what}: cannot be predicted before the server runs ({exc})"
+            return ret
         ret["comment"] = f"{what}: {exc}"
         return ret
     if not changes:
