@@ -1,0 +1,80 @@
+"""
+States for the message broker (RabbitMQ). ``message_broker.defined`` converges a whole broker
+definition from pillar; ``message_broker.valid`` is the gate every broker state requires.
+
+The model, the reading, the comparison and the writing live in the ``message_broker`` execution
+module; these states only call it, so ``salt-call message_broker.diff`` and the state agree.
+"""
+
+from salt.exceptions import CommandExecutionError
+
+__virtualname__ = "message_broker"
+
+
+def __virtual__():
+    """Available when the message_broker execution module (this project's _modules) is synced."""
+    if "message_broker.apply" in __salt__:
+        return __virtualname__
+    return (False, "the message_broker execution module is not loaded; run saltutil.sync_all")
+
+
+def valid(name, pillar_key="broker"):
+    """
+    Fail, naming every problem by its pillar path, when the broker pillar is invalid. Other broker
+    states require this one, so an invalid pillar changes nothing.
+
+    .. code-block:: yaml
+
+        broker-pillar:
+          message_broker.valid:
+            - pillar_key: broker
+    """
+    ret = {"name": name, "result": True, "changes": {}, "comment": f"pillar {pillar_key} is valid"}
+    check = __salt__["message_broker.validate"](pillar_key=pillar_key)
+    if not check["valid"]:
+        ret["result"] = False
+        ret["comment"] = "invalid broker pillar (nothing was changed):\n- " + "\n- ".join(check["errors"])
+    return ret
+
+
+def defined(name, pillar_key="broker"):
+    """
+    Make the running broker match the definition under ``pillar_key``: virtual hosts, users with
+    tags and passwords, permissions per virtual host, policies, plugins; with ``prune`` (the
+    default) everything undeclared is removed, the default ``guest`` user included.
+
+    The broker is read once; only what differs is written (one definitions import, with password
+    hashes computed locally, and one call per removal). ``changes`` names each vhost, user,
+    permission, policy and plugin added, removed or altered; passwords appear only as
+    ``<hidden>``. ``test=True`` predicts exactly that. A broker that is not running makes the
+    state fail with a comment saying so; nothing is changed and the next apply converges.
+
+    .. code-block:: yaml
+
+        broker-definition:
+          message_broker.defined:
+            - pillar_key: broker
+    """
+    ret = {"name": name, "result": False, "changes": {}, "comment": ""}
+    test = bool(__opts__["test"])
+    try:
+        result = __salt__["message_broker.apply"](pillar_key=pillar_key, test=test)
+    except CommandExecutionError as exc:
+        ret["comment"] = str(exc)
+        return ret
+    changes = result["changes"]
+    if not changes:
+        ret["result"] = True
+        ret["comment"] = "the broker matches its definition"
+        return ret
+    ret["changes"] = changes
+    if test:
+        ret["result"] = None
+        ret["comment"] = f"{len(changes)} broker change(s) would be made"
+        return ret
+    if result["remaining"]:
+        ret["comment"] = f"the broker still differs after writing: {sorted(result['remaining'])}"
+        return ret
+    ret["result"] = True
+    ret["comment"] = f"{len(changes)} broker change(s) made"
+    return ret
