@@ -1,0 +1,146 @@
+"""The broker model in plain Python: validation naming pillar paths, password hashes, the plan
+from an exported broker to the definition, the rendered configuration, the DevStack wiring."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+
+import pytest
+
+from project import PROJECT, load_source
+
+broker = load_source("message_broker_model", os.path.join(PROJECT, "_modules", "message_broker.py"))
+
+FULL = {"configure": ".*", "write": ".*", "read": ".*"}
+
+
+def pillar(**extra):
+    data = {"address": "127.0.0.1", "port": 5672, "devstack_user": "devstack", "vhosts": ["/", "app"],
+            "users": {"devstack": {"password": "Secret123", "tags": [], "permissions": {"/": dict(FULL)}}},
+            "policies": {"qq": {"vhost": "app", "pattern": "^qq", "apply_to": "queues",
+                                "definition": {"delivery-limit": 5}, "priority": 1}},
+            "plugins": ["rabbitmq_management"]}
+    data.update(extra)
+    return data
+
+
+def export_of(model: dict) -> dict:
+    """What export_definitions prints for a broker that already matches ``model``."""
+    return {
+        "vhosts": [{"name": v} for v in model["vhosts"]],
+        "users": [{"name": n, "tags": u["tags"], "hashing_algorithm": "rabbit_password_hashing_sha256",
+                   "password_hash": broker.password_hash(u["password"]), "limits": {}} for n, u in model["users"].items()],
+        "permissions": [{"user": n, "vhost": v, **p} for n, u in model["users"].items() for v, p in u["permissions"].items()],
+        "policies": [{"vhost": p["vhost"], "name": n, "pattern": p["pattern"], "apply-to": p["apply_to"],
+                      "definition": p["definition"], "priority": p["priority"]} for n, p in model["policies"].items()],
+    }
+
+
+def errors_of(data) -> list[str]:
+    with pytest.raises(broker.BrokerError) as info:
+        broker.normalize(data)
+    return info.value.errors
+
+
+def test_password_hash_matches_rabbitmq_sha256_scheme():
+    encoded = broker.password_hash("guest", salt=b"\x01\x02\x03\x04")
+    raw = base64.b64decode(encoded)
+    assert raw == b"\x01\x02\x03\x04" + hashlib.sha256(b"\x01\x02\x03\x04guest").digest()
+    assert broker.password_matches("guest", encoded, "rabbit_password_hashing_sha256")
+    assert not broker.password_matches("Guest", encoded, "rabbit_password_hashing_sha256")
+    # guest's hash as a fresh RabbitMQ 3.10.8 exported it
+    assert broker.password_matches("guest", "NaPgveeeamyVFg9c5GSKALQbLLwlxsLJLZHHcpb6NGv7elGU",
+                                   "rabbit_password_hashing_sha256")
+    assert not broker.password_matches("x", "not base64!", "rabbit_password_hashing_sha256")
+
+
+def test_matching_broker_plans_nothing():
+    model = broker.normalize(pillar())
+    current = broker.current_from_export(export_of(model), ["rabbitmq_management"])
+    assert broker.plan(model, current) == {"changes": {}, "import": {}, "remove": [], "plugins": None}
+
+
+def test_plan_names_each_difference_and_hides_passwords():
+    model = broker.normalize(pillar())
+    old = broker.normalize(pillar(vhosts=["/", "gone"], users={
+        "devstack": {"password": "OldPass1", "tags": ["monitoring"], "permissions": {"/": {**FULL, "read": ""}}},
+        "guest": {"password": "guest", "tags": ["administrator"], "permissions": {"/": dict(FULL)}}},
+        policies={"old": {"vhost": "/", "pattern": "x", "definition": {"expires": 1}}}))
+    current = broker.current_from_export(export_of(old), [])
+    steps = broker.plan(model, current)
+    assert set(steps["changes"]) == {"vhost:app", "vhost:gone", "user:devstack:tags", "user:devstack:password",
+                                     "user:guest", "permissions:devstack@/", "policy:app:qq", "policy:/:old",
+                                     "plugin:rabbitmq_management"}
+    assert "Secret123" not in json.dumps(steps["changes"]) and "OldPass1" not in json.dumps(steps["changes"])
+    assert "Secret123" not in json.dumps(steps["import"])  # hashes only
+    user = steps["import"]["users"][0]
+    assert broker.password_matches("Secret123", user["password_hash"], user["hashing_algorithm"])
+    assert steps["remove"] == [("clear_policy", "-p", "/", "old"), ("delete_user", "guest"), ("delete_vhost", "gone")]
+    assert steps["plugins"] == ["rabbitmq_management"]
+
+
+def test_tags_only_change_keeps_the_existing_hash():
+    model = broker.normalize(pillar())
+    exported = export_of(model)
+    exported["users"][0]["tags"] = ["administrator"]
+    steps = broker.plan(model, broker.current_from_export(exported, ["rabbitmq_management"]))
+    assert list(steps["changes"]) == ["user:devstack:tags"]
+    assert steps["import"]["users"][0]["password_hash"] == exported["users"][0]["password_hash"]
+
+
+def test_prune_false_keeps_undeclared_things():
+    model = broker.normalize(pillar(prune=False))
+    exported = export_of(model)
+    exported["users"].append({"name": "guest", "tags": [], "password_hash": "", "hashing_algorithm": ""})
+    exported["vhosts"].append({"name": "other"})
+    assert broker.plan(model, broker.current_from_export(exported, ["rabbitmq_management"]))["changes"] == {}
+
+
+@pytest.mark.parametrize("mutate, path", [
+    (lambda p: p["users"]["devstack"]["permissions"]["/"].update(writ=".*"), "broker:users:devstack:permissions:/:writ"),
+    (lambda p: p["policies"]["qq"].update({"apply-to": "queues"}), "broker:policies:qq:apply-to"),
+    (lambda p: p["policies"]["qq"]["definition"].update({"x-queue-type": "quorum"}), "broker:policies:qq:definition:x-queue-type"),
+    (lambda p: p["policies"]["qq"].update(apply_to="classic_queues"), "broker:policies:qq:apply_to"),
+    (lambda p: p["policies"]["qq"].update(vhost="nowhere"), "broker:policies:qq:vhost"),
+    (lambda p: p["users"]["devstack"]["permissions"].update(nowhere=dict(FULL)), "broker:users:devstack:permissions:nowhere"),
+    (lambda p: p["users"]["devstack"].pop("password"), "broker:users:devstack:password"),
+    (lambda p: p["users"]["devstack"].update(password="not alnum!"), "broker:users:devstack:password"),
+    (lambda p: p.update(listen="0.0.0.0"), "broker:listen"),
+    (lambda p: p.update(port=70000), "broker:port"),
+])
+def test_errors_name_the_pillar_path(mutate, path):
+    data = json.loads(json.dumps(pillar()))
+    mutate(data)
+    errors = errors_of(data)
+    assert any(e.startswith(path) for e in errors), errors
+    assert all("Secret123" not in e for e in errors)
+
+
+def test_rendered_config_binds_every_listener_to_the_address():
+    model = broker.normalize(pillar(address="192.0.2.21", port=5999, management_port=15999))
+    text = broker.render_rabbitmq_conf(model)
+    assert "listeners.tcp.1 = 192.0.2.21:5999\n" in text
+    assert "management.tcp.ip = 192.0.2.21\nmanagement.tcp.port = 15999\n" in text
+    assert "prometheus.tcp.ip = 192.0.2.21\n" in text
+    assert "listeners.tcp.1 = [::1]:5672" in broker.render_rabbitmq_conf(broker.normalize(pillar(address="::1")))
+    assert "ERL_EPMD_ADDRESS=127.0.0.1\n" in broker.render_env_conf(model)
+
+
+def test_enabled_plugins_file_parsing():
+    assert broker.parse_enabled_plugins("[rabbitmq_management,rabbitmq_prometheus].\n") == [
+        "rabbitmq_management", "rabbitmq_prometheus"]
+    assert broker.parse_enabled_plugins("[].") == []
+    assert broker.parse_enabled_plugins("%% comment\n[a].") is None
+
+
+def test_devstack_localrc_comes_from_the_broker_pillar():
+    assert broker.devstack_localrc(pillar(), {"host": "192.0.2.21"}) == {
+        "RABBIT_HOST": "192.0.2.21", "RABBIT_USERID": "devstack", "RABBIT_PASSWORD": "Secret123"}
+    assert broker.devstack_localrc(pillar())["RABBIT_HOST"] == "127.0.0.1"
+    with pytest.raises(broker.BrokerError, match="broker:port is 5999"):
+        broker.devstack_localrc(pillar(port=5999))
+    with pytest.raises(broker.BrokerError, match="broker:devstack_user"):
+        broker.devstack_localrc(pillar(devstack_user=None))
