@@ -1,0 +1,153 @@
+#!/usr/bin/env python3
+"""No-change apply of a large broker definition: this project's message_broker.defined next to
+core Salt's rabbitmq_vhost/user/policy states, on the same definition, in one run.
+
+As root after bin/setup, with the host's RabbitMQ (it is reconfigured and left with the bench
+definition; apply the highstate afterwards to restore the default broker):
+
+    .venv/bin/python bench/broker_apply.py [--vhosts 50 --users 200 --policies 50] [--runs 3] [--skip-core]
+
+Each variant applies once to converge, then times ``--runs`` no-change applies (wall time of
+salt-call) and counts states reporting changes and rabbitmqctl processes started (sampled from
+/proc, so a lower bound). Timings are printed, never asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import secrets
+import string
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+sys.path[:0] = [os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests")]
+from project import PROJECT, configure  # noqa: E402
+
+SALT_CALL = os.path.join(PROJECT, ".venv", "bin", "salt-call")
+
+
+def password() -> str:
+    return "".join(secrets.choice(string.ascii_letters + string.digits) for _ in range(20))
+
+
+def definition(n_vhosts: int, n_users: int, n_policies: int, port: int, cookie: str) -> dict:
+    vhosts = [f"bench{i:02d}" for i in range(n_vhosts)]
+    users = {f"user{i:03d}": {"password": password(), "tags": ["monitoring"] if i % 10 == 0 else [],
+                              "permissions": {vhosts[i % n_vhosts]: {"configure": ".*", "write": ".*", "read": ".*"}}}
+             for i in range(n_users)}
+    policies = {f"pol{i:02d}": {"vhost": vhosts[i % n_vhosts], "pattern": f"^q{i}\\.", "priority": 1,
+                                "apply_to": "queues" if i % 2 else "all",
+                                "definition": {"delivery-limit": 5} if i % 2 else {"max-length": 1000}}
+                for i in range(n_policies)}
+    return {"address": "127.0.0.1", "port": port, "erlang_cookie": cookie, "vhosts": vhosts, "users": users,
+            "policies": policies, "plugins": []}
+
+
+def core_sls(broker: dict) -> str:
+    """The same definition through core Salt's rabbitmq_* states (passwords from pillar)."""
+    out = []
+    for vhost in broker["vhosts"]:
+        out.append(f"vhost-{vhost}:\n  rabbitmq_vhost.present:\n    - name: {vhost}\n")
+    for name, user in broker["users"].items():
+        perms = [{v: [p["configure"], p["write"], p["read"]]} for v, p in user["permissions"].items()]
+        out.append(f"user-{name}:\n  rabbitmq_user.present:\n    - name: {name}\n"
+                   f"    - password: {{{{ pillar['broker']['users']['{name}']['password'] }}}}\n"
+                   f"    - tags: {json.dumps(user['tags'])}\n    - perms: {json.dumps(perms)}\n")
+    for name, pol in broker["policies"].items():
+        out.append(f"policy-{name}:\n  rabbitmq_policy.present:\n    - name: {name}\n    - vhost: {pol['vhost']}\n"
+                   f"    - pattern: {json.dumps(pol['pattern'])}\n    - definition: {json.dumps(json.dumps(pol['definition']))}\n"
+                   f"    - priority: {pol['priority']}\n    - apply_to: {pol['apply_to']}\n")
+    return "\n".join(out)
+
+
+class Env:
+    def __init__(self, base: str, broker: dict):
+        self.salt = os.path.join(base, "salt")
+        states = os.path.join(base, "states")
+        pillar = os.path.join(base, "pillar")
+        for d in (self.salt, states, pillar):
+            os.makedirs(d)
+        config = configure.minion_config(self.salt, "broker-bench", pillar_roots=[pillar],
+                                         file_roots=[os.path.join(PROJECT, "salt"), states])
+        with open(os.path.join(self.salt, "minion"), "w") as h:
+            json.dump(config, h)
+        with open(os.path.join(pillar, "top.sls"), "w") as h:
+            h.write("base:\n  '*':\n    - broker\n")
+        fd = os.open(os.path.join(pillar, "broker.sls"), os.O_WRONLY | os.O_CREAT, 0o600)
+        with os.fdopen(fd, "w") as h:
+            json.dump({"broker": broker}, h)
+        with open(os.path.join(states, "bench_core.sls"), "w") as h:
+            h.write(core_sls(broker))
+
+    def apply(self, sls: str) -> tuple[float, int, int, int]:
+        """(seconds, states, states with changes, rabbitmqctl processes seen)."""
+        seen: set[int] = set()
+        stop = threading.Event()
+
+        def sample():
+            while not stop.is_set():
+                for pid in filter(str.isdigit, os.listdir("/proc")):
+                    try:
+                        with open(f"/proc/{pid}/cmdline", "rb") as f:
+                            if b"rabbitmqctl" in f.read():
+                                seen.add(int(pid))
+                    except OSError:
+                        pass
+                time.sleep(0.05)
+
+        watcher = threading.Thread(target=sample)
+        watcher.start()
+        start = time.monotonic()
+        proc = subprocess.run([SALT_CALL, "-c", self.salt, "--out=json", "--log-level=quiet", "state.apply", sls],
+                              capture_output=True, text=True, stdin=subprocess.DEVNULL)
+        seconds = time.monotonic() - start
+        stop.set()
+        watcher.join()
+        result = json.loads(proc.stdout)["local"]
+        if not isinstance(result, dict):
+            raise SystemExit(f"{sls}: {result}")
+        failed = [v["comment"][:300] for v in result.values() if v["result"] is False]
+        if failed:
+            raise SystemExit(f"{sls} failed: {failed[:3]}")
+        return seconds, len(result), sum(1 for v in result.values() if v["changes"]), len(seen)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[1])
+    parser.add_argument("--vhosts", type=int, default=50)
+    parser.add_argument("--users", type=int, default=200)
+    parser.add_argument("--policies", type=int, default=50)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--port", type=int, default=5672)
+    parser.add_argument("--skip-core", action="store_true", help="only this project's state (core takes ~20 min)")
+    args = parser.parse_args()
+    cookie = subprocess.run([os.path.join(PROJECT, "bin", "salt-call"), "--out=newline_values_only", "--log-level=quiet",
+                             "pillar.get", "broker:erlang_cookie", "unmask=True"], capture_output=True, text=True).stdout.strip()
+    broker = definition(args.vhosts, args.users, args.policies, args.port, cookie or password())
+    env = Env(tempfile.mkdtemp(prefix="broker-bench-"), broker)
+    subprocess.run([SALT_CALL, "-c", env.salt, "--log-level=quiet", "saltutil.sync_all"], capture_output=True, check=True)
+    print(f"definition: {args.vhosts} vhosts, {args.users} users, {args.policies} policies")
+    variants = [("message_broker.defined (broker)", "broker")]
+    if not args.skip_core:
+        variants.append(("core rabbitmq_* states", "bench_core"))
+    for label, sls in variants:
+        first = env.apply(sls)
+        print(f"{label}: first apply {first[0]:.1f} s, {first[2]}/{first[1]} states changed, "
+              f">= {first[3]} rabbitmqctl processes")
+        times = []
+        for _ in range(args.runs):
+            seconds, states, changed, calls = env.apply(sls)
+            times.append(seconds)
+            print(f"{label}: no-change apply {seconds:.1f} s, {changed}/{states} states reported changes, "
+                  f">= {calls} rabbitmqctl processes")
+        print(f"{label}: best no-change apply {min(times):.2f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
