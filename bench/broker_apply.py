@@ -126,8 +126,10 @@ def main() -> int:
     parser.add_argument("--port", type=int, default=5672)
     parser.add_argument("--skip-core", action="store_true", help="only this project's state (core takes ~20 min)")
     args = parser.parse_args()
-    cookie = subprocess.run([os.path.join(PROJECT, "bin", "salt-call"), "--out=newline_values_only", "--log-level=quiet",
-                             "pillar.get", "broker:erlang_cookie", "unmask=True"], capture_output=True, text=True).stdout.strip()
+    # The host's cookie: another one would lock the default highstate's CLI calls out of the node.
+    cookie = json.loads(subprocess.run([os.path.join(PROJECT, "bin", "salt-call"), "--out=json", "--log-level=quiet",
+                                        "pillar.get", "broker:erlang_cookie", "unmask=True"],
+                                       capture_output=True, text=True).stdout)["local"]
     broker = definition(args.vhosts, args.users, args.policies, args.port, cookie or password())
     env = Env(tempfile.mkdtemp(prefix="broker-bench-"), broker)
     subprocess.run([SALT_CALL, "-c", env.salt, "--log-level=quiet", "saltutil.sync_all"], capture_output=True, check=True)
