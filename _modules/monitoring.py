@@ -18,6 +18,8 @@ Pillar (see README.md, "Monitoring role")::
 
 from __future__ import annotations
 
+import json
+import os
 import re
 import socket
 from typing import Any
@@ -388,3 +390,144 @@ def send_plaintext(metrics: dict, host: str, port: int, timeout: float = 5.0, wh
     with socket.create_connection((host, port), timeout=timeout) as conn:
         conn.sendall("".join(lines).encode())
     return len(lines)
+
+
+# --------------------------------------------------------------------------------------------
+# Reactions (called by the reactor through the caller client; see salt/reactor/)
+# --------------------------------------------------------------------------------------------
+
+REACTIONS_DIR = "/var/lib/devstack-salt/reactions"
+REACTIONS_LOG = "/var/lib/devstack-salt/reactions.jsonl"
+
+
+def _reaction_settings() -> dict:
+    value = __salt__["pillar.get"]("monitoring:reactions", {}, unmask=True) or {}  # noqa: F821
+    return {"min_interval": float(value.get("min_interval", 60)), "services": list(value.get("services", []))}
+
+
+def brake(key: str, min_interval: float, state_running: bool, now: float) -> str | None:
+    """Why a reaction must not happen now (None: go ahead), and arm the interval when it goes.
+
+    No reaction while a state run is under way (the run itself may be restarting the daemon:
+    reacting would fight it), and at most one reaction per ``key`` every ``min_interval`` s,
+    so an event flood or a reaction that triggers its own event cannot loop.
+    """
+    if state_running:
+        return "a state run is under way"
+    os.makedirs(REACTIONS_DIR, mode=0o700, exist_ok=True)
+    stamp = os.path.join(REACTIONS_DIR, re.sub(r"[^A-Za-z0-9_.-]", "_", key))
+    try:
+        since = now - os.path.getmtime(stamp)
+    except OSError:
+        since = None
+    if since is not None and since < min_interval:
+        return f"reacted {since:.0f} s ago (min_interval {min_interval:.0f} s)"
+    with open(stamp, "w", encoding="utf-8"):
+        pass
+    os.utime(stamp, (now, now))
+    return None
+
+
+def record(entry: dict) -> dict:
+    """Append a reaction to the reactions log (JSON lines, root only) and return it."""
+    os.makedirs(os.path.dirname(REACTIONS_LOG), mode=0o700, exist_ok=True)
+    fd = os.open(REACTIONS_LOG, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    with os.fdopen(fd, "a", encoding="utf-8") as handle:
+        handle.write(json.dumps(entry, sort_keys=True, default=str) + "\n")
+    return entry
+
+
+def _state_running() -> bool:
+    return bool(__salt__["saltutil.is_running"]("state.*"))  # noqa: F821
+
+
+def react_service(tag, data):
+    """
+    Start a watched service that a beacon reported as not running, unless a state run is under
+    way or this service was restarted less than ``monitoring:reactions:min_interval`` s ago.
+    The reactor calls this (salt/reactor/service_down.sls); every reaction is recorded in
+    /var/lib/devstack-salt/reactions.jsonl with the event that caused it.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt-call monitoring.react_service tag=manual data='{"service_name": "carbon-cache"}'
+    """
+    import time
+
+    service = (data or {}).get("service_name")
+    settings = _reaction_settings()
+    if service not in settings["services"]:
+        return {"action": None, "reason": f"{service} is not in monitoring:reactions:services"}
+    if ((data or {}).get(service) or {}).get("running"):
+        return {"action": None, "reason": f"{service} is running"}
+    now = time.time()
+    why_not = brake(f"service-{service}", settings["min_interval"], _state_running(), now)
+    entry = {"time": now, "tag": tag, "event": data, "action": f"service.start {service}"}
+    if why_not:
+        return record({**entry, "skipped": why_not})
+    __salt__["service.start"](service)  # noqa: F821
+    return record({**entry, "running_after": bool(__salt__["service.status"](service))})  # noqa: F821
+
+
+def react_threshold(tag, data):
+    """
+    Run the action that ``monitoring:thresholds:<name>:action`` names (``{function, args,
+    kwargs}``) once per crossing of a threshold (the beacon reports a tripped threshold on every
+    interval with the same ``crossing`` id), with the same brakes as ``react_service``: a
+    reaction that must wait happens on a later report of the same crossing. Recorded in
+    /var/lib/devstack-salt/reactions.jsonl.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt-call monitoring.react_threshold tag=manual data='{"threshold": "root_disk_full", "crossing": 1}'
+    """
+    import time
+
+    data = data or {}
+    name = data.get("threshold")
+    spec = __salt__["pillar.get"](f"monitoring:thresholds:{name}", None, unmask=True)  # noqa: F821
+    if not isinstance(spec, dict) or not isinstance(spec.get("action"), dict):
+        return {"action": None, "reason": f"monitoring:thresholds:{name}:action is not set"}
+    done = os.path.join(REACTIONS_DIR, re.sub(r"[^A-Za-z0-9_.-]", "_", f"threshold-{name}.crossing"))
+    crossing = str(data.get("crossing"))
+    try:
+        with open(done, encoding="utf-8") as handle:
+            if handle.read() == crossing:
+                return {"action": None, "reason": "already acted on this crossing"}
+    except FileNotFoundError:
+        pass
+    action = spec["action"]
+    function = action.get("function")
+    now = time.time()
+    entry = {"time": now, "tag": tag, "event": data, "action": function}
+    if function not in __salt__:  # noqa: F821
+        return record({**entry, "error": f"monitoring:thresholds:{name}:action:function is not available"})
+    why_not = brake(f"threshold-{name}", _reaction_settings()["min_interval"], _state_running(), now)
+    if why_not:
+        return record({**entry, "skipped": why_not})
+    with open(done, "w", encoding="utf-8") as handle:
+        handle.write(crossing)
+    result = __salt__[function](*action.get("args", []), **action.get("kwargs", {}))  # noqa: F821
+    return record({**entry, "result": result if isinstance(result, (bool, int, float, str)) else "done"})
+
+
+def reactions(last=20):
+    """
+    The most recent reactions (what the reactor did and the event that caused it).
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt-call monitoring.reactions last=5
+    """
+    try:
+        with open(REACTIONS_LOG, encoding="utf-8") as handle:
+            lines = handle.readlines()
+    except FileNotFoundError:
+        return []
+    return [json.loads(line) for line in lines[-int(last):]]

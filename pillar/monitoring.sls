@@ -1,3 +1,14 @@
+{#- The daemons the reactor restarts, and the thresholds that trigger actions: defined once here,
+    used both by the monitoring:reactions/thresholds settings and by the beacons below. #}
+{%- set watched = ['carbon-cache'] %}
+{%- set alerts = '/var/log/devstack-salt-alerts.log' %}
+{%- set thresholds = {
+      'root_disk_full': {'source': 'disk:/', 'above': 95, 'rearm_below': 90,
+                         'action': {'function': 'file.append', 'args': [alerts, 'root file system above 95% full']}},
+      'state_run_failed': {'source': 'carbon:salt.' ~ (grains['id'] | regex_replace('[^A-Za-z0-9_-]', '_')) ~ '.state_apply.failed',
+                           'above': 0.5, 'rearm_below': 0.5,
+                           'action': {'function': 'file.append', 'args': [alerts, 'a state run on this node failed']}},
+    } %}
 # The monitoring role on this host: the carbon server and a collectd agent feeding it, and Salt's
 # own state runs measured (the salt_run_metrics returner). README.md, "Monitoring role".
 monitoring:
@@ -32,3 +43,24 @@ monitoring:
   salt_runs:
     enabled: true
     prefix: salt
+  reactions:
+    enabled: true                 # run the masterless minion daemon with beacons and the reactor
+    interval: 5                   # beacon interval, seconds
+    min_interval: 60              # at most one reaction per service or threshold per minute
+    restart_within: 30            # the promise: a dead watched daemon runs again within 30 s
+    services: {{ watched | json }}
+  thresholds: {{ thresholds | json }}
+
+beacons:
+  service:
+    - services:
+{%- for service in watched %}
+        {{ service }}: {is_running_state: false, onchangeonly: false}
+{%- endfor %}
+    - interval: 5
+  metric_threshold:
+    - thresholds:
+{%- for name, spec in thresholds.items() %}
+        {{ name }}: {{ {'source': spec.source, 'above': spec.above, 'rearm_below': spec.get('rearm_below', spec.above)} | json }}
+{%- endfor %}
+    - interval: 5

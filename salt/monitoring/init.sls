@@ -7,3 +7,6 @@ include:
 {%- if salt['pillar.get']('monitoring:carbon:server', False) %}
   - monitoring.server
 {%- endif %}
+{%- if salt['pillar.get']('monitoring:reactions:enabled', False) %}
+  - monitoring.reactor
+{%- endif %}

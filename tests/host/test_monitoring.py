@@ -5,7 +5,9 @@ readable back from whisper storage."""
 from __future__ import annotations
 
 import glob
+import json
 import os
+import signal
 import subprocess
 import time
 
@@ -47,7 +49,12 @@ def wait_for_points(pattern: str, timeout: float = 90) -> tuple[str, list[float]
 
 
 @pytest.fixture(scope="module")
-def monitoring(applied):
+def monitoring():
+    """The monitoring role applied on its own (it does not need the other roles)."""
+    salt_call("saltutil.sync_all")
+    result = salt_call("state.apply", "monitoring", "--retcode-passthrough")
+    failed = {k: v["comment"] for k, v in result.items() if v["result"] is not True}
+    assert not failed, failed
     return salt_call("pillar.get", "monitoring", "unmask=True")
 
 
@@ -66,14 +73,89 @@ def test_collectd_runs_with_its_rendered_configuration(host):
     assert host.run("collectd -t -C /etc/collectd/collectd.conf").rc == 0
 
 
-def test_this_hosts_load_reaches_whisper_with_plausible_values(applied):
+def test_this_hosts_load_reaches_whisper_with_plausible_values(monitoring):
     path, values = wait_for_points(f"{WHISPER}/collectd/*/load/load/shortterm.wsp")
     assert all(0 <= value < 1000 for value in values), (path, values)
 
 
-def test_salt_runs_are_measured(applied):
+def test_salt_runs_are_measured(monitoring):
     salt_call("state.apply", "monitoring", "--retcode-passthrough")
     _, states = wait_for_points(f"{WHISPER}/salt/*/state_apply/states.wsp", timeout=30)
     _, duration = wait_for_points(f"{WHISPER}/salt/*/state_apply/duration_ms.wsp", timeout=30)
     _, failed = wait_for_points(f"{WHISPER}/salt/*/state_apply/failed.wsp", timeout=30)
     assert states[-1] >= 1 and 0 < duration[-1] < 600_000 and failed[-1] == 0
+
+
+# ---- reactions: beacons on the masterless minion daemon, the reactor, the brakes -------------
+
+def reactions_since(start: float) -> list[dict]:
+    try:
+        with open("/var/lib/devstack-salt/reactions.jsonl") as handle:
+            entries = [json.loads(line) for line in handle]
+    except FileNotFoundError:
+        return []
+    return [e for e in entries if e["time"] >= start]
+
+
+def pid_of(name: str) -> int | None:
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as handle:
+                if name.encode() in handle.read():
+                    return int(pid)
+        except OSError:
+            pass
+    return None
+
+
+def test_the_reactor_daemon_runs(host, monitoring):
+    assert host.run("/etc/init.d/devstack-salt-minion status").rc == 0
+    assert pid_of("salt-minion")
+
+
+def test_a_killed_daemon_runs_again_within_the_promised_time_by_the_reactor(host, monitoring):
+    promise = monitoring["reactions"]["restart_within"]
+    # Start from a node that has not reacted within min_interval (an earlier test may have).
+    for stale in glob.glob("/var/lib/devstack-salt/reactions/service-carbon-cache"):
+        os.unlink(stale)
+    pid = pid_of("carbon-cache")
+    assert pid
+    killed_at = time.time()
+    os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + promise
+    while time.monotonic() < deadline:
+        new = pid_of("carbon-cache")
+        if new and new != pid and host.socket(f"tcp://127.0.0.1:{monitoring['carbon']['port']}").is_listening:
+            break
+        time.sleep(1)
+    else:
+        raise AssertionError(f"carbon-cache did not run again within {promise} s")
+    restart = [e for e in reactions_since(killed_at) if e.get("action") == "service.start carbon-cache"
+               and "skipped" not in e]
+    assert len(restart) == 1, reactions_since(killed_at)
+    assert restart[0]["tag"].endswith("/service/carbon-cache")
+    assert restart[0]["event"]["carbon-cache"]["running"] is False
+    assert restart[0]["running_after"] is True
+
+
+def test_a_crossed_threshold_acts_once_not_in_a_loop(monitoring):
+    """Report a failed state run to carbon (as the returner would) and keep it there for 30 s,
+    six beacon intervals in which the beacon reports the tripped threshold each time: exactly
+    one action for the crossing."""
+    source = monitoring["thresholds"]["state_run_failed"]["source"]
+    metric = source.split(":", 1)[1]
+    send = lambda value: salt_call("monitoring.send_metrics", json.dumps({metric: value}), "port=%d" % monitoring["carbon"]["port"])  # noqa: E731
+    send(0)
+    time.sleep(12)
+    start = time.time()
+    try:
+        for _ in range(15):
+            send(1)
+            time.sleep(2)
+        entries = [e for e in reactions_since(start) if e.get("event", {}).get("threshold") == "state_run_failed"
+                   and "skipped" not in e]
+        assert len(entries) == 1, reactions_since(start)
+        assert entries[0]["action"] == "file.append"
+        assert entries[0]["event"]["value"] == 1.0
+    finally:
+        send(0)

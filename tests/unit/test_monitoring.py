@@ -74,3 +74,36 @@ def test_run_metrics_of_a_state_run():
     assert 1500 < metrics["duration_ms"] < 60_000
     assert r.run_metrics({"fun": "test.ping", "return": True}, 0) == {}
     assert r.metric_prefix("salt", "node1.example.org", "state.apply") == "salt.node1_example_org.state_apply"
+
+
+b = load_source("metric_threshold_beacon", os.path.join(PROJECT, "_beacons", "metric_threshold.py"))
+
+
+def test_threshold_beacon_reports_one_crossing_until_rearmed(monkeypatch):
+    values = iter([1.0, 9.0, 9.5, 8.0, 3.0, 9.0])
+    monkeypatch.setattr(b, "measure", lambda source, whisper_dir, now: next(values))
+    monkeypatch.setattr(b, "_TRIPPED", {})
+    config = [{"thresholds": {"t": {"source": "load1", "above": 5, "rearm_below": 4}}}]
+    reports = [b.beacon(config) for _ in range(6)]
+    assert reports[0] == [] and reports[4] == []
+    crossings = [r[0]["crossing"] for r in reports if r]
+    assert len(crossings) == 4 and len(set(crossings[:3])) == 1 and crossings[3] != crossings[0]
+
+
+def test_threshold_beacon_validates_sources():
+    assert b.validate([{"thresholds": {"t": {"source": "load1", "above": 1}}}])[0]
+    assert not b.validate([{"thresholds": {"t": {"source": "cpu", "above": 1}}}])[0]
+    assert not b.validate([{"thresholds": {}}])[0]
+
+
+def test_whisper_reader_takes_the_newest_fresh_point(tmp_path):
+    import struct
+    import time
+
+    now = int(time.time())
+    header = struct.pack("!2LfL", 0, 600, 0.5, 1) + struct.pack("!3L", 28, 10, 3)
+    points = struct.pack("!Ld", now - 20, 1.0) + struct.pack("!Ld", now - 10, 2.0) + struct.pack("!Ld", now - 4000, 9.0)
+    path = tmp_path / "m.wsp"
+    path.write_bytes(header + points)
+    assert b.whisper_latest(str(path), now) == 2.0
+    assert b.whisper_latest(str(path), now + 10_000) is None

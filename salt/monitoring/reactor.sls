@@ -1,0 +1,34 @@
+# Reactions: a masterless salt-minion daemon runs the beacons from pillar (service beacon on the
+# managed daemons, metric_threshold on measured values) and the reactor engine configured by
+# bin/configure, which hands events to monitoring.react_service / react_threshold
+# (salt/reactor/beacons.sls).
+{%- set config_file = salt['config.get']('conf_file') %}
+{%- set bin_dir = salt['file.dirname'](salt['grains.get']('pythonexecutable')) %}
+
+monitoring-reactor-init-script:
+  file.managed:
+    - name: /etc/init.d/devstack-salt-minion
+    - source: salt://monitoring/files/devstack-salt-minion.init
+    - template: jinja
+    - mode: '0755'
+    - context:
+        bin_dir: {{ bin_dir }}
+        config_dir: {{ salt['file.dirname'](config_file) }}
+        pidfile: {{ salt['config.get']('pidfile') }}
+
+# A minion with master_type: disable never compiles pillar, so the beacons from pillar reach
+# the daemon through its own config (minion.d), beside the reaction settings; a change
+# restarts it (the reactions' caller client also caches pillar).
+monitoring-reactor-settings:
+  file.managed:
+    - name: {{ salt['file.dirname'](config_file) }}/minion.d/beacons.conf
+    - contents: {{ ({'beacons': salt['pillar.get']('beacons', {}), 'devstack_salt_reactions': {'reactions': salt['pillar.get']('monitoring:reactions', {}), 'thresholds': salt['pillar.get']('monitoring:thresholds', {})}} | json | string) | yaml_dquote }}
+    - mode: '0600'
+    - makedirs: True
+
+monitoring-reactor-service:
+  service.running:
+    - name: devstack-salt-minion
+    - watch:
+      - file: monitoring-reactor-init-script
+      - file: monitoring-reactor-settings
