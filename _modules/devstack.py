@@ -779,8 +779,10 @@ def wire_backends(pillar: dict, model: dict, root: str, lookup, errors: list[str
     ``devstack:database`` (true, or ``{host: ...}``) takes DATABASE_TYPE/HOST/USER/PASSWORD from
     the ``database`` pillar (``database:devstack``); ``devstack:broker`` takes RABBIT_HOST/USERID/
     PASSWORD from the ``broker`` pillar (``broker:devstack_user`` and ``broker:users``). Each
-    password lives only there. When the server is not on loopback, DevStack's own ``mysql`` /
-    ``rabbit`` service is disabled. ``lookup(key)`` returns another pillar key (or None).
+    password lives only there. With ``true`` the host is the mine's address of the node that
+    carries the role (``lookup("mine:<role>")``, first by minion id), else the pillar's. When the
+    server is not on loopback, DevStack's own ``mysql`` / ``rabbit`` service is disabled.
+    ``lookup(key)`` returns another pillar key (or None).
     """
     for backend, variables in WIRED_VARIABLES.items():
         use = pillar.get(backend)
@@ -798,6 +800,9 @@ def wire_backends(pillar: dict, model: dict, root: str, lookup, errors: list[str
             errors.append(f"{where} is set but the {backend} pillar is missing; apply the {backend} role's pillar")
             continue
         host = use.get("host") if isinstance(use, dict) else None
+        if host is None:
+            carriers = lookup(f"mine:{backend}") or {}
+            host = next(iter(carriers.values()), None) if isinstance(carriers, dict) else None
         if backend == "database":
             account = source.get("devstack") or {}
             values = {"DATABASE_TYPE": "mysql", "DATABASE_HOST": host or account.get("host"),
@@ -1728,7 +1733,15 @@ def _pillar(pillar_key: str) -> Any:
 
 
 def _lookup(key: str) -> Any:
-    """Another pillar key, unmasked (the database and broker pillars for the wiring)."""
+    """Another pillar key, unmasked (the database and broker pillars for the wiring), or with
+    ``mine:<role>`` the addresses of the nodes carrying that role (topology module)."""
+    if key.startswith("mine:"):
+        if "topology.role_addresses" not in __salt__:  # noqa: F821
+            return None
+        try:
+            return __salt__["topology.role_addresses"](key[5:])  # noqa: F821
+        except Exception:  # no mine (yet): fall back to the pillar's address
+            return None
     return __salt__["pillar.get"](key, None, unmask=True)  # noqa: F821 - Salt dunder
 
 

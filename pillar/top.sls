@@ -3,6 +3,7 @@
 # host by bin/configure (0600, not in git).
 base:
   '*':
+    - node
     - devstack
     - database
     - broker

@@ -484,3 +484,13 @@ def test_missing_backend_pillar_keys_are_named():
     with pytest.raises(d.LocalConfError) as info:
         wired({**SMALL, "broker": True}, broker=None)
     assert any("the broker pillar is missing" in e for e in info.value.errors)
+
+
+def test_the_database_and_broker_hosts_come_from_the_mine_when_not_given():
+    localrc = {k: v for k, v in SMALL["localrc"].items() if k != "DATABASE_PASSWORD"}
+    pillars = {"database": DATABASE, "broker": BROKER,
+               "mine:database": {"db1": "192.0.2.20"}, "mine:broker": {"mq1": "192.0.2.21", "mq2": "192.0.2.22"}}
+    model = d.build({**SMALL, "localrc": localrc, "services": {"keystone": True, "swift": True},
+                     "database": True, "broker": True}, lookup=pillars.get)
+    assert model["localrc"]["DATABASE_HOST"] == "192.0.2.20" and model["localrc"]["RABBIT_HOST"] == "192.0.2.21"
+    assert model["services"]["mysql"] is False and model["services"]["rabbit"] is False
