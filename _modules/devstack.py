@@ -1739,9 +1739,12 @@ def _lookup(key: str) -> Any:
         if "topology.role_addresses" not in __salt__:  # noqa: F821
             return None
         try:
-            return __salt__["topology.role_addresses"](key[5:])  # noqa: F821
+            found = __salt__["topology.role_addresses"](key[5:])  # noqa: F821
         except Exception:  # no mine (yet): fall back to the pillar's address
             return None
+        # This node carrying the role itself reaches it at the role's own (often loopback)
+        # address from pillar, not at the address it publishes to others.
+        return {minion: addr for minion, addr in found.items() if minion != __opts__.get("id")}  # noqa: F821
     return __salt__["pillar.get"](key, None, unmask=True)  # noqa: F821 - Salt dunder
 
 

@@ -322,7 +322,23 @@ def collectd_conf(config=None):
 
         salt-call monitoring.collectd_conf --out=newline_values_only
     """
-    return render_collectd_conf(_section("collectd") if config is None else config)
+    if config is None:
+        config = dict(_section("collectd"))
+        if not config.get("carbon_host"):
+            config["carbon_host"] = _carbon_from_mine()
+    return render_collectd_conf(config)
+
+
+def _carbon_from_mine() -> str:
+    """The address of the node carrying the monitoring role (another node), else loopback."""
+    if "topology.role_addresses" not in __salt__:  # noqa: F821
+        return "127.0.0.1"
+    try:
+        found = __salt__["topology.role_addresses"]("monitoring")  # noqa: F821
+    except Exception:  # no mine yet
+        return "127.0.0.1"
+    others = [addr for minion, addr in found.items() if minion != __opts__.get("id")]  # noqa: F821
+    return others[0] if others else "127.0.0.1"
 
 
 def collectd_has_secret(config=None):

@@ -1,16 +1,19 @@
 # The default DevStack node. The schema is documented in README.md ("The devstack pillar").
 # Passwords come from secrets.sls (generated, never in git); references below reuse them.
+# The database and the broker are this project's roles (decoupled: MariaDB and RabbitMQ are
+# managed by them, not by stack.sh), so DATABASE_* and RABBIT_* come from their pillars.
 devstack:
   user: stack
   dest: /opt/stack
+  database: true
+  broker: true
   disable_all_services: true
   services:
     keystone: true
-    mysql: true
+    mysql: false                  # the database role runs MariaDB
     swift: true
   localrc:
     SERVICE_PASSWORD: {ref: ADMIN_PASSWORD}
-    DATABASE_PASSWORD: {ref: ADMIN_PASSWORD}
     SWIFT_REPLICAS: 1
     SWIFT_DATA_DIR: {expand: "${DEST}/data/swift"}
     LOGFILE: {expand: "${DEST}/logs/stack.sh.log"}

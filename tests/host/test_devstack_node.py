@@ -36,7 +36,7 @@ def test_local_conf_is_exactly_what_the_pillar_renders(host, applied):
 def test_local_conf_has_the_small_swift_node_and_no_crlf(host, applied):
     text = host.file(LOCAL_CONF).content_string
     assert "\r" not in text
-    assert "disable_all_services\nenable_service key mysql s-account s-container s-object s-proxy\n" in text
+    assert "disable_all_services\nenable_service key s-account s-container s-object s-proxy\ndisable_service mysql\n" in text
     assert "[[post-config|$KEYSTONE_CONF]]\n[token]\nexpiration = 7200\n" in text
 
 
@@ -46,11 +46,16 @@ def test_localrc_sources_in_bash_to_the_pillar_values(host, node, tmp_path):
     (tmp_path / "localrc").write_text(section)
     script = ("enable_service() { :; }; disable_service() { :; }; disable_all_services() { :; };"
               "enable_plugin() { :; }; source localrc;"
-              "printf '%s\\n' \"$ADMIN_PASSWORD\" \"$SERVICE_PASSWORD\" \"$DATABASE_PASSWORD\" \"$LOGFILE\" \"$SWIFT_HASH\"")
+              "printf '%s\\n' \"$ADMIN_PASSWORD\" \"$SERVICE_PASSWORD\" \"$DATABASE_PASSWORD\" \"$LOGFILE\" \"$SWIFT_HASH\""
+              " \"$DATABASE_HOST\" \"$RABBIT_USERID\" \"$RABBIT_PASSWORD\"")
     out = subprocess.run(["/bin/bash", "--norc", "-c", script], cwd=tmp_path, capture_output=True, text=True,
                          env={"DEST": "/opt/stack", "PATH": "/nonexistent"}, check=True).stdout.splitlines()
     password = node["localrc"]["ADMIN_PASSWORD"]
-    assert out == [password, password, password, "/opt/stack/logs/stack.sh.log", node["localrc"]["SWIFT_HASH"]]
+    database = salt_call("pillar.get", "database:devstack", "unmask=True")
+    broker = salt_call("pillar.get", "broker", "unmask=True")
+    user = broker["devstack_user"]
+    assert out == [password, password, database["password"], "/opt/stack/logs/stack.sh.log", node["localrc"]["SWIFT_HASH"],
+                   database["host"], user, broker["users"][user]["password"]]
 
 
 def test_a_second_apply_reports_zero_changes(applied):
@@ -74,12 +79,17 @@ def test_test_mode_predicts_a_real_change_exactly_and_changes_nothing(host, appl
 def test_secrets_stay_out_of_output_logs_and_process_arguments(node, tmp_path):
     """Rewrite local.conf with debug logging; no password may show in stdout, stderr, the log
     file or any process's command line while the run is under way."""
-    secrets = [node["localrc"]["ADMIN_PASSWORD"], node["localrc"]["SWIFT_HASH"]]
+    broker = salt_call("pillar.get", "broker", "unmask=True")
+    secrets = [node["localrc"]["ADMIN_PASSWORD"], node["localrc"]["SWIFT_HASH"],
+               salt_call("pillar.get", "database:devstack:password", "unmask=True"),
+               broker["users"][broker["devstack_user"]]["password"]]
     os.unlink(LOCAL_CONF)
     log_file = tmp_path / "minion.log"
+    # Output to files, not pipes: debug output outgrows a pipe this loop does not read.
+    out_file, err_file = open(tmp_path / "stdout", "w+"), open(tmp_path / "stderr", "w+")
     proc = subprocess.Popen(
         [SALT_CALL, "--out=json", "--log-level=debug", f"--log-file={log_file}", "--log-file-level=debug",
-         "state.apply"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
+         "state.apply"], stdout=out_file, stderr=err_file, stdin=subprocess.DEVNULL, text=True)
     command_lines = []
     while proc.poll() is None:
         for pid in os.listdir("/proc"):
@@ -90,7 +100,8 @@ def test_secrets_stay_out_of_output_logs_and_process_arguments(node, tmp_path):
                 except OSError:
                     pass
         time.sleep(0.05)
-    stdout, stderr = proc.communicate()
+    proc.wait()
+    stdout, stderr = (tmp_path / "stdout").read_text(), (tmp_path / "stderr").read_text()
     assert proc.returncode == 0, stderr[-2000:]
     assert os.path.exists(LOCAL_CONF) and "localrc:ADMIN_PASSWORD" in stdout
     assert len(command_lines) > 0
