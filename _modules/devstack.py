@@ -129,7 +129,6 @@ WIRED_VARIABLES = {
     "database": ("DATABASE_TYPE", "DATABASE_HOST", "DATABASE_USER", "DATABASE_PASSWORD"),
     "broker": ("RABBIT_HOST", "RABBIT_USERID", "RABBIT_PASSWORD"),
 }
-LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
 #: The role's defaults (README: "The DevStack node role").
 NODE_DEFAULTS = {
     "user": "stack",
@@ -780,8 +779,8 @@ def wire_backends(pillar: dict, model: dict, root: str, lookup, errors: list[str
     the ``database`` pillar (``database:devstack``); ``devstack:broker`` takes RABBIT_HOST/USERID/
     PASSWORD from the ``broker`` pillar (``broker:devstack_user`` and ``broker:users``). Each
     password lives only there. With ``true`` the host is the mine's address of the node that
-    carries the role (``lookup("mine:<role>")``, first by minion id), else the pillar's. When the
-    server is not on loopback, DevStack's own ``mysql`` / ``rabbit`` service is disabled.
+    carries the role (``lookup("mine:<role>")``, first by minion id), else the pillar's.
+    DevStack's own ``mysql`` / ``rabbit`` service is disabled: the role runs that server.
     ``lookup(key)`` returns another pillar key (or None).
     """
     for backend, variables in WIRED_VARIABLES.items():
@@ -827,12 +826,12 @@ def wire_backends(pillar: dict, model: dict, root: str, lookup, errors: list[str
                 errors.append(f"{keys.get(name, where)} must be a single-line string")
                 continue
             model["localrc"][name] = text
-        remote = str(values["DATABASE_HOST" if backend == "database" else "RABBIT_HOST"])
-        if remote not in LOOPBACK:
-            if model["services"].get(service) is True:
-                errors.append(f"{root}:services enables {service}, but {where} points at {remote}, another "
-                              f"host: DevStack would install its own; remove {service} from {root}:services")
-            model["services"] = dict(sorted({**model["services"], service: False}.items()))
+        # The role manages that server, even on this host: DevStack's own service would reset
+        # its root password, rewrite its config and restart it behind the role's back.
+        if model["services"].get(service) is True:
+            errors.append(f"{root}:services enables {service}, but {where} says the {backend} role provides "
+                          f"it: DevStack would take over that server; remove {service} from {root}:services")
+        model["services"] = dict(sorted({**model["services"], service: False}.items()))
 
 
 def build(pillar: Any, root: str = "devstack", lookup=None) -> dict:

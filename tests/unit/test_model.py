@@ -449,12 +449,13 @@ def wired(pillar, database=DATABASE, broker=BROKER):
 def test_a_node_using_the_database_and_broker_roles_gets_their_credentials():
     localrc = {k: v for k, v in SMALL["localrc"].items() if k != "DATABASE_PASSWORD"}
     model = wired({**SMALL, "localrc": localrc, "database": True, "broker": True,
-                   "services": {**SMALL["services"], "rabbit": True}})
+                   "services": {"keystone": True, "swift": True}})
     assert {k: model["localrc"][k] for k in ("DATABASE_TYPE", "DATABASE_HOST", "DATABASE_USER", "DATABASE_PASSWORD",
                                              "RABBIT_HOST", "RABBIT_USERID", "RABBIT_PASSWORD")} == {
         "DATABASE_TYPE": "mysql", "DATABASE_HOST": "127.0.0.1", "DATABASE_USER": "devstack",
         "DATABASE_PASSWORD": "DbPw1", "RABBIT_HOST": "127.0.0.1", "RABBIT_USERID": "ds", "RABBIT_PASSWORD": "MqPw1"}
-    assert model["services"]["mysql"] is True and model["services"]["rabbit"] is True
+    # The roles run those servers, even on this host: DevStack's own services stay off.
+    assert model["services"]["mysql"] is False and model["services"]["rabbit"] is False
 
 
 def test_a_remote_database_and_broker_disable_the_local_services():
@@ -467,7 +468,7 @@ def test_a_remote_database_and_broker_disable_the_local_services():
     assert "mysql" not in d.effective_services(model)
     with pytest.raises(d.LocalConfError) as info:
         wired({**SMALL, "localrc": localrc, "database": {"host": "192.0.2.20"}})
-    assert any("devstack:services enables mysql, but devstack:database points at 192.0.2.20" in e
+    assert any("devstack:services enables mysql, but devstack:database says the database role provides it" in e
                for e in info.value.errors)
 
 
