@@ -527,8 +527,30 @@ def react_threshold(tag, data):
         return record({**entry, "skipped": why_not})
     with open(done, "w", encoding="utf-8") as handle:
         handle.write(crossing)
-    result = __salt__[function](*action.get("args", []), **action.get("kwargs", {}))  # noqa: F821
+    try:
+        result = __salt__[function](*action.get("args", []), **action.get("kwargs", {}))  # noqa: F821
+    except Exception as exc:  # an action that fails is recorded, never retried in a loop
+        return record({**entry, "error": f"{type(exc).__name__}: {exc}"})
     return record({**entry, "result": result if isinstance(result, (bool, int, float, str)) else "done"})
+
+
+def alert(message, path="/var/log/devstack-salt-alerts.log"):
+    """
+    Append a timestamped alert line to ``path`` (created 0640 when missing): the default
+    action of the thresholds in pillar/monitoring.sls.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt-call monitoring.alert "root file system above 95% full"
+    """
+    import time
+
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o640)
+    with os.fdopen(fd, "a", encoding="utf-8") as handle:
+        handle.write(f"{time.strftime('%Y-%m-%dT%H:%M:%S%z')} {message}\n")
+    return True
 
 
 def reactions(last=20):

@@ -1,13 +1,15 @@
 {#- The daemons the reactor restarts, and the thresholds that trigger actions: defined once here,
     used both by the monitoring:reactions/thresholds settings and by the beacons below. #}
 {%- set watched = ['carbon-cache'] %}
-{%- set alerts = '/var/log/devstack-salt-alerts.log' %}
 {%- set thresholds = {
       'root_disk_full': {'source': 'disk:/', 'above': 95, 'rearm_below': 90,
-                         'action': {'function': 'file.append', 'args': [alerts, 'root file system above 95% full']}},
+                         'action': {'function': 'monitoring.alert', 'args': ['root file system above 95% full']}},
       'state_run_failed': {'source': 'carbon:salt.' ~ (grains['id'] | regex_replace('[^A-Za-z0-9_-]', '_')) ~ '.state_apply.failed',
                            'above': 0.5, 'rearm_below': 0.5,
-                           'action': {'function': 'file.append', 'args': [alerts, 'a state run on this node failed']}},
+                           'action': {'function': 'monitoring.alert', 'args': ['a state run on this node failed']}},
+      'selftest': {'source': 'carbon:devstack_salt.' ~ (grains['id'] | regex_replace('[^A-Za-z0-9_-]', '_')) ~ '.selftest',
+                   'above': 0.5, 'rearm_below': 0.5,
+                   'action': {'function': 'monitoring.alert', 'args': ['self-test alert (devstack_salt.<id>.selftest above 0.5)']}},
     } %}
 # The monitoring role on this host: the carbon server and a collectd agent feeding it, and Salt's
 # own state runs measured (the salt_run_metrics returner). README.md, "Monitoring role".

@@ -40,6 +40,7 @@ broker-cookie:
     - name: /var/lib/rabbitmq/.erlang.cookie
 {%- if cookie %}
     - contents_pillar: broker:erlang_cookie
+    - contents_newline: False     # the cookie and nothing else
 {%- else %}
     - replace: False
 {%- endif %}

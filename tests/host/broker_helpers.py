@@ -192,7 +192,7 @@ def consume_all(params: pika.ConnectionParameters, queue: str, idle: float = 3.0
     with pika.BlockingConnection(params) as connection:
         channel = connection.channel()
         channel.basic_qos(prefetch_count=1000)
-        last_tag = None
+        last_tag = acked_tag = None
         for method, props, _body in channel.consume(queue, inactivity_timeout=idle):
             if method is None:
                 break
@@ -201,7 +201,8 @@ def consume_all(params: pika.ConnectionParameters, queue: str, idle: float = 3.0
             last_tag = method.delivery_tag
             if received % 500 == 0:
                 channel.basic_ack(last_tag, multiple=True)
-        if last_tag is not None:
+                acked_tag = last_tag
+        if last_tag is not None and last_tag != acked_tag:  # acking a tag twice closes the channel
             channel.basic_ack(last_tag, multiple=True)
         channel.cancel()
     return received, ids

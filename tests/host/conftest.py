@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import time
 
 import pytest
 
@@ -29,6 +30,27 @@ def salt_call(*args: str, check: bool = True) -> dict:
     if check and proc.returncode != 0:
         raise AssertionError(f"salt-call {' '.join(args)} exited {proc.returncode}: {proc.stderr[-2000:]}")
     return json.loads(proc.stdout)["local"]
+
+
+def run_watching_argv(command: list[str], tmp_path) -> tuple[int, str, str, str]:
+    """Run a command while recording every process's command line on this host until it ends.
+
+    Returns (returncode, stdout, stderr, all command lines seen). Output goes to files, not pipes:
+    debug output outgrows a pipe that nobody reads while this loop polls /proc.
+    """
+    with open(tmp_path / "watched.out", "w+") as out, open(tmp_path / "watched.err", "w+") as err:
+        proc = subprocess.Popen(command, stdout=out, stderr=err, stdin=subprocess.DEVNULL, text=True)
+        seen = []
+        while proc.poll() is None:
+            for pid in filter(str.isdigit, os.listdir("/proc")):
+                try:
+                    with open(f"/proc/{pid}/cmdline", "rb") as handle:
+                        seen.append(handle.read().decode(errors="replace"))
+                except OSError:
+                    pass
+            time.sleep(0.05)
+    assert seen, "no process was seen while the command ran"
+    return proc.returncode, (tmp_path / "watched.out").read_text(), (tmp_path / "watched.err").read_text(), "\n".join(seen)
 
 
 @pytest.fixture(scope="session")

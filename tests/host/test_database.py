@@ -9,12 +9,11 @@ it and other host tests see a clean second apply."""
 from __future__ import annotations
 
 import os
-import subprocess
-import time
 
 import pymysql
 import pytest
 
+from conftest import run_watching_argv
 from database_helpers import (CONFIG_FILE, SOCKET, Salt, changes, failed, free_port, password, server_pid, sql,
                               stop_server)
 
@@ -214,24 +213,13 @@ def test_secrets_stay_out_of_output_logs_and_process_arguments(salt, server, tmp
     run_sql(f"DROP USER {TEST_USER}@'localhost'")
     run_sql(f"DROP USER '{devstack['user']}'@'127.0.0.1'")
     log_file = tmp_path / "minion.log"
-    proc = subprocess.Popen(
+    returncode, stdout, stderr, argv = run_watching_argv(
         salt.command("--log-level=debug", f"--log-file={log_file}", "--log-file-level=debug", "state.apply", "database"),
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
-    command_lines = []
-    while proc.poll() is None:
-        for pid in os.listdir("/proc"):
-            if pid.isdigit():
-                try:
-                    with open(f"/proc/{pid}/cmdline", "rb") as handle:
-                        command_lines.append(handle.read().decode(errors="replace"))
-                except OSError:
-                    pass
-        time.sleep(0.05)
-    stdout, stderr = proc.communicate()
-    assert proc.returncode == 0, stderr[-2000:]
+        tmp_path)
+    assert returncode == 0, stderr[-2000:]
     assert f"user:{TEST_USER}@localhost" in stdout and f"user:{devstack['user']}@127.0.0.1" in stdout
     hashes = [run_sql("SELECT PASSWORD(%s)", (secret,))[0][0] for secret in (devstack["password"], server["user_password"])]
-    haystacks = {"stdout": stdout, "stderr": stderr, "log": log_file.read_text(), "argv": "\n".join(command_lines)}
+    haystacks = {"stdout": stdout, "stderr": stderr, "log": log_file.read_text(), "argv": argv}
     for where, text in haystacks.items():
         for secret in [devstack["password"], server["user_password"], *hashes]:
             assert secret not in text, f"a password or its hash appears in {where}"
