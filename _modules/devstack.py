@@ -894,7 +894,7 @@ def render_model(model: dict) -> str:
                 lines.append(f"[{section}]")
                 for option, value in sorted(options.items()):
                     for item in value if isinstance(value, list) else [value]:
-                        lines.append(f"{option} = {item}".rstrip(" ") if item == "" else f"{option} = {item}")
+                        lines.append(f"{option} = {item}" if item else f"{option} =")
     return "\n".join(lines) + "\n"
 
 
@@ -998,17 +998,16 @@ def parse_text(text: str) -> tuple[dict, list[str]]:
     model["services"] = dict(sorted(model["services"].items()))
     model["localrc"] = dict(sorted(model["localrc"].items()))
     model["plugins"] = dict(sorted(model["plugins"].items()))
-    model["config"] = {
-        phase: {
-            f: {s: dict(sorted(o.items())) for s, o in sorted(secs.items()) if o}
-            for f, secs in sorted(model["config"][phase].items())
-        }
-        for phase in PHASES if phase in model["config"]
-    }
-    model["config"] = {
-        p: {f: s for f, s in files.items() if s} for p, files in model["config"].items()
-    }
-    model["config"] = {p: files for p, files in model["config"].items() if files}
+    config = {}
+    for phase in PHASES:  # canonical order; empty sections, files and phases are dropped
+        files = {}
+        for filename, sections in sorted(model["config"].get(phase, {}).items()):
+            kept = {s: dict(sorted(o.items())) for s, o in sorted(sections.items()) if o}
+            if kept:
+                files[filename] = kept
+        if files:
+            config[phase] = files
+    model["config"] = config
     return model, warnings
 
 
@@ -1211,8 +1210,6 @@ def shell_words(text: str, where: str = "value") -> tuple[list[list[tuple[str, s
         else:
             add("lit", c)
             i += 1
-    else:
-        c = None
     comment = text[i + 1:] if i < n else None
     if word is not None:
         words.append(word)
@@ -1302,22 +1299,18 @@ def parse_mode(mode: Any, where: str = "mode") -> int:
 
 def owner_ids(user: str, group: str | None) -> tuple[int, int]:
     """uid and gid for user (and group, default the user's primary group)."""
-    errors = []
     try:
         entry = pwd.getpwnam(user)
     except KeyError:
         raise LocalConfError([
             f"user {user!r} does not exist; the devstack role creates it, or set devstack:user"
         ]) from None
-    gid = entry.pw_gid
-    if group is not None:
-        try:
-            gid = grp.getgrnam(group).gr_gid
-        except KeyError:
-            errors.append(f"group {group!r} does not exist; create it or set devstack:group")
-    if errors:
-        raise LocalConfError(errors)
-    return entry.pw_uid, gid
+    if group is None:
+        return entry.pw_uid, entry.pw_gid
+    try:
+        return entry.pw_uid, grp.getgrnam(group).gr_gid
+    except KeyError:
+        raise LocalConfError([f"group {group!r} does not exist; create it or set devstack:group"]) from None
 
 
 def atomic_write(path: str, data: bytes, uid: int, gid: int, mode: int) -> None:
