@@ -12,7 +12,9 @@ Pillar (see README.md, "Monitoring role")::
       carbon: {address: 127.0.0.1, port: 2003, pickle_port: 2004, query_port: 7002,
                max_creates_per_minute: 1000, schemas: [{name, pattern, retentions}], settings: {}}
       collectd: {interval: 10, prefix: collectd, carbon_host: 127.0.0.1, carbon_port: 2003,
-                 plugins: {cpu: {}, df: {MountPoint: /, IgnoreSelected: false}, ...}}
+                 plugins: {cpu: {}, df: {MountPoint: /, IgnoreSelected: false}, ...},
+                 role_metrics: {database: {user: collectd}, broker: {user: collectd}},
+                 packages: [extra Debian packages for plugins]}
       salt_runs: {enabled: true, prefix: salt}
 """
 
@@ -72,6 +74,36 @@ CARBON_CACHE_DEFAULTS = {
     "CACHE_WRITE_STRATEGY": "sorted",
     "WHISPER_AUTOFLUSH": "False",
     "WHISPER_FALLOCATE_CREATE": "True",
+}
+
+#: Debian's collectd-core only suggests the libraries its plugins link against: the ones the
+#: plugins of a rendered configuration need are installed with it (salt/monitoring/agent.sls).
+PLUGIN_PACKAGES = {
+    "mysql": ["libmariadb3"],
+    "curl": ["libcurl3-gnutls"],
+    "curl_json": ["libcurl3-gnutls", "libyajl2"],
+    "curl_xml": ["libcurl3-gnutls", "libxml2"],
+    "postgresql": ["libpq5"],
+    "memcachec": ["libmemcached11"],
+    "rrdtool": ["librrd8"],
+}
+
+#: The database server's socket (Debian's MariaDB), where collectd's mysql plugin connects.
+MYSQL_SOCKET = "/run/mysqld/mysqld.sock"
+
+#: What collectd reads from RabbitMQ's management API (/api/overview): message and object
+#: totals of the whole broker (gauges) and the publish/deliver counters (rates in Graphite).
+RABBITMQ_OVERVIEW_KEYS = {
+    "queue_totals/messages": "gauge",
+    "queue_totals/messages_ready": "gauge",
+    "queue_totals/messages_unacknowledged": "gauge",
+    "object_totals/connections": "gauge",
+    "object_totals/channels": "gauge",
+    "object_totals/queues": "gauge",
+    "object_totals/consumers": "gauge",
+    "object_totals/exchanges": "gauge",
+    "message_stats/publish": "derive",
+    "message_stats/deliver_get": "derive",
 }
 
 DEFAULT_SCHEMAS = [
@@ -218,6 +250,91 @@ def has_secret(config: Any) -> bool:
     return False
 
 
+def carries(roles: Any, role: str) -> bool:
+    """True when the node's ``roles`` pillar gives it ``role`` (all-in-one carries every role)."""
+    roles = roles if isinstance(roles, list) else [roles]
+    return role in roles or "all-in-one" in roles
+
+
+def _role_account(settings: Any, role: str, accounts: Any, root: str, errors: list[str]) -> tuple:
+    """(user, password) for ``role_metrics:<role>:user``, declared under ``<role>:users``."""
+    where = f"{root}:{role}"
+    if not isinstance(settings, dict) or set(settings) - {"user", "socket"} or not settings.get("user"):
+        errors.append(f"{where} must be a mapping with user (one of {role}:users)")
+        return None, None
+    user = settings["user"]
+    account = (accounts or {}).get(user) if isinstance(accounts, dict) else None
+    if not isinstance(account, dict):
+        errors.append(f"{where}:user: {user!r} is not declared under {role}:users; declare it there "
+                      f"(see pillar/{role}.sls) or remove {where}")
+        return None, None
+    password = account.get("password")
+    if not isinstance(password, str) or not password:
+        errors.append(f"{role}:users:{user}:password is not set: bin/configure generates it in "
+                      ".salt/pillar/secrets.sls (run it again; existing passwords are kept)")
+        return None, None
+    return user, account
+
+
+def role_plugins(settings: Any, roles: Any, database: Any, broker: Any,
+                 root: str = "monitoring:collectd:role_metrics") -> dict:
+    """collectd plugin blocks for the metrics of the roles this node carries: MariaDB through
+    the mysql plugin on the server's socket, RabbitMQ through curl_json on the management API.
+    Each reads as an account declared in its own role's pillar, the password in its one place
+    (``database:users:<user>:password``, ``broker:users:<user>:password``)."""
+    errors: list[str] = []
+    settings = settings or {}
+    if not isinstance(settings, dict) or set(settings) - {"database", "broker"}:
+        raise MonitoringError([f"{root} must be a mapping with database and/or broker"])
+    plugins: dict = {}
+    if settings.get("database") and carries(roles, "database"):
+        user, account = _role_account(settings["database"], "database", (database or {}).get("users"), root, errors)
+        if user and "localhost" not in account.get("hosts", ["localhost"]):
+            errors.append(f"database:users:{user}:hosts must include localhost: collectd connects through "
+                          "the server's socket")
+        elif user:
+            plugins["mysql"] = {"Database mariadb": {
+                "Socket": settings["database"].get("socket", MYSQL_SOCKET), "User": user,
+                "Password": account["password"], "InnodbStats": True,
+            }}
+    if settings.get("broker") and carries(roles, "broker"):
+        broker = broker or {}
+        user, account = _role_account(settings["broker"], "broker", broker.get("users"), root, errors)
+        tags = account.get("tags", []) if user else []
+        if user and not {"monitoring", "administrator"} & set(tags if isinstance(tags, list) else []):
+            errors.append(f"broker:users:{user}:tags must include monitoring: the management API shows "
+                          "the whole broker's statistics to monitoring users only")
+        if "rabbitmq_management" not in (broker.get("plugins") or []):
+            errors.append("broker:plugins must include rabbitmq_management: collectd reads RabbitMQ's "
+                          f"statistics from the management API (or remove {root}:broker)")
+        elif user and not errors:
+            address = str(broker.get("address") or "127.0.0.1")
+            address = "127.0.0.1" if address in ("0.0.0.0", "::", "*") else address
+            host = f"[{address}]" if ":" in address else address
+            url = f"http://{host}:{broker.get('management_port') or 15672}/api/overview"
+            plugins["curl_json"] = {f"URL {url}": {
+                "Instance": "rabbitmq", "User": user, "Password": account["password"], "Timeout": 5000,
+                **{f"Key {key}": {"Type": kind} for key, kind in RABBITMQ_OVERVIEW_KEYS.items()},
+            }}
+    if errors:
+        raise MonitoringError(errors)
+    return plugins
+
+
+def plugin_packages(config: dict, root: str = "monitoring:collectd") -> list[str]:
+    """The Debian packages the configured plugins need beside collectd-core, plus the pillar's
+    ``packages`` list, sorted and without repeats."""
+    extra = (config or {}).get("packages", [])
+    if not isinstance(extra, list) or not all(isinstance(p, str) and re.fullmatch(r"[a-z0-9][a-z0-9+.-]+", p)
+                                              for p in extra):
+        raise MonitoringError([f"{root}:packages must be a list of Debian package names"])
+    plugins = (config or {}).get("plugins", DEFAULT_PLUGINS) or {}
+    needed = set(extra)
+    for name in plugins:
+        needed.update(PLUGIN_PACKAGES.get(str(name), []))
+    return sorted(needed)
+
+
 # --------------------------------------------------------------------------------------------
 # carbon
 # --------------------------------------------------------------------------------------------
@@ -312,9 +429,28 @@ def _section(name: str) -> dict:
     return value or {}
 
 
+def _collectd_config() -> dict:
+    """``monitoring:collectd`` with the carbon host resolved (the mine, when the pillar leaves it
+    out) and the role plugins merged into its plugins (block by block, the pillar's own first)."""
+    config = dict(_section("collectd"))
+    if not config.get("carbon_host"):
+        config["carbon_host"] = _carbon_from_mine()
+    pillar_get = __salt__["pillar.get"]  # noqa: F821 - Salt dunder
+    extra = role_plugins(config.get("role_metrics"), pillar_get("roles", [], unmask=True),
+                         pillar_get("database", {}, unmask=True), pillar_get("broker", {}, unmask=True))
+    if extra:
+        plugins = dict(config.get("plugins", DEFAULT_PLUGINS) or {})
+        for name, blocks in extra.items():
+            plugins[name] = {**(plugins.get(name) or {}), **blocks}
+        config["plugins"] = plugins
+    return config
+
+
 def collectd_conf(config=None):
     """
-    Render collectd.conf from ``monitoring:collectd`` (or ``config``).
+    Render collectd.conf from ``monitoring:collectd`` (or ``config``), with the metrics of the
+    database and broker roles when this node carries them (``role_metrics``). The text holds
+    their passwords: the SLS writes it 0600 with its diff hidden.
 
     CLI Example:
 
@@ -322,11 +458,7 @@ def collectd_conf(config=None):
 
         salt-call monitoring.collectd_conf --out=newline_values_only
     """
-    if config is None:
-        config = dict(_section("collectd"))
-        if not config.get("carbon_host"):
-            config["carbon_host"] = _carbon_from_mine()
-    return render_collectd_conf(config)
+    return render_collectd_conf(_collectd_config() if config is None else config)
 
 
 def _carbon_from_mine() -> str:
@@ -343,7 +475,7 @@ def _carbon_from_mine() -> str:
 
 def collectd_has_secret(config=None):
     """
-    True when the collectd pillar holds a password (the SLS then hides the file's diff).
+    True when the rendered collectd.conf holds a password (the SLS then hides the file's diff).
 
     CLI Example:
 
@@ -351,7 +483,20 @@ def collectd_has_secret(config=None):
 
         salt-call monitoring.collectd_has_secret
     """
-    return has_secret(_section("collectd") if config is None else config)
+    return has_secret(_collectd_config() if config is None else config)
+
+
+def collectd_packages(config=None):
+    """
+    The Debian packages the configured collectd plugins need beside collectd-core.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt-call monitoring.collectd_packages
+    """
+    return plugin_packages(_collectd_config() if config is None else config)
 
 
 def carbon_conf(config=None):

@@ -14,6 +14,9 @@ broker:
       tags: []
       permissions:
         /: {configure: ".*", write: ".*", read: ".*"}
+    collectd:                 # collectd reads the management API (monitoring:collectd:role_metrics)
+      tags: [monitoring]      # read-only statistics, no permission on any vhost
+      permissions: {}
   policies:
     # OpenStack's own advice: expire idle reply/fanout queues rather than let them pile up.
     expire-idle:
@@ -21,5 +24,5 @@ broker:
       pattern: "^(?!amq\\.).*(_fanout_|reply_).*"
       apply_to: queues
       definition: {expires: 3600000}
-  plugins: []
+  plugins: [rabbitmq_management]   # the management API, for collectd's broker metrics
   prune: true                 # remove what is not declared (the default guest user too)

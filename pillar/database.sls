@@ -15,7 +15,10 @@ database:
   root:
     auth: unix_socket               # root@localhost logs in as the system's root user only
   databases: {}
-  users: {}
+  users:
+    collectd:                       # collectd's mysql plugin (monitoring:collectd:role_metrics)
+      hosts: [localhost]            # through the server's socket only
+      grants: {'*': [PROCESS]}      # status counters and InnoDB metrics; no data
   devstack:
     user: devstack                  # DevStack's DATABASE_USER
     host: 127.0.0.1                 # DATABASE_HOST: where DevStack nodes reach this server

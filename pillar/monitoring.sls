@@ -42,6 +42,9 @@ monitoring:
       interface:
         Interface: lo
         IgnoreSelected: true
+    role_metrics:                 # on nodes carrying these roles, their metrics too, read as:
+      database: {user: collectd}  # database:users:collectd (mysql plugin, server's socket)
+      broker: {user: collectd}    # broker:users:collectd (curl_json, management API)
   salt_runs:
     enabled: true
     prefix: salt

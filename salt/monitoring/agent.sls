@@ -1,8 +1,21 @@
-# The collectd agent: plugins from pillar through one generic renderer, write_graphite to the
-# carbon host of the pillar. The file is 0600 and its diff is hidden when it holds a password.
+# The collectd agent: plugins from pillar through one generic renderer (plus the database and
+# broker metrics on nodes carrying those roles), write_graphite to the carbon host of the pillar.
+# The file is 0600 and its diff is hidden when it holds a password; collectd checks a new file
+# (collectd -t) before it replaces the old one.
+{%- set packages = salt['monitoring.collectd_packages']() %}
 monitoring-collectd-package:
   pkg.installed:
     - name: collectd-core
+
+{%- if packages %}
+
+# The libraries the configured plugins link against (collectd-core only suggests them).
+monitoring-collectd-plugin-libraries:
+  pkg.installed:
+    - pkgs: {{ packages | json }}
+    - require_in:
+      - file: monitoring-collectd-conf
+{%- endif %}
 
 monitoring-collectd-conf:
   file.managed:
@@ -11,6 +24,7 @@ monitoring-collectd-conf:
     - mode: '0600'
     - makedirs: True
     - show_changes: {{ not salt['monitoring.collectd_has_secret']() }}
+    - check_cmd: /usr/sbin/collectd -t -C
     - require:
       - pkg: monitoring-collectd-package
 

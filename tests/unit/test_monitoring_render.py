@@ -107,3 +107,60 @@ def test_whisper_reader_takes_the_newest_fresh_point(tmp_path):
     path.write_bytes(header + points)
     assert b.whisper_latest(str(path), now) == 2.0
     assert b.whisper_latest(str(path), now + 10_000) is None
+
+
+# ---- the database and broker roles' own metrics (monitoring:collectd:role_metrics) -----------
+
+ROLE_METRICS = {"database": {"user": "collectd"}, "broker": {"user": "collectd"}}
+DATABASE = {"users": {"collectd": {"password": "DbMonPw1", "hosts": ["localhost"], "grants": {"*": ["PROCESS"]}}}}
+BROKER = {"address": "10.0.0.5", "management_port": 15673, "plugins": ["rabbitmq_management"],
+          "users": {"collectd": {"password": "MqMonPw1", "tags": ["monitoring"], "permissions": {}}}}
+
+
+def test_role_metrics_read_each_role_as_its_own_declared_account():
+    plugins = m.role_plugins(ROLE_METRICS, ["all-in-one"], DATABASE, BROKER)
+    assert plugins["mysql"] == {"Database mariadb": {"Socket": "/run/mysqld/mysqld.sock", "User": "collectd",
+                                                     "Password": "DbMonPw1", "InnodbStats": True}}
+    (url, block), = plugins["curl_json"].items()
+    assert url == "URL http://10.0.0.5:15673/api/overview"
+    assert block["User"] == "collectd" and block["Password"] == "MqMonPw1"
+    assert block["Key queue_totals/messages"] == {"Type": "gauge"}
+    text = m.render_collectd_conf({"plugins": {"load": {}, **plugins}})
+    assert '<URL "http://10.0.0.5:15673/api/overview">' in text and '<Key "object_totals/queues">' in text
+    assert m.has_secret({"plugins": plugins}) and not m.has_secret({"plugins": {"load": {}}})
+
+
+@pytest.mark.parametrize("roles, expected", [
+    (["devstack"], set()), (["database"], {"mysql"}), (["broker", "monitoring"], {"curl_json"}),
+    ("all-in-one", {"mysql", "curl_json"}),
+])
+def test_role_metrics_only_for_the_roles_this_node_carries(roles, expected):
+    assert set(m.role_plugins(ROLE_METRICS, roles, DATABASE, BROKER)) == expected
+
+
+def test_a_wildcard_broker_address_is_read_on_loopback_and_ipv6_is_bracketed():
+    for address, url in (("0.0.0.0", "http://127.0.0.1:15673/"), ("fd00::5", "http://[fd00::5]:15673/")):
+        plugins = m.role_plugins({"broker": {"user": "collectd"}}, ["broker"], {}, {**BROKER, "address": address})
+        assert next(iter(plugins["curl_json"])).startswith(f"URL {url}")
+
+
+@pytest.mark.parametrize("database, broker, key", [
+    ({"users": {}}, BROKER, "monitoring:collectd:role_metrics:database:user: 'collectd' is not declared under database:users"),
+    ({"users": {"collectd": {"hosts": ["localhost"]}}}, BROKER, "database:users:collectd:password is not set"),
+    ({"users": {"collectd": {"password": "x1", "hosts": ["10.0.0.9"]}}}, BROKER, "database:users:collectd:hosts must include localhost"),
+    (DATABASE, {**BROKER, "plugins": []}, "broker:plugins must include rabbitmq_management"),
+    (DATABASE, {**BROKER, "users": {"collectd": {"password": "x1", "tags": []}}}, "broker:users:collectd:tags must include monitoring"),
+])
+def test_role_metrics_errors_name_the_pillar_key_to_fix(database, broker, key):
+    with pytest.raises(m.MonitoringError) as info:
+        m.role_plugins(ROLE_METRICS, ["all-in-one"], database, broker)
+    assert key in str(info.value)
+    assert "DbMonPw1" not in str(info.value) and "MqMonPw1" not in str(info.value)
+
+
+def test_plugins_bring_the_libraries_collectd_core_only_suggests():
+    config = {"plugins": {"load": {}, "mysql": {}, "curl_json": {}}, "packages": ["libfoo1"]}
+    assert m.plugin_packages(config) == ["libcurl3-gnutls", "libfoo1", "libmariadb3", "libyajl2"]
+    assert m.plugin_packages({}) == []
+    with pytest.raises(m.MonitoringError, match="monitoring:collectd:packages"):
+        m.plugin_packages({"packages": "libfoo1"})
