@@ -1,0 +1,133 @@
+"""The database and broker roles' own metrics on a node that carries them (all-in-one here):
+collectd's mysql plugin and RabbitMQ's management API (curl_json), read back from whisper and
+checked against what the test itself did to the servers; their monitoring passwords nowhere but
+in their 0600 files."""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import time
+import uuid
+
+import pika
+import pymysql
+import pytest
+
+from conftest import SALT_CALL, run_watching_argv, salt_call
+from test_monitoring import WHISPER, whisper_values
+
+SOCKET = "/run/mysqld/mysqld.sock"
+COLLECTD_CONF = "/etc/collectd/collectd.conf"
+
+
+def failures(result: dict) -> dict:
+    return {key: value["comment"] for key, value in result.items() if value["result"] is not True}
+
+
+def changed(result: dict) -> dict:
+    return {key: value["changes"] for key, value in result.items() if value["changes"]}
+
+
+@pytest.fixture(scope="module")
+def roles():
+    """The database, broker and monitoring roles applied together (other host tests may have
+    left the servers with a pillar of their own), twice: the second run changes nothing."""
+    salt_call("saltutil.sync_all")
+    first = salt_call("state.apply", "database,broker,monitoring", "--retcode-passthrough")
+    assert not failures(first), failures(first)
+    again = salt_call("state.apply", "database,broker,monitoring", "--retcode-passthrough")
+    assert not failures(again) and not changed(again), changed(again)
+    return {part: salt_call("pillar.get", part, "unmask=True") for part in ("database", "broker", "monitoring")}
+
+
+def metric(plugin: str, name: str) -> str:
+    """The whisper file pattern of a collectd metric of this host."""
+    return f"{WHISPER}/collectd/*/{plugin}/{name}.wsp"
+
+
+def wait_for_value(pattern: str, accept, timeout: float = 90) -> float:
+    """The newest point of the metric once ``accept(point)`` holds for it, polling whisper."""
+    deadline = time.monotonic() + timeout
+    seen: list[float] = []
+    while time.monotonic() < deadline:
+        for path in glob.glob(pattern):
+            seen = whisper_values(path, seconds=60)
+            if seen and accept(seen[-1]):
+                return seen[-1]
+        time.sleep(2)
+    raise AssertionError(f"{pattern}: no acceptable point within {timeout} s (last points {seen[-5:]})")
+
+
+def test_open_mariadb_connections_show_in_its_metrics(roles):
+    path = metric("mysql-mariadb", "threads-connected")
+    before = wait_for_value(path, lambda value: value >= 1)  # collectd's own connection
+    held = [pymysql.connect(unix_socket=SOCKET, user="root") for _ in range(6)]
+    try:
+        assert wait_for_value(path, lambda value: value >= before + 6) >= before + 6
+    finally:
+        for conn in held:
+            conn.close()
+    assert wait_for_value(path, lambda value: value < before + 6) < before + 6
+
+
+def test_messages_waiting_in_rabbitmq_show_in_its_metrics(roles):
+    broker = roles["broker"]
+    user = broker["devstack_user"]
+    params = pika.ConnectionParameters(broker["address"], broker["port"], "/",
+                                       pika.PlainCredentials(user, broker["users"][user]["password"]),
+                                       connection_attempts=3, retry_delay=2, socket_timeout=10)
+    messages = metric("curl_json-rabbitmq", "gauge-queue_totals-messages")
+    queues = metric("curl_json-rabbitmq", "gauge-object_totals-queues")
+    queue = f"role-metrics-{uuid.uuid4().hex[:8]}"
+    connection = pika.BlockingConnection(params)
+    try:
+        channel = connection.channel()
+        channel.queue_declare(queue, auto_delete=False)
+        channel.confirm_delivery()
+        for i in range(37):
+            channel.basic_publish("", queue, f"message {i}".encode(), mandatory=True)
+        # Nothing else holds messages on this broker between tests; other queues may exist.
+        assert wait_for_value(messages, lambda value: value >= 37) >= 37
+        assert wait_for_value(queues, lambda value: value >= 1) >= 1
+        channel.queue_delete(queue)
+    finally:
+        connection.close()
+    assert wait_for_value(messages, lambda value: value < 37) < 37
+
+
+def test_monitoring_passwords_stay_out_of_output_logs_and_process_arguments(roles, tmp_path):
+    secrets = [roles["database"]["users"]["collectd"]["password"],
+               roles["broker"]["users"]["collectd"]["password"]]
+    conf = open(COLLECTD_CONF).read()
+    assert all(secret in conf for secret in secrets)  # the file does hold them: 0600, root's
+    assert (os.stat(COLLECTD_CONF).st_mode & 0o777) == 0o600
+    with open(COLLECTD_CONF, "a") as handle:
+        handle.write("# a local edit, to be replaced\n")
+    rc, out, err, argv = run_watching_argv(
+        [SALT_CALL, "--out=json", "--log-level=debug", "state.apply", "monitoring"], tmp_path)
+    assert rc == 0, err[-2000:]
+    result = json.loads(out)["local"]
+    conf_state = next(value for key, value in result.items() if COLLECTD_CONF in key)
+    assert conf_state["changes"] == {"diff": "<show_changes=False>"}
+    assert open(COLLECTD_CONF).read() == conf
+    logs = open("/var/log/collectd.log", errors="replace").read()
+    for secret in secrets:
+        for where, text in (("output", out), ("debug log", err), ("process arguments", argv),
+                            ("collectd's log", logs)):
+            assert secret not in text, f"a monitoring password is in the {where}"
+
+
+@pytest.mark.parametrize("override, key", [
+    ({"database": {"users": {"collectd": None}}},
+     "monitoring:collectd:role_metrics:database:user: 'collectd' is not declared under database:users"),
+    ({"broker": {"plugins": []}}, "broker:plugins must include rabbitmq_management"),
+])
+def test_a_broken_role_account_is_a_clear_error_and_collectd_is_untouched(roles, override, key):
+    before = os.stat(COLLECTD_CONF)
+    result = salt_call("state.apply", "monitoring", f"pillar={json.dumps(override)}", check=False)
+    text = json.dumps(result)
+    assert key in text, text[-2000:]
+    after = os.stat(COLLECTD_CONF)
+    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
