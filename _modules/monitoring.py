@@ -85,6 +85,7 @@ PLUGIN_PACKAGES = {
     "curl_xml": ["libcurl3-gnutls", "libxml2"],
     "postgresql": ["libpq5"],
     "memcachec": ["libmemcached11"],
+    "ping": ["liboping0"],
     "rrdtool": ["librrd8"],
 }
 
