@@ -34,8 +34,16 @@ import os
 import re
 import stat
 import subprocess
-import tempfile
+import sys
 from typing import Any
+
+try:
+    # _utils/devstack_salt_files.py: Salt's loader has the synced utils folder on sys.path
+    # while it loads this module.
+    import devstack_salt_files
+except ImportError:  # plain Python without Salt's loader (unit tests): the repository's _utils
+    sys.path.append(os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "_utils"))
+    import devstack_salt_files
 
 try:
     import pymysql
@@ -458,23 +466,6 @@ def plan_options(path: str, options: dict[str, str]) -> tuple[dict, bytes | None
     return changes, (wanted if current != wanted else None)
 
 
-def atomic_write(path: str, data: bytes, mode: int = 0o644) -> None:
-    """Write ``data`` to ``path`` through a temporary file and a rename, owned by root."""
-    directory = os.path.dirname(path)
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 # --------------------------------------------------------------------------------------------
 # Reading the server, planning, applying (SQL through PyMySQL)
 # --------------------------------------------------------------------------------------------
@@ -806,7 +797,7 @@ def apply(part, pillar_key="database", socket_path=SOCKET, path=CONFIG_FILE):
     if part == "config":
         changes, data = plan_options(path, model["server"]["options"])
         if data is not None:
-            atomic_write(path, data)
+            devstack_salt_files.atomic_write(path, data, 0, 0, 0o644)
         os.chown(path, 0, 0)
         os.chmod(path, 0o644)
         return changes

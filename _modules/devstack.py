@@ -31,12 +31,20 @@ import signal
 import socket
 import stat
 import subprocess
-import tempfile
+import sys
 import time
 import urllib.request
 from typing import Any, Iterable
 
 import yaml
+
+try:
+    # _utils/devstack_salt_files.py: Salt's loader has the synced utils folder on sys.path
+    # while it loads this module.
+    import devstack_salt_files
+except ImportError:  # plain Python without Salt's loader (unit tests, bench): the repository's _utils
+    sys.path.append(os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "_utils"))
+    import devstack_salt_files
 
 try:
     from salt.exceptions import CommandExecutionError
@@ -1313,30 +1321,6 @@ def owner_ids(user: str, group: str | None) -> tuple[int, int]:
         raise LocalConfError([f"group {group!r} does not exist; create it or set devstack:group"]) from None
 
 
-def atomic_write(path: str, data: bytes, uid: int, gid: int, mode: int) -> None:
-    """Write data to path through a temp file in the same directory and a rename.
-
-    The temp file is created 0600 and gets its owner and mode before any byte is written, so no
-    reader ever sees a partial or world-readable file.
-    """
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", dir=directory)
-    try:
-        os.fchown(fd, uid, gid)
-        os.fchmod(fd, mode)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-
-
 def plan_file(path: str, model: dict, uid: int, gid: int, mode: int) -> tuple[dict, bool]:
     """Compare the file at path with the model; return (masked changes, content must be written)."""
     text = render_model(model).encode()
@@ -1486,7 +1470,7 @@ def read_json(path: str) -> dict | None:
 def write_json(path: str, data: dict) -> None:
     """Write JSON atomically, root-owned 0600 (a stamp holds no secret, but a digest of them)."""
     os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
-    atomic_write(path, (json.dumps(data, indent=2, sort_keys=True) + "\n").encode(), 0, 0, 0o600)
+    devstack_salt_files.atomic_write(path, (json.dumps(data, indent=2, sort_keys=True) + "\n").encode(), 0, 0, 0o600)
 
 
 def stack_reasons(cfg: dict, model: dict, force: bool = False) -> list[str]:
@@ -1825,7 +1809,7 @@ def import_(path, dest=None, pillar_key="devstack", reveal=False):
     """
     model, warnings = parse_text(_read(path))
     if dest is not None:
-        atomic_write(dest, import_yaml(model, pillar_key).encode(), os.getuid(), os.getgid(), 0o600)
+        devstack_salt_files.atomic_write(dest, import_yaml(model, pillar_key).encode(), os.getuid(), os.getgid(), 0o600)
     text = import_yaml(model if reveal else mask_model(model), pillar_key)
     if warnings:
         text = "".join(f"# warning: {w}\n" for w in warnings) + text
@@ -2008,7 +1992,7 @@ def write(path, user="stack", group=None, mode="0600", config=None, pillar_key="
     file_mode = parse_mode(mode)
     changes, rewrite = plan_file(path, model, uid, gid, file_mode)
     if rewrite:
-        atomic_write(path, render_model(model).encode(), uid, gid, file_mode)
+        devstack_salt_files.atomic_write(path, render_model(model).encode(), uid, gid, file_mode)
     elif changes:
         os.chown(path, uid, gid)
         os.chmod(path, file_mode)

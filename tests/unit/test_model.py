@@ -368,26 +368,6 @@ def test_explain_reports_services_plugins_and_prompts():
 
 # ---- files ---------------------------------------------------------------------------------
 
-def test_atomic_write_leaves_the_old_file_when_interrupted(tmp_path, monkeypatch):
-    target = tmp_path / "local.conf"
-    target.write_text("old\n")
-
-    def broken_replace(src, dst):
-        raise OSError("disk full")
-
-    monkeypatch.setattr(d.os, "replace", broken_replace)
-    with pytest.raises(OSError):
-        d.atomic_write(str(target), b"new\n", os.getuid(), os.getgid(), 0o600)
-    assert target.read_text() == "old\n"
-    assert os.listdir(tmp_path) == ["local.conf"]
-
-
-def test_atomic_write_sets_mode_and_content(tmp_path):
-    target = tmp_path / "local.conf"
-    d.atomic_write(str(target), b"x\n", os.getuid(), os.getgid(), 0o600)
-    assert target.read_bytes() == b"x\n" and (target.stat().st_mode & 0o777) == 0o600
-
-
 @pytest.mark.parametrize("mode, expected", [("0600", 0o600), ("600", 0o600), (600, 0o600), ("0640", 0o640)])
 def test_modes(mode, expected):
     assert d.parse_mode(mode) == expected
