@@ -89,6 +89,9 @@ PLUGIN_PACKAGES = {
     "rrdtool": ["librrd8"],
 }
 
+#: Where Debian's collectd-core keeps its plugins.
+PLUGIN_DIR = "/usr/lib/collectd"
+
 #: The database server's socket (Debian's MariaDB), where collectd's mysql plugin connects.
 MYSQL_SOCKET = "/run/mysqld/mysqld.sock"
 
@@ -180,10 +183,12 @@ def render_block(options: dict, where: str, errors: list[str], indent: int = 1) 
     return lines
 
 
-def render_collectd_conf(config: dict, root: str = "monitoring:collectd") -> str:
+def render_collectd_conf(config: dict, root: str = "monitoring:collectd", plugin_dir: str | None = None) -> str:
     """collectd.conf for a node: globals, LoadPlugin lines and a block per configured plugin.
 
-    write_graphite is always added, pointing at the carbon host of the pillar.
+    write_graphite is always added, pointing at the carbon host of the pillar. With
+    ``plugin_dir`` (collectd's plugin directory, when collectd is installed) every plugin must
+    exist there: collectd itself would only log the failure and run without it.
     """
     errors: list[str] = []
     config = config or {}
@@ -229,6 +234,9 @@ def render_collectd_conf(config: dict, root: str = "monitoring:collectd") -> str
             options = {}
         if not isinstance(options, dict):
             errors.append(f"{where} must be a mapping of options ({{}} for none)")
+            continue
+        if plugin_dir and os.path.isdir(plugin_dir) and not os.path.exists(os.path.join(plugin_dir, f"{name}.so")):
+            errors.append(f"{where}: collectd has no plugin {name} ({plugin_dir}/{name}.so); check the name")
             continue
         lines.append("")
         lines.append(f"LoadPlugin {name}")
@@ -459,7 +467,7 @@ def collectd_conf(config=None):
 
         salt-call monitoring.collectd_conf --out=newline_values_only
     """
-    return render_collectd_conf(_collectd_config() if config is None else config)
+    return render_collectd_conf(_collectd_config() if config is None else config, plugin_dir=PLUGIN_DIR)
 
 
 def _carbon_from_mine() -> str:
@@ -564,7 +572,8 @@ REACTIONS_LOG = "/var/lib/devstack-salt/reactions.jsonl"
 
 def _reaction_settings() -> dict:
     value = __salt__["pillar.get"]("monitoring:reactions", {}, unmask=True) or {}  # noqa: F821
-    return {"min_interval": float(value.get("min_interval", 60)), "services": list(value.get("services", []))}
+    return {"enabled": bool(value.get("enabled", False)), "min_interval": float(value.get("min_interval", 60)),
+            "services": list(value.get("services", []))}
 
 
 def brake(key: str, min_interval: float, state_running: bool, now: float) -> str | None:
@@ -620,10 +629,17 @@ def react_service(tag, data):
 
     service = (data or {}).get("service_name")
     settings = _reaction_settings()
+    # With a master, pillar beacons run whatever reactions:enabled says: the switch is kept here.
+    if not settings["enabled"]:
+        return {"action": None, "reason": "monitoring:reactions:enabled is false"}
     if service not in settings["services"]:
         return {"action": None, "reason": f"{service} is not in monitoring:reactions:services"}
     if ((data or {}).get(service) or {}).get("running"):
         return {"action": None, "reason": f"{service} is running"}
+    # The event may predate a restart (the beacon repeats it while the daemon is down, a master
+    # relays it): look again before acting.
+    if __salt__["service.status"](service):  # noqa: F821
+        return {"action": None, "reason": f"{service} is running now"}
     now = time.time()
     why_not = brake(f"service-{service}", settings["min_interval"], _state_running(), now)
     entry = {"time": now, "tag": tag, "event": data, "action": f"service.start {service}"}
@@ -651,6 +667,8 @@ def react_threshold(tag, data):
 
     data = data or {}
     name = data.get("threshold")
+    if not _reaction_settings()["enabled"]:
+        return {"action": None, "reason": "monitoring:reactions:enabled is false"}
     spec = __salt__["pillar.get"](f"monitoring:thresholds:{name}", None, unmask=True)  # noqa: F821
     if not isinstance(spec, dict) or not isinstance(spec.get("action"), dict):
         return {"action": None, "reason": f"monitoring:thresholds:{name}:action is not set"}
@@ -678,6 +696,29 @@ def react_threshold(tag, data):
     except Exception as exc:  # an action that fails is recorded, never retried in a loop
         return record({**entry, "error": f"{type(exc).__name__}: {exc}"})
     return record({**entry, "result": result if isinstance(result, (bool, int, float, str)) else "done"})
+
+
+def beacons_loaded(timeout=10):
+    """
+    Whether the salt-minion daemon runs the beacons of the pillar the master serves now
+    (``beacons:``). A minion connected to a master runs the beacons of its in-memory pillar,
+    which a state run does not refresh; ``saltutil.refresh_pillar`` reloads them. Returns
+    ``{"daemon": bool, "differ": [beacon names]}``; ``daemon`` is False when no salt-minion
+    daemon answered within ``timeout`` seconds (nothing runs beacons then).
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt node1 monitoring.beacons_loaded
+    """
+    wanted = __salt__["pillar.items"](unmask=True).get("beacons") or {}  # noqa: F821
+    loaded = __salt__["beacons.list"](  # noqa: F821
+        return_yaml=False, include_opts=False, include_pillar=True, timeout=timeout)
+    if not isinstance(loaded, dict):
+        return {"daemon": False, "differ": sorted(wanted)}
+    names = sorted(set(wanted) | set(loaded))
+    return {"daemon": True, "differ": [name for name in names if wanted.get(name) != loaded.get(name)]}
 
 
 def alert(message, path="/var/log/devstack-salt-alerts.log"):

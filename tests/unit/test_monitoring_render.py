@@ -79,15 +79,31 @@ def test_run_metrics_of_a_state_run():
 b = load_source("metric_threshold_beacon", os.path.join(PROJECT, "_beacons", "metric_threshold.py"))
 
 
-def test_threshold_beacon_reports_one_crossing_until_rearmed(monkeypatch):
+def test_threshold_beacon_reports_one_crossing_until_rearmed(monkeypatch, tmp_path):
     values = iter([1.0, 9.0, 9.5, 8.0, 3.0, 9.0])
     monkeypatch.setattr(b, "measure", lambda source, whisper_dir, now: next(values))
-    monkeypatch.setattr(b, "_TRIPPED", {})
+    monkeypatch.setattr(b, "__opts__", {"cachedir": str(tmp_path)}, raising=False)
     config = [{"thresholds": {"t": {"source": "load1", "above": 5, "rearm_below": 4}}}]
     reports = [b.beacon(config) for _ in range(6)]
     assert reports[0] == [] and reports[4] == []
     crossings = [r[0]["crossing"] for r in reports if r]
     assert len(crossings) == 4 and len(set(crossings[:3])) == 1 and crossings[3] != crossings[0]
+
+
+def test_a_crossing_outlives_a_reload_of_the_beacon_module(monkeypatch, tmp_path):
+    """The minion reloads beacon modules on every pillar or module refresh (each highstate's
+    sync): a threshold still above its limit afterwards is the same crossing, not a new one."""
+    config = [{"thresholds": {"t": {"source": "load1", "above": 5}, "gone": {"source": "load1", "above": 50}}}]
+    monkeypatch.setattr(b, "measure", lambda source, whisper_dir, now: 60.0)
+    monkeypatch.setattr(b, "__opts__", {"cachedir": str(tmp_path)}, raising=False)
+    first = {e["threshold"]: e["crossing"] for e in b.beacon(config)}
+    reloaded = load_source("metric_threshold_beacon_reloaded", os.path.join(PROJECT, "_beacons", "metric_threshold.py"))
+    monkeypatch.setattr(reloaded, "measure", lambda source, whisper_dir, now: 60.0)
+    reloaded.__opts__ = {"cachedir": str(tmp_path)}
+    assert {e["threshold"]: e["crossing"] for e in reloaded.beacon(config)} == first
+    # A threshold taken out of the configuration is forgotten: configured again, it trips anew.
+    reloaded.beacon([{"thresholds": {"t": config[0]["thresholds"]["t"]}}])
+    assert set(b.read_tripped(str(tmp_path / b.STATE_FILE))) == {"t"}
 
 
 def test_threshold_beacon_validates_sources():
@@ -164,3 +180,13 @@ def test_plugins_bring_the_libraries_collectd_core_only_suggests():
     assert m.plugin_packages({}) == []
     with pytest.raises(m.MonitoringError, match="monitoring:collectd:packages"):
         m.plugin_packages({"packages": "libfoo1"})
+
+
+def test_a_plugin_collectd_does_not_have_is_an_error_naming_it(tmp_path):
+    (tmp_path / "load.so").write_text("")
+    (tmp_path / "write_graphite.so").write_text("")
+    assert "LoadPlugin load" in m.render_collectd_conf({"plugins": {"load": {}}}, plugin_dir=str(tmp_path))
+    with pytest.raises(m.MonitoringError, match=r"monitoring:collectd:plugins:lod: collectd has no plugin lod"):
+        m.render_collectd_conf({"plugins": {"lod": {}}}, plugin_dir=str(tmp_path))
+    # Before collectd is installed (a first test=True) there is nothing to check against.
+    assert "LoadPlugin lod" in m.render_collectd_conf({"plugins": {"lod": {}}}, plugin_dir=str(tmp_path / "none"))
