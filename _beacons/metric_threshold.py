@@ -7,7 +7,9 @@ collectd or Salt reports can trigger a reaction). A threshold trips when the val
 ``above`` and stays tripped until it falls below ``rearm_below`` (default: ``above``). While
 tripped the beacon reports it on every interval with the same ``crossing`` id (when it tripped),
 so the reaction (monitoring.react_threshold) acts once per crossing, and a reaction that had to
-wait (a state run under way) still happens when the wait is over.
+wait (a state run under way) still happens when the wait is over. The tripped thresholds are kept
+in the minion's cachedir (``metric_threshold.json``): the minion reloads its beacon modules on
+every pillar or module refresh (each highstate's sync), and a crossing must outlive that.
 
 .. code-block:: yaml
 
@@ -24,6 +26,7 @@ Event tag ``salt/beacon/<id>/metric_threshold/<name>`` with data
 
 from __future__ import annotations
 
+import json
 import os
 import struct
 import time
@@ -32,7 +35,7 @@ __virtualname__ = "metric_threshold"
 
 WHISPER_DIR = "/var/lib/graphite/whisper"
 STALE_AFTER = 300  # seconds: an older carbon point is not a measurement of now
-_TRIPPED: dict[str, float] = {}  # threshold name -> when it tripped
+STATE_FILE = "metric_threshold.json"  # in the minion's cachedir: threshold name -> when it tripped
 
 
 def __virtual__():
@@ -96,21 +99,47 @@ def measure(source: str, whisper_dir: str = WHISPER_DIR, now: float | None = Non
     return None
 
 
+def read_tripped(path: str) -> dict[str, float]:
+    """The tripped thresholds and when each tripped ({} when none are recorded)."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            tripped = json.load(handle)
+    except (OSError, ValueError):
+        return {}
+    return tripped if isinstance(tripped, dict) else {}
+
+
+def write_tripped(path: str, tripped: dict[str, float]) -> None:
+    """Record the tripped thresholds atomically (root only)."""
+    tmp = f"{path}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        json.dump(tripped, handle)
+    os.replace(tmp, path)
+
+
 def beacon(config):
     """Report every tripped threshold, with the id of its crossing."""
     conf = _config(config)
     events = []
     now = time.time()
-    for name, spec in sorted(conf.get("thresholds", {}).items()):
+    path = os.path.join(__opts__["cachedir"], STATE_FILE)  # noqa: F821
+    thresholds = conf.get("thresholds", {})
+    before = read_tripped(path)
+    # A threshold no longer configured is forgotten; one configured again trips anew.
+    tripped = {name: when for name, when in before.items() if name in thresholds}
+    for name, spec in sorted(thresholds.items()):
         value = measure(str(spec["source"]), conf.get("whisper_dir", WHISPER_DIR), now)
         if value is None:
             continue
         above = float(spec["above"])
-        if value > above and name not in _TRIPPED:
-            _TRIPPED[name] = now
+        if value > above and name not in tripped:
+            tripped[name] = now
         elif value < float(spec.get("rearm_below", above)):
-            _TRIPPED.pop(name, None)
-        if name in _TRIPPED:
+            tripped.pop(name, None)
+        if name in tripped:
             events.append({"tag": name, "threshold": name, "source": spec["source"], "value": value,
-                           "above": above, "crossing": _TRIPPED[name]})
+                           "above": above, "crossing": tripped[name]})
+    if tripped != before:
+        write_tripped(path, tripped)
     return events
