@@ -37,7 +37,8 @@ def read_pid(path: str) -> int | None:
 class SaltCloud:
     """A master and minions under ``base``, with pillar from ``base/pillar``."""
 
-    def __init__(self, base: str, pillar_roots: list[str] | None = None):
+    def __init__(self, base: str, pillar_roots: list[str] | None = None, master_options: dict | None = None):
+        """``master_options`` are added to the master's configuration (e.g. a ``reactor``)."""
         self.base = base
         self.master_dir = os.path.join(base, "master")
         self.pillar_dir = os.path.join(base, "pillar")
@@ -63,6 +64,7 @@ class SaltCloud:
             "worker_threads": 4,
             "enable_fqdns_grains": False,
             "user": "root",
+            **(master_options or {}),
         }
         with open(os.path.join(self.master_dir, "master"), "w") as handle:
             json.dump(config, handle)
