@@ -1,7 +1,8 @@
-# Reactions: a masterless salt-minion daemon runs the beacons from pillar (service beacon on the
-# managed daemons, metric_threshold on measured values) and the reactor engine configured by
-# bin/configure, which hands events to monitoring.react_service / react_threshold
-# (salt/reactor/beacons.sls).
+# Reactions: beacons from pillar (service beacon on the managed daemons, metric_threshold on
+# measured values) whose events reach monitoring.react_service / react_threshold.
+{%- if salt['config.get']('master_type') == 'disable' %}
+# Masterless (bin/configure): a second, masterless salt-minion daemon runs the beacons and the
+# reactor engine configured by bin/configure (salt/reactor/beacons.sls).
 {%- set config_file = salt['config.get']('conf_file') %}
 {%- set bin_dir = salt['file.dirname'](salt['grains.get']('pythonexecutable')) %}
 
@@ -32,3 +33,13 @@ monitoring-reactor-service:
     - watch:
       - file: monitoring-reactor-init-script
       - file: monitoring-reactor-settings
+{%- else %}
+# With a master: this minion's own daemon runs the pillar's beacons and sends their events to the
+# master, whose reactor (bin/configure --master: salt/reactor/master_*.sls) runs the reactions
+# here. No masterless daemon: it would be a second minion with this id (and the same pidfile).
+# A state run does not refresh the daemon's in-memory pillar; this reloads it when its beacons
+# differ from the pillar's.
+monitoring-reactor-beacons:
+  monitoring.beacons_loaded:
+    - name: pillar beacons
+{%- endif %}
