@@ -40,7 +40,10 @@ def cloud():
     os.symlink(os.path.join(PROJECT, ".salt", "pillar", "secrets.sls"), os.path.join(pillar, "secrets.sls"))
     common = {"mine_functions": {"node_address": {"mine_function": "topology.address"}},
               # One host, four minions: only the test master's nodes, no reactor daemon per minion.
-              "monitoring": {"reactions": {"enabled": False}, "carbon": {"server": False}}}
+              # All four share this host's /etc/collectd/collectd.conf: role metrics would make
+              # db1's and mq1's differ from the others' and every orchestration rewrite it.
+              "monitoring": {"reactions": {"enabled": False}, "carbon": {"server": False},
+                             "collectd": {"role_metrics": {}}}}
     write(f"{pillar}/common.sls", common)
     write(f"{pillar}/role_db1.sls", {"roles": ["database"]})
     write(f"{pillar}/role_mq1.sls", {"roles": ["broker"]})
