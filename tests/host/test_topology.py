@@ -43,7 +43,7 @@ def cloud():
               # All four share this host's /etc/collectd/collectd.conf: role metrics would make
               # db1's and mq1's differ from the others' and every orchestration rewrite it.
               "monitoring": {"reactions": {"enabled": False}, "carbon": {"server": False},
-                             "collectd": {"role_metrics": {}}}}
+                             "collectd": {"role_metrics": {"database": None, "broker": None}}}}
     write(f"{pillar}/common.sls", common)
     write(f"{pillar}/role_db1.sls", {"roles": ["database"]})
     write(f"{pillar}/role_mq1.sls", {"roles": ["broker"]})
