@@ -258,6 +258,11 @@ def _policies(raw: Any, path: str, vhosts: set[str], errors: list[str]) -> dict:
         pattern = _text(settings.get("pattern"))
         if not pattern:
             errors.append(f"{where}:pattern is required: a regular expression on queue/exchange names")
+        else:
+            try:  # RabbitMQ rejects it too, but only half-way through import_definitions
+                re.compile(pattern)
+            except re.error as exc:
+                errors.append(f"{where}:pattern is not a valid regular expression: {exc}")
         definition = settings.get("definition")
         if not isinstance(definition, dict) or not definition:
             errors.append(f"{where}:definition must be a non-empty mapping, e.g. {{delivery-limit: 5}}")

@@ -110,6 +110,7 @@ def test_prune_false_keeps_undeclared_things():
     (lambda p: p["users"]["devstack"].update(password="not alnum!"), "broker:users:devstack:password"),
     (lambda p: p.update(listen="0.0.0.0"), "broker:listen"),
     (lambda p: p.update(port=70000), "broker:port"),
+    (lambda p: p["policies"]["qq"].update(pattern="^(qq"), "broker:policies:qq:pattern"),
 ])
 def test_errors_name_the_pillar_path(mutate, path):
     data = json.loads(json.dumps(pillar()))
