@@ -19,6 +19,9 @@ computed here) and one call per removal. Passwords never reach a command line, a
 value or the broker in plain text: a changed password is detected by checking the salted hash the
 broker exports against the pillar password, locally.
 
+The CLI tools address the node named in rabbitmq-env.conf (the role writes ``rabbit@localhost``);
+the minion config option ``message_broker.node`` (read with ``config.get``) names another.
+
 Everything below the public functions is plain Python with no Salt dunders, so the unit tests
 import this file directly.
 """
@@ -97,7 +100,7 @@ class BrokerError(CommandExecutionError):
 
 
 class BrokerDown(CommandExecutionError):
-    """The broker cannot be reached."""
+    """The broker cannot be reached: RabbitMQ is not installed, or its node is not running."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -470,27 +473,30 @@ def _cli(name: str) -> str:
             return path
     found = shutil.which(name)
     if not found:
-        raise CommandExecutionError(f"{name} is not installed: install the rabbitmq-server package "
-                                    "(bin/salt-call state.apply broker)")
+        raise BrokerDown(f"{name} is not installed: install the rabbitmq-server package "
+                         "(bin/salt-call state.apply broker)")
     return found
 
 
-def run_cli(tool: str, args: list[str], stdin: str | None = None, timeout: int = 120) -> subprocess.CompletedProcess:
+def run_cli(tool: str, args: list[str], stdin: str | None = None, timeout: int = 120,
+            node: str | None = None) -> subprocess.CompletedProcess:
     """Run a RabbitMQ CLI tool as the rabbitmq user (its Erlang cookie), never with a secret in
-    ``args``. Raises BrokerDown when the node cannot be reached."""
+    ``args``, against ``node`` (default: the node of rabbitmq-env.conf). Raises BrokerDown when
+    the node cannot be reached."""
     kwargs: dict[str, Any] = {}
     if os.geteuid() == 0:
         kwargs = {"user": "rabbitmq", "group": "rabbitmq", "extra_groups": []}
     env = {"HOME": RABBITMQ_HOME, "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
            "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8"}
+    command = [_cli(tool), *(["-n", node] if node else []), *args]
     try:
-        proc = subprocess.run([_cli(tool), *args], input=stdin if stdin is not None else "", capture_output=True,
+        proc = subprocess.run(command, input=stdin if stdin is not None else "", capture_output=True,
                               text=True, env=env, cwd=RABBITMQ_HOME, timeout=timeout, **kwargs)
     except subprocess.TimeoutExpired:
         raise CommandExecutionError(f"{tool} {args[0]} did not finish within {timeout} s") from None
     if proc.returncode == 69 or "unable to perform an operation on node" in proc.stderr:
         raise BrokerDown(
-            f"the broker ({NODE_NAME}) is not running or not reachable: {tool} {args[0]} could not reach it "
+            f"the broker ({node or NODE_NAME}) is not running or not reachable: {tool} {args[0]} could not reach it "
             f"(exit {proc.returncode}). Nothing was changed. Start it (bin/salt-call state.apply broker, "
             "or service rabbitmq-server start) and apply again.")
     return proc
@@ -502,9 +508,9 @@ def _failed(proc: subprocess.CompletedProcess, what: str) -> CommandExecutionErr
     return CommandExecutionError(f"{what} failed (exit {proc.returncode}): {detail}")
 
 
-def read_export() -> dict:
+def read_export(node: str | None = None) -> dict:
     """The whole broker in one call: ``rabbitmqctl export_definitions`` as JSON."""
-    proc = run_cli("rabbitmqctl", ["export_definitions", "-", "--format", "json", "--silent"])
+    proc = run_cli("rabbitmqctl", ["export_definitions", "-", "--format", "json", "--silent"], node=node)
     if proc.returncode != 0:
         raise _failed(proc, "rabbitmqctl export_definitions")
     try:
@@ -522,40 +528,41 @@ def read_plugins(path: str = ENABLED_PLUGINS_FILE) -> list[str] | None:
         return []
 
 
-def read_current(model: dict) -> dict:
+def read_current(model: dict, node: str | None = None) -> dict:
     """The broker as it is, in the shape ``plan`` compares."""
     plugins = read_plugins() if model["plugins"] is not None else None
-    return current_from_export(read_export(), plugins)
+    return current_from_export(read_export(node), plugins)
 
 
-def apply_plan(steps: dict) -> None:
+def apply_plan(steps: dict, node: str | None = None) -> None:
     """Write what ``plan`` found different: one import (hashes, never passwords), then each
     removal, then the plugin list."""
     if steps["import"]:
-        proc = run_cli("rabbitmqctl", ["import_definitions", "--format", "json"], stdin=json.dumps(steps["import"]))
+        proc = run_cli("rabbitmqctl", ["import_definitions", "--format", "json"], stdin=json.dumps(steps["import"]),
+                       node=node)
         if proc.returncode != 0:
             raise _failed(proc, "rabbitmqctl import_definitions")
     for step in steps["remove"]:
-        proc = run_cli("rabbitmqctl", list(step))
+        proc = run_cli("rabbitmqctl", list(step), node=node)
         if proc.returncode != 0:
             raise _failed(proc, "rabbitmqctl " + " ".join(step))
     if steps["plugins"] is not None:
-        proc = run_cli("rabbitmq-plugins", ["set", *steps["plugins"]], timeout=300)
+        proc = run_cli("rabbitmq-plugins", ["set", *steps["plugins"]], timeout=300, node=node)
         if proc.returncode != 0:
             raise _failed(proc, "rabbitmq-plugins set")
 
 
-def converge(model: dict, test: bool = False, settle: float = 15.0) -> dict:
+def converge(model: dict, test: bool = False, settle: float = 15.0, node: str | None = None) -> dict:
     """Make the broker match the definition. Returns ``{"changes", "remaining"}``: what was (or,
     with test, would be) changed, and what still differs after writing (empty when converged).
     Definition import is asynchronous in RabbitMQ, so the re-read waits up to ``settle`` s."""
-    steps = plan(model, read_current(model))
+    steps = plan(model, read_current(model, node))
     if test or not steps["changes"]:
         return {"changes": steps["changes"], "remaining": {}}
-    apply_plan(steps)
+    apply_plan(steps, node)
     deadline = time.monotonic() + settle
     while True:
-        after = plan(model, read_current(model))["changes"]
+        after = plan(model, read_current(model, node))["changes"]
         if not after or time.monotonic() > deadline:
             return {"changes": steps["changes"], "remaining": after}
         time.sleep(0.5)
@@ -605,6 +612,12 @@ def _model(config: Any, pillar_key: str) -> dict:
     return normalize(_pillar(pillar_key) if config is None else config, pillar_key)
 
 
+def _node() -> str | None:
+    # The node the CLI tools address: minion config (or pillar) ``message_broker.node``; unset,
+    # rabbitmq-env.conf's NODENAME (the role writes rabbit@localhost).
+    return __salt__["config.get"]("message_broker.node", None) or None  # noqa: F821 - Salt dunder
+
+
 def validate(config=None, pillar_key="broker"):
     """
     Check the broker pillar (or ``config``) without touching the broker.
@@ -652,7 +665,7 @@ def diff(config=None, pillar_key="broker"):
         salt-call message_broker.diff
     """
     model = _model(config, pillar_key)
-    return plan(model, read_current(model))["changes"]
+    return plan(model, read_current(model, _node()))["changes"]
 
 
 def apply(config=None, pillar_key="broker", test=False):  # noqa: A001 - Salt function name
@@ -667,7 +680,7 @@ def apply(config=None, pillar_key="broker", test=False):  # noqa: A001 - Salt fu
 
         salt-call message_broker.apply test=True
     """
-    return converge(_model(config, pillar_key), test=bool(test))
+    return converge(_model(config, pillar_key), test=bool(test), node=_node())
 
 
 def current(config=None, pillar_key="broker"):
@@ -680,7 +693,7 @@ def current(config=None, pillar_key="broker"):
 
         salt-call message_broker.current
     """
-    state = read_current(_model(config, pillar_key))
+    state = read_current(_model(config, pillar_key), _node())
     return {"vhosts": state["vhosts"], "users": {u: {"tags": v["tags"]} for u, v in state["users"].items()},
             "permissions": {f"{u}@{v}": p for (u, v), p in state["permissions"].items()},
             "policies": {f"{v}:{n}": p for (v, n), p in state["policies"].items()}, "plugins": state["plugins"]}

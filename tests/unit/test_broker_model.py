@@ -120,6 +120,27 @@ def test_errors_name_the_pillar_path(mutate, path):
     assert all("Secret123" not in e for e in errors)
 
 
+def test_the_cli_addresses_the_node_asked_for_and_a_missing_cli_means_the_broker_is_down(monkeypatch):
+    calls = []
+
+    def fake_run(command, **kwargs):
+        calls.append(command)
+        return broker.subprocess.CompletedProcess(command, 0, "{}", "")
+
+    monkeypatch.setattr(broker.subprocess, "run", fake_run)
+    monkeypatch.setattr(broker, "_cli", lambda tool: "/bin/" + tool)
+    broker.read_export()
+    broker.read_export("other@localhost")
+    assert calls == [["/bin/rabbitmqctl", "export_definitions", "-", "--format", "json", "--silent"],
+                     ["/bin/rabbitmqctl", "-n", "other@localhost", "export_definitions", "-", "--format", "json",
+                      "--silent"]]
+    monkeypatch.undo()
+    monkeypatch.setattr(broker, "CLI_DIRS", ())
+    monkeypatch.setenv("PATH", "/nonexistent")
+    with pytest.raises(broker.BrokerDown, match="not installed"):
+        broker.run_cli("rabbitmqctl", ["status"])
+
+
 def test_rendered_config_binds_every_listener_to_the_address():
     model = broker.normalize(pillar(address="192.0.2.21", port=5999, management_port=15999))
     text = broker.render_rabbitmq_conf(model)
