@@ -1939,10 +1939,10 @@ def unstack(clean=False, config=None, pillar_key="devstack"):
 
 def status(config=None, pillar_key="devstack"):
     """
-    The node at a glance: the checkout (commit), the last stack run (time, result, log), whether
-    local.conf's meaning or the checkout changed since, a run in progress (with its latest log
-    line), and on a stacked node the health of Keystone, the Swift proxy, the database and
-    RabbitMQ.
+    The node at a glance: the stack user and local.conf, the checkout (commit), the last stack
+    run (time, result, log), whether local.conf's meaning or the checkout changed since, a run
+    in progress (with its latest log line), and on a stacked node the health of Keystone, the
+    Swift proxy, the database and RabbitMQ.
 
     CLI Example:
 
@@ -1954,6 +1954,8 @@ def status(config=None, pillar_key="devstack"):
     stamp = read_json(cfg["stamp"])
     result = {
         "stacking": "on" if cfg["stack"] else "off (devstack:stack is false)",
+        "user": cfg["user"],
+        "local_conf": cfg["local_conf"],
         "checkout": {"path": cfg["devstack_dir"], "ref": cfg["ref"], "commit": checkout_commit(cfg["devstack_dir"])},
         "last_stack": None,
         "restack_needed_because": stack_reasons(cfg, model),

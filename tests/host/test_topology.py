@@ -17,6 +17,7 @@ import pytest
 import testinfra
 import yaml
 
+import node_checks
 from project import PROJECT
 from salt_cloud import SaltCloud
 
@@ -98,6 +99,11 @@ def test_the_orchestration_brings_every_role_up_in_order(cloud):
 def test_every_minion_is_what_its_roles_say(cloud):
     os.environ["SALT_MASTER_CONFIG"] = cloud.master_config
     db1, mq1, mon1, ds1 = (testinfra.get_host(f"salt://{m}") for m in ("db1", "mq1", "mon1", "ds1"))
+    # The same role checks as any node's (test_node_roles.py), through the master.
+    checked = {m: node_checks.check_node(node_checks.Node(h)) for m, h in
+               (("db1", db1), ("mq1", mq1), ("mon1", mon1), ("ds1", ds1))}
+    assert checked == {"db1": ["database", "monitoring"], "mq1": ["broker", "monitoring"],
+                       "mon1": ["monitoring"], "ds1": ["monitoring", "devstack"]}
     pillar = lambda minion, key: cloud.salt(minion, "pillar.get", key, "unmask=True")[minion]  # noqa: E731
     database, broker, carbon = pillar("db1", "database:server"), pillar("mq1", "broker"), pillar("mon1", "monitoring:carbon")
     assert db1.socket(f"tcp://{database['bind_address']}:{database['port']}").is_listening

@@ -1,0 +1,121 @@
+"""What a node must look like, by the roles its pillar gives it, checked through any testinfra
+host: this host (``local://``), a Vagrant box or any machine over SSH (``ssh://vagrant@...``,
+with ``vagrant ssh-config``), or a minion through its master (``salt://<id>``).
+
+Read-only: nothing here changes the node. The node's own Salt answers what its pillar says
+(``pillar.get ... unmask=True`` for just the keys checked, never the whole pillar: no secret
+reaches a test report); the checks look at processes, listening sockets, users and files.
+Used by test_node_roles.py (hosts from DEVSTACK_NODE_HOSTS, this host by default) and by
+test_topology.py (each minion of a real master through ``salt://``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+
+from project import PROJECT
+
+#: How to reach a node's own Salt over local:// or ssh://: the checkout's bin/salt-call there
+#: (this checkout by default; /vagrant/bin/salt-call on the all-in-one Vagrant box,
+#: /srv/devstack-salt/bin/salt-call on the multi-node boxes).
+SALT_CALL = os.environ.get("DEVSTACK_NODE_SALT_CALL", os.path.join(PROJECT, "bin", "salt-call"))
+
+
+class Node:
+    """A testinfra host and the answers of its own Salt."""
+
+    def __init__(self, host, salt_call: str = SALT_CALL):
+        self.host = host
+        self.salt_call = salt_call
+
+    def salt(self, function: str, *args: str):
+        if self.host.backend.HAS_RUN_SALT:  # salt://: through the master
+            return self.host.salt(function, list(args))
+        command = " ".join(shlex.quote(part) for part in
+                           [self.salt_call, "--out=json", "--log-level=quiet", function, *args])
+        return json.loads(self.host.check_output(command))["local"]
+
+    def pillar(self, key: str, default=None):
+        value = self.salt("pillar.get", key, "unmask=True")
+        return default if value in (None, "") else value
+
+    def carries(self, role: str) -> bool:
+        roles = self.pillar("roles", [])
+        roles = roles if isinstance(roles, list) else [roles]
+        return role in roles or "all-in-one" in roles
+
+    def running(self, command: str) -> bool:
+        """A process whose command name is ``command`` (not the init script's word: carbon's and
+        rabbitmq's lie on hosts without systemd)."""
+        return bool(self.host.process.filter(comm=command))
+
+    def listening(self, address: str, port: int) -> bool:
+        return self.host.socket(f"tcp://{address}:{port}").is_listening
+
+
+def loopback_for(address: str) -> str:
+    return "127.0.0.1" if address in ("0.0.0.0", "::", "*", "") else address
+
+
+def check_database(node: Node) -> None:
+    server = node.pillar("database:server", {})
+    address, port = loopback_for(server.get("bind_address", "127.0.0.1")), server.get("port", 3306)
+    assert node.running("mariadbd"), "MariaDB (mariadbd) is not running"
+    assert node.listening(address, port), f"MariaDB does not listen on {address}:{port} (database:server)"
+    if address != "0.0.0.0":
+        assert not node.listening("0.0.0.0", port), f"MariaDB listens on every address, not only {address}"
+
+
+def check_broker(node: Node) -> None:
+    broker = {key: node.pillar(f"broker:{key}", default) for key, default in
+              (("address", "127.0.0.1"), ("port", 5672), ("management_port", 15672), ("plugins", []))}
+    address = loopback_for(broker["address"])
+    assert node.running("beam.smp"), "RabbitMQ (beam.smp) is not running"
+    assert node.listening(address, broker["port"]), f"RabbitMQ does not listen on {address}:{broker['port']}"
+    if "rabbitmq_management" in broker["plugins"]:
+        assert node.listening(address, broker["management_port"]), \
+            f"the management API does not listen on {address}:{broker['management_port']}"
+    if address != "0.0.0.0":
+        assert not node.listening("0.0.0.0", broker["port"]), f"RabbitMQ listens on every address, not only {address}"
+
+
+def check_monitoring(node: Node) -> None:
+    """Every node runs the collectd agent; the node with carbon:server runs carbon-cache."""
+    assert node.running("collectd"), "collectd is not running"
+    conf = node.host.file("/etc/collectd/collectd.conf")
+    assert conf.exists and conf.user == "root" and conf.mode == 0o600, "collectd.conf must be root's, mode 0600"
+    carbon = node.pillar("monitoring:carbon", {})
+    if carbon.get("server"):
+        address, port = loopback_for(carbon.get("address", "127.0.0.1")), carbon.get("port", 2003)
+        assert node.host.process.filter(comm="carbon-cache") or node.host.process.filter(args="carbon-cache"), \
+            "carbon-cache is not running"
+        assert node.listening(address, port), f"carbon does not listen on {address}:{port} (monitoring:carbon)"
+
+
+def check_devstack(node: Node) -> None:
+    """The stack user, its sudoers drop-in and local.conf (0600, the user's): what the devstack
+    role promises whether or not the node stacks."""
+    status = node.salt("devstack.status")
+    user, local_conf = status["user"], status["local_conf"]
+    assert node.host.user(user).exists, f"the stack user {user} does not exist"
+    conf = node.host.file(local_conf)
+    assert conf.exists, f"{local_conf} does not exist"
+    assert conf.user == user and conf.mode == 0o600, f"{local_conf} must be {user}'s, mode 0600"
+    assert node.host.file(f"/etc/sudoers.d/devstack-{user}").exists, f"no sudoers drop-in for {user}"
+
+
+CHECKS = {"database": check_database, "broker": check_broker, "monitoring": check_monitoring,
+          "devstack": check_devstack}
+
+
+def check_node(node: Node) -> list[str]:
+    """Check every role the node carries (monitoring: every node has the agent); return the
+    roles checked."""
+    checked = []
+    for role, check in CHECKS.items():
+        if role == "monitoring" or node.carries(role):
+            check(node)
+            checked.append(role)
+    return checked
