@@ -36,8 +36,17 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import time
 from typing import Any
+
+try:
+    # _utils/devstack_salt_files.py: Salt's loader has the synced utils folder on sys.path
+    # while it loads this module.
+    import devstack_salt_files
+except ImportError:  # plain Python without Salt's loader (unit tests): the repository's _utils
+    sys.path.append(os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "_utils"))
+    import devstack_salt_files
 
 try:
     from salt.exceptions import CommandExecutionError
@@ -55,6 +64,10 @@ CLI_DIRS = ("/usr/lib/rabbitmq/bin", "/usr/sbin", "/usr/bin")
 RABBITMQ_HOME = "/var/lib/rabbitmq"
 ENABLED_PLUGINS_FILE = "/etc/rabbitmq/enabled_plugins"
 NODE_NAME = "rabbit@localhost"  # a single node; localhost resolves everywhere
+#: Debian's init script stops the node with ``rabbitmqctl stop <this file>``, which waits for
+#: the file forever when it is missing (two starts that raced: the failed one removes the file
+#: the other wrote). The role keeps it naming the running node (``message_broker.pid_file``).
+PID_FILE = "/var/run/rabbitmq/pid"
 HIDDEN = "<hidden>"
 
 TOP_KEYS = ("address", "port", "dist_port", "management_port", "prometheus_port", "erlang_cookie",
@@ -715,3 +728,68 @@ def devstack_settings(pillar_key="broker", node_key="devstack:broker", reveal=Fa
     if not reveal:
         settings["RABBIT_PASSWORD"] = HIDDEN
     return settings
+
+
+# --------------------------------------------------------------------------------------------
+# The init script's pid file
+# --------------------------------------------------------------------------------------------
+
+
+def server_pids(proc: str = "/proc") -> list[int]:
+    """The OS pids of running RabbitMQ server nodes: ``beam.smp`` started with ``-s rabbit``
+    (the CLI tools run beam.smp too, without it)."""
+    found = []
+    for entry in os.listdir(proc):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(os.path.join(proc, entry, "cmdline"), "rb") as handle:
+                args = handle.read().split(b"\0")
+        except OSError:
+            continue
+        if args and os.path.basename(args[0]) == b"beam.smp" and any(
+                args[i] == b"-s" and args[i + 1] == b"rabbit" for i in range(len(args) - 1)):
+            found.append(int(entry))
+    return sorted(found)
+
+
+def pid_file_plan(path: str = PID_FILE, proc: str = "/proc") -> dict:
+    """What the pid file needs: ``{"old": pid or None, "new": pid}`` when it must name the running
+    node, ``{}`` when it does or no node runs (a start writes it then). Several server nodes at
+    once is an error naming their pids."""
+    pids = server_pids(proc)
+    if not pids:
+        return {}
+    if len(pids) > 1:
+        raise CommandExecutionError(f"{len(pids)} RabbitMQ server nodes are running (pids {pids}); "
+                                    "stop all but one (kill the extra pids), then apply again")
+    try:
+        with open(path, encoding="utf-8") as handle:
+            old = int(handle.read().strip())
+    except (OSError, ValueError):
+        old = None
+    return {} if old == pids[0] else {"old": old, "new": pids[0]}
+
+
+def pid_file(path=PID_FILE, test=False):
+    """
+    Make Debian's pid file name the running RabbitMQ node (owner rabbitmq, 0644, written
+    atomically), so that ``/etc/init.d/rabbitmq-server stop`` and ``restart`` cannot hang on a
+    missing file. Returns the change made (or, with ``test=True``, the one that would be), ``{}``
+    when nothing was needed.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt-call message_broker.pid_file
+    """
+    import pwd
+
+    change = pid_file_plan(path)
+    if change and not test:
+        owner = pwd.getpwnam("rabbitmq")
+        os.makedirs(os.path.dirname(path), mode=0o755, exist_ok=True)
+        os.chown(os.path.dirname(path), owner.pw_uid, owner.pw_gid)
+        devstack_salt_files.atomic_write(path, f"{change['new']}\n".encode(), owner.pw_uid, owner.pw_gid, 0o644)
+    return change

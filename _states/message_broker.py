@@ -87,3 +87,37 @@ def defined(name, pillar_key="broker"):
     ret["result"] = True
     ret["comment"] = f"{len(changes)} broker change(s) made"
     return ret
+
+
+def pid_file(name):
+    """
+    Keep Debian's pid file naming the running RabbitMQ node, so that the init script's stop and
+    restart (which wait on that file, forever when it is missing) cannot hang. Nothing to do when
+    no node runs (a start writes it). ``test=True`` predicts the repair.
+
+    .. code-block:: yaml
+
+        broker-pid-file:
+          message_broker.pid_file:
+            - name: /var/run/rabbitmq/pid
+    """
+    ret = {"name": name, "result": True, "changes": {}, "comment": "the pid file names the running node"}
+    if not str(name).startswith("/"):
+        ret["result"] = False
+        ret["comment"] = f"name must be the pid file's absolute path (Debian: /var/run/rabbitmq/pid), not {name!r}"
+        return ret
+    try:
+        change = __salt__["message_broker.pid_file"](path=name, test=bool(__opts__["test"]))
+    except CommandExecutionError as exc:
+        ret["result"] = False
+        ret["comment"] = str(exc)
+        return ret
+    if not change:
+        return ret
+    ret["changes"] = {"pid": change}
+    if __opts__["test"]:
+        ret["result"] = None
+        ret["comment"] = f"the pid file would name the running node ({change['new']})"
+    else:
+        ret["comment"] = f"the pid file now names the running node ({change['new']})"
+    return ret

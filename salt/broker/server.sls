@@ -51,11 +51,21 @@ broker-cookie:
     - require:
       - pkg: broker-package
 
+# Debian's init script stops (and restarts) the node with `rabbitmqctl stop <pid file>`, which
+# waits forever when the file is missing; it must name the running node before any stop.
+broker-pid-file:
+  message_broker.pid_file:
+    - name: /var/run/rabbitmq/pid
+    - require:
+      - pkg: broker-package
+
 broker-stop-for-cookie:
   service.dead:
     - name: rabbitmq-server
     - prereq:
       - file: broker-cookie
+    - require:
+      - message_broker: broker-pid-file
 
 # Started through systemd where it runs, through the init.d script elsewhere (bin/configure);
 # restarted when a listener, the node's environment or the cookie changes.
@@ -64,6 +74,7 @@ broker-service:
     - name: rabbitmq-server
     - require:
       - pkg: broker-package
+      - message_broker: broker-pid-file
     - watch:
       - file: broker-env-conf
       - file: broker-conf

@@ -166,3 +166,32 @@ def test_devstack_localrc_comes_from_the_broker_pillar():
         broker.devstack_localrc(pillar(port=5999))
     with pytest.raises(broker.BrokerError, match="broker:devstack_user"):
         broker.devstack_localrc(pillar(devstack_user=None))
+
+
+def fake_proc(tmp_path, processes: dict[int, list[str]]):
+    for pid, args in processes.items():
+        (tmp_path / str(pid)).mkdir(parents=True)
+        (tmp_path / str(pid) / "cmdline").write_bytes(b"\0".join(a.encode() for a in args) + b"\0")
+    (tmp_path / "self").mkdir()
+    return str(tmp_path)
+
+
+SERVER = ["/usr/lib/erlang/erts-13.1.5/bin/beam.smp", "-W", "w", "--", "-s", "rabbit", "boot"]
+CLI = ["/usr/lib/erlang/erts-13.1.5/bin/beam.smp", "-B", "--", "-boot", "no_dot_erlang", "-s", "elixir"]
+
+
+def test_the_pid_file_must_name_the_one_running_server_node(tmp_path):
+    proc = fake_proc(tmp_path / "proc", {516: SERVER, 700: CLI, 701: ["/bin/sh", "-s", "rabbit"]})
+    pid_file = tmp_path / "pid"
+    assert broker.server_pids(proc) == [516]
+    assert broker.pid_file_plan(str(pid_file), proc) == {"old": None, "new": 516}  # missing: the hang
+    pid_file.write_text("24090\n")
+    assert broker.pid_file_plan(str(pid_file), proc) == {"old": 24090, "new": 516}  # a dead node's
+    pid_file.write_text("516\n")
+    assert broker.pid_file_plan(str(pid_file), proc) == {}
+
+
+def test_no_server_node_needs_no_pid_file_and_two_are_an_error(tmp_path):
+    assert broker.pid_file_plan(str(tmp_path / "pid"), fake_proc(tmp_path / "none", {700: CLI})) == {}
+    with pytest.raises(broker.CommandExecutionError, match=r"2 RabbitMQ server nodes are running \(pids \[516, 517\]\)"):
+        broker.pid_file_plan(str(tmp_path / "pid"), fake_proc(tmp_path / "two", {516: SERVER, 517: SERVER}))
