@@ -616,8 +616,9 @@ def react_service(tag, data):
     """
     Start a watched service that a beacon reported as not running, unless a state run is under
     way or this service was restarted less than ``monitoring:reactions:min_interval`` s ago.
-    The reactor calls this (salt/reactor/service_down.sls); every reaction is recorded in
-    /var/lib/devstack-salt/reactions.jsonl with the event that caused it.
+    The reactor calls this (salt/reactor/beacons.sls, or master_service_down.sls on a master);
+    every reaction is recorded in /var/lib/devstack-salt/reactions.jsonl with the event that
+    caused it.
 
     CLI Example:
 

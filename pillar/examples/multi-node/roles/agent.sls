@@ -1,5 +1,6 @@
-# Every node: no carbon server and no reactor daemon unless its role file says so; collectd
-# sends to the node carrying the monitoring role (from the mine: carbon_host is left unset).
+# Every node: no carbon server and no reactions unless its role file says so; collectd sends to
+# the node carrying the monitoring role (from the mine: carbon_host is left unset). A minion of
+# a master runs the pillar's beacons itself: they are off here, on where reactions are.
 monitoring:
   carbon:
     server: false
@@ -7,3 +8,5 @@ monitoring:
     carbon_host: null
   reactions:
     enabled: false
+beacons:
+  enabled: false

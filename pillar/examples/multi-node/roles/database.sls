@@ -9,3 +9,7 @@ monitoring:
   carbon:
     server: true
     address: 0.0.0.0
+  reactions:
+    enabled: true                   # the master's reactor restarts carbon-cache here
+beacons:
+  enabled: true
