@@ -18,12 +18,22 @@ runs overlapped in time (from each state's ``start_time`` and ``duration``): a c
 1 would mean something serialises the minions, CPU seconds near wall time x cores mean the
 machine is simply busy. Timings are only reported, never asserted.
 
+On one small host all minions share the master's cores, so the fleet's own CPU sets the wall
+time. ``--cpu-per-minion F`` emulates a fleet of separate machines instead: before the no-change
+applies, each minion's process tree goes into a cgroup of its own capped at F of a core (CFS
+quota, cgroup v1 ``cpu`` controller), and the master with the salt CLI into one capped at
+``--master-cpus``. Every minion then runs at the same (slow) speed whatever the fleet size, as on
+identical machines, and the ratio shows how the master copes with serving them in parallel. The
+caps are for the measurement only (startup, sync and the first apply run uncapped), and the
+groups are removed afterwards.
+
 Needs root (users, /etc/sudoers.d). Afterwards every daemon is stopped by its PID, the base dir
 removed, and the fanNN users, groups and sudoers files deleted, also when a step fails.
 
 Usage::
 
     .venv/bin/python bench/fanout.py [--sizes 1,5,20] [--runs 3] [--worker-threads N] [--timeout 600]
+                                     [--cpu-per-minion 0.05 --master-cpus 1]
 """
 
 from __future__ import annotations
@@ -149,15 +159,77 @@ def cpu_of_trees(cloud: SaltCloud) -> tuple[float, float]:
     return master, minions
 
 
+CGROUP_CPU = "/sys/fs/cgroup/cpu"  # cgroup v1's cpu controller (CFS bandwidth)
+CFS_PERIOD_US = 100_000
+
+
+class CpuCaps:
+    """CPU caps for process trees, one cgroup each under CGROUP_CPU/devstack-salt-fanout-<id>."""
+
+    def __init__(self) -> None:
+        if not os.path.exists(os.path.join(CGROUP_CPU, "cpu.cfs_quota_us")):
+            raise RuntimeError(f"no cgroup v1 cpu controller at {CGROUP_CPU}: --cpu-per-minion needs it")
+        self.base = os.path.join(CGROUP_CPU, f"devstack-salt-fanout-{uuid.uuid4().hex[:8]}")
+        os.mkdir(self.base)
+        self.groups: dict[str, str] = {}
+
+    def cap(self, name: str, cpus: float) -> str:
+        path = os.path.join(self.base, name)
+        os.mkdir(path)
+        with open(os.path.join(path, "cpu.cfs_period_us"), "w") as handle:
+            handle.write(str(CFS_PERIOD_US))
+        with open(os.path.join(path, "cpu.cfs_quota_us"), "w") as handle:
+            handle.write(str(max(1000, int(cpus * CFS_PERIOD_US))))
+        self.groups[name] = path
+        return path
+
+    def move(self, name: str, pids: list[int]) -> None:
+        for pid in pids:
+            try:
+                with open(os.path.join(self.groups[name], "cgroup.procs"), "w") as handle:
+                    handle.write(str(pid))
+            except ProcessLookupError:
+                pass
+
+    def remove(self) -> None:
+        """Every process back to the root group, then the groups removed."""
+        for path in list(self.groups.values()):
+            try:
+                with open(os.path.join(path, "cgroup.procs")) as handle:
+                    pids = handle.read().split()
+            except OSError:
+                pids = []
+            for pid in pids:
+                try:
+                    with open(os.path.join(CGROUP_CPU, "cgroup.procs"), "w") as handle:
+                        handle.write(pid)
+                except OSError:
+                    pass
+            try:
+                os.rmdir(path)
+            except OSError:
+                pass
+        try:
+            os.rmdir(self.base)
+        except OSError:
+            pass
+
+
 # --- the applies -----------------------------------------------------------------------------
 
-def run_salt(cloud: SaltCloud, timeout: int, *args: str) -> tuple[float, float, dict]:
-    """``salt`` with JSON output; return (wall s, CLI CPU s, parsed output)."""
+def run_salt(cloud: SaltCloud, timeout: int, *args: str, cgroup: str | None = None) -> tuple[float, float, dict]:
+    """``salt`` with JSON output (in ``cgroup`` when given); return (wall s, CLI CPU s, parsed output)."""
+
+    def enter_cgroup() -> None:
+        with open(os.path.join(cgroup, "cgroup.procs"), "w") as handle:
+            handle.write(str(os.getpid()))
+
     command = [f"{VENV_BIN}/salt", "-c", cloud.master_dir, "--out=json", "--static", "--log-level=quiet",
                f"--timeout={timeout}", *args]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    proc = subprocess.run(command, capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=timeout + 60)
+    proc = subprocess.run(command, capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=timeout + 60,
+                          preexec_fn=enter_cgroup if cgroup else None)
     wall = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cli_cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
@@ -231,6 +303,7 @@ def measure(size: int, args: argparse.Namespace) -> dict:
     os.makedirs(base)
     os.chmod(base, 0o755)  # the fanNN users reach their DEST below it
     cloud = SaltCloud(base)
+    caps = None
     try:
         if args.worker_threads:
             with open(cloud.master_config) as handle:
@@ -255,11 +328,22 @@ def measure(size: int, args: argparse.Namespace) -> dict:
         if problems:
             raise RuntimeError("first apply: " + "; ".join(problems[:10]))
 
+        cli_group = None
+        if args.cpu_per_minion:
+            caps = CpuCaps()
+            table = process_table()
+            pids = cloud.pids()
+            cli_group = caps.cap("master", args.master_cpus)
+            caps.move("master", tree(pids.pop("master"), table))
+            for minion_id, pid in pids.items():
+                caps.cap(minion_id, args.cpu_per_minion)
+                caps.move(minion_id, tree(pid, table))
+
         walls, cpu_master, cpu_minions, cpu_cli, cpu_host, overlaps = [], [], [], [], [], []
         for _ in range(args.runs):
             master_before, minions_before = cpu_of_trees(cloud)
             host_before = host_busy()
-            wall, cli, out = run_salt(cloud, args.timeout, "*", "state.apply", "devstack")
+            wall, cli, out = run_salt(cloud, args.timeout, "*", "state.apply", "devstack", cgroup=cli_group)
             host_after = host_busy()
             master_after, minions_after = cpu_of_trees(cloud)
             problems = check_return(out, ids, no_change=True)
@@ -271,6 +355,15 @@ def measure(size: int, args: argparse.Namespace) -> dict:
             cpu_cli.append(cli)
             cpu_host.append(host_after - host_before)
             overlaps.append(overlap(out))
+            applied = out
+
+        # The dispatch alone: every minion answers test.ping (no state run), for comparison.
+        pings = []
+        for _ in range(args.runs):
+            wall, _, out = run_salt(cloud, args.timeout, "*", "test.ping", cgroup=cli_group)
+            if sorted(m for m, ok in out.items() if ok is True) != ids:
+                raise RuntimeError(f"test.ping answered by {sorted(out)}, expected {ids}")
+            pings.append(wall)
 
         table = process_table()
         pids = cloud.pids()
@@ -283,23 +376,31 @@ def measure(size: int, args: argparse.Namespace) -> dict:
             "cpu_master": cpu_master[pick], "cpu_minions": cpu_minions[pick], "cpu_cli": cpu_cli[pick],
             "cpu_other": max(0.0, cpu_host[pick] - cpu_master[pick] - cpu_minions[pick] - cpu_cli[pick]),
             "window": overlaps[pick][0], "span": overlaps[pick][1], "concurrency": overlaps[pick][2],
-            "states": per_state_ms(out),
+            "states": per_state_ms(applied), "ping": statistics.median(pings),
         }
     finally:
+        if caps:
+            caps.remove()
         cloud.cleanup()
         cleanup_users(users)
 
 
 # --- report ----------------------------------------------------------------------------------
 
-def report(rows: list[dict], cores: int) -> str:
+def report(rows: list[dict], cores: int, args: argparse.Namespace) -> str:
     one = next((row["noop"] for row in rows if row["size"] == 1), None)
+    ping_one = next((row["ping"] for row in rows if row["size"] == 1), None)
     lines = [f"{'minions':>7} | {'first apply s':>13} | {'no-change apply s':>17} | {'ratio to 1 minion':>17} | "
-             f"{'master PSS MB':>13} | {'mean minion PSS MB':>18}"]
+             f"{'test.ping s':>11} | {'ping ratio':>10} | {'master PSS MB':>13} | {'mean minion PSS MB':>18}"]
     for row in rows:
         ratio = f"{row['noop'] / one:.2f}" if one else "-"
+        ping_ratio = f"{row['ping'] / ping_one:.2f}" if ping_one else "-"
         lines.append(f"{row['size']:>7} | {row['first']:>13.2f} | {row['noop']:>17.2f} | {ratio:>17} | "
+                     f"{row['ping']:>11.2f} | {ping_ratio:>10} | "
                      f"{row['master_pss']:>13.1f} | {row['minion_pss']:>18.1f}")
+    if args.cpu_per_minion:
+        lines.append(f"emulated separate machines: each minion capped at {args.cpu_per_minion} of a core, "
+                     f"master + salt CLI at {args.master_cpus} (cgroup CPU quota), during the no-change applies and test.ping")
     lines.append("")
     lines.append(f"no-change apply, median run ({cores} cores): CPU seconds spent and how the minions' state runs overlapped")
     lines.append(f"{'minions':>7} | {'runs s':>20} | {'CPU master':>10} | {'CPU minions':>11} | {'CPU cli':>7} | "
@@ -330,6 +431,10 @@ def main() -> int:
     parser.add_argument("--worker-threads", type=int, default=0,
                         help="the master's worker_threads (default: SaltCloud's, 4)")
     parser.add_argument("--timeout", type=int, default=600, help="salt --timeout of every call, in s (default 600)")
+    parser.add_argument("--cpu-per-minion", type=float, default=0.0, metavar="F",
+                        help="emulate separate machines: cap each minion at F of a core during the measurement")
+    parser.add_argument("--master-cpus", type=float, default=1.0, metavar="N",
+                        help="with --cpu-per-minion: the cap of the master and the salt CLI (default 1)")
     args = parser.parse_args()
     sizes = [int(size) for size in args.sizes.split(",")]
     if os.geteuid() != 0:
@@ -356,7 +461,7 @@ def main() -> int:
             return 1
         print(f"{size} minions: first apply {rows[-1]['first']:.2f} s, no-change "
               + ", ".join(f"{wall:.2f}" for wall in rows[-1]["noop_all"]) + " s", flush=True)
-    print(report(rows, os.cpu_count() or 1))
+    print(report(rows, os.cpu_count() or 1, args))
     return 0
 
 
