@@ -298,3 +298,39 @@ def test_a_lost_pid_file_is_repaired_so_a_restart_cannot_hang(node):
     proc = node.salt_call("service.restart", "rabbitmq-server")  # hung for good without the file
     assert json.loads(proc.stdout)["local"] is True
     wait_port("127.0.0.1", node.broker["port"])
+
+
+def test_a_new_erlang_cookie_stops_the_node_first_and_keeps_the_broker_whole(node):
+    """A node started with the old cookie cannot be stopped by CLI tools holding the new one, so
+    the role stops it before writing the cookie (prereq), then starts it with the new one."""
+    params = node.params("worker", "work")
+    queue = f"work.cookie.{uuid.uuid4().hex[:8]}"
+    with pika.BlockingConnection(params) as connection:
+        channel = connection.channel()
+        channel.queue_declare(queue, durable=True)
+        channel.confirm_delivery()
+        for i in range(5):
+            channel.basic_publish("", queue, f"m{i}".encode(), pika.BasicProperties(delivery_mode=2), mandatory=True)
+    old = node.broker["erlang_cookie"]
+    b = json.loads(json.dumps(node.broker))
+    b["erlang_cookie"] = password(32).upper()
+    node.set_pillar(b)
+    try:
+        predicted = node.apply(test=True)
+        assert predicted["broker-stop-for-cookie"]["result"] is None
+        assert predicted["broker-cookie"]["result"] is None
+        result = node.apply()
+        assert result["broker-stop-for-cookie"]["changes"], result["broker-stop-for-cookie"]
+        assert result["broker-cookie"]["changes"] and result["broker-service"]["result"] is True
+        assert b["erlang_cookie"] not in json.dumps(result) and old not in json.dumps(result)
+        with open("/var/lib/rabbitmq/.erlang.cookie") as handle:
+            assert handle.read() == b["erlang_cookie"]
+        wait_port("127.0.0.1", b["port"])
+        assert node.definition_changes() == {}  # the CLI tools reach the node with the new cookie
+        with pika.BlockingConnection(params) as connection:
+            assert connection.channel().queue_declare(queue, passive=True).method.message_count == 5
+            connection.channel().queue_delete(queue)
+        assert {k: v["changes"] for k, v in node.apply().items() if v["changes"]} == {}
+    finally:
+        node.set_pillar({**b, "erlang_cookie": old})
+        node.apply()
