@@ -89,8 +89,7 @@ def check_monitoring(node: Node) -> None:
     carbon = node.pillar("monitoring:carbon", {})
     if carbon.get("server"):
         address, port = loopback_for(carbon.get("address", "127.0.0.1")), carbon.get("port", 2003)
-        assert node.host.process.filter(comm="carbon-cache") or node.host.process.filter(args="carbon-cache"), \
-            "carbon-cache is not running"
+        assert node.running("carbon-cache"), "carbon-cache is not running"
         assert node.listening(address, port), f"carbon does not listen on {address}:{port} (monitoring:carbon)"
 
 
