@@ -9,3 +9,4 @@ base:
     - broker
     - monitoring
     - secrets
+    - site              # .salt/pillar/site.sls: this host's own settings (bin/configure)
