@@ -332,6 +332,17 @@ def render_env_conf(model: dict) -> str:
     )
 
 
+def render_epmd_socket(model: dict) -> str:
+    """A drop-in for Debian's epmd.socket: on systemd hosts systemd, not epmd, opens epmd's port
+    (socket activation, every address by default) and ERL_EPMD_ADDRESS has no effect there."""
+    return (
+        "# Written by Salt (salt/broker, message_broker module): epmd on loopback only.\n"
+        "[Socket]\n"
+        "ListenStream=\n"
+        "ListenStream=127.0.0.1:4369\n"
+    )
+
+
 # --------------------------------------------------------------------------------------------
 # Passwords: RabbitMQ's salted hashes, made and checked locally
 # --------------------------------------------------------------------------------------------
@@ -652,7 +663,8 @@ def validate(config=None, pillar_key="broker"):
 
 def render(name="rabbitmq.conf", config=None, pillar_key="broker"):
     """
-    The text of a broker configuration file from pillar: ``rabbitmq.conf`` or ``rabbitmq-env.conf``.
+    The text of a broker configuration file from pillar: ``rabbitmq.conf``, ``rabbitmq-env.conf``
+    or ``epmd.socket`` (the systemd drop-in that keeps epmd on loopback).
 
     CLI Example:
 
@@ -661,7 +673,8 @@ def render(name="rabbitmq.conf", config=None, pillar_key="broker"):
         salt-call message_broker.render rabbitmq.conf
     """
     model = _model(config, pillar_key)
-    renderers = {"rabbitmq.conf": render_rabbitmq_conf, "rabbitmq-env.conf": render_env_conf}
+    renderers = {"rabbitmq.conf": render_rabbitmq_conf, "rabbitmq-env.conf": render_env_conf,
+                 "epmd.socket": render_epmd_socket}
     if name not in renderers:
         raise CommandExecutionError(f"unknown file {name!r}; known: {', '.join(renderers)}")
     return renderers[name](model)

@@ -2,6 +2,8 @@
 # the Erlang cookie (0400), running. The file contents come from the message_broker module
 # (rendered from data, never templated here).
 {%- set cookie = salt['pillar.get']('broker:erlang_cookie') %}
+{#- bin/configure's one decision: systemd runs services here unless its module is disabled. #}
+{%- set systemd = 'systemd_service' not in salt['config.get']('disable_modules', []) %}
 include:
   - broker.pillar
 {#- With an invalid pillar only the gate runs (and fails, naming each problem). #}
@@ -51,8 +53,52 @@ broker-cookie:
     - require:
       - pkg: broker-package
 
+{%- if systemd %}
+
+# systemd opens epmd's port itself (epmd.socket, every address); ERL_EPMD_ADDRESS has no effect
+# there. The node and epmd stop before the socket moves to loopback, and start again after.
+broker-epmd-socket:
+  file.managed:
+    - name: /etc/systemd/system/epmd.socket.d/devstack-salt.conf
+    - contents: {{ salt['message_broker.render']('epmd.socket') | json }}
+    - makedirs: True
+    - mode: '0644'
+    - require:
+      - pkg: broker-package
+
+broker-stop-for-epmd:
+  service.dead:
+    - names: [rabbitmq-server, epmd.service]
+    - prereq:
+      - file: broker-epmd-socket
+
+# systemd reads the drop-in only on a reload, and a socket restarted before it keeps its old
+# listener.
+broker-epmd-daemon-reload:
+  cmd.run:
+    - name: systemctl daemon-reload
+    - onchanges:
+      - file: broker-epmd-socket
+
+broker-epmd-socket-service:
+  service.running:
+    - name: epmd.socket
+    - enable: True
+    - require:
+      - cmd: broker-epmd-daemon-reload
+    - watch:
+      - file: broker-epmd-socket
+
+broker-stop-for-cookie:
+  service.dead:
+    - name: rabbitmq-server
+    - prereq:
+      - file: broker-cookie
+{%- else %}
+
 # Debian's init script stops (and restarts) the node with `rabbitmqctl stop <pid file>`, which
 # waits forever when the file is missing; it must name the running node before any stop.
+# (systemd tracks the node itself: the file does not matter there.)
 broker-pid-file:
   message_broker.pid_file:
     - name: /var/run/rabbitmq/pid
@@ -66,15 +112,24 @@ broker-stop-for-cookie:
       - file: broker-cookie
     - require:
       - message_broker: broker-pid-file
+{%- endif %}
 
-# Started through systemd where it runs, through the init.d script elsewhere (bin/configure);
-# restarted when a listener, the node's environment or the cookie changes.
+# Started through systemd (and enabled at boot) where it runs, through the init.d script
+# elsewhere (bin/configure); restarted when a listener, the node's environment or the cookie
+# changes.
 broker-service:
   service.running:
     - name: rabbitmq-server
+{%- if systemd %}
+    - enable: True
+{%- endif %}
     - require:
       - pkg: broker-package
+{%- if systemd %}
+      - service: broker-epmd-socket-service
+{%- else %}
       - message_broker: broker-pid-file
+{%- endif %}
     - watch:
       - file: broker-env-conf
       - file: broker-conf

@@ -20,6 +20,9 @@ database-server-config:
 database-server-service:
   service.running:
     - name: mariadb
+{%- if 'systemd_service' not in salt['config.get']('disable_modules', []) %}
+    - enable: True            # at boot, on systemd hosts
+{%- endif %}
     - require:
       - pkg: database-server-package
     - watch:

@@ -30,5 +30,8 @@ monitoring-collectd-conf:
 monitoring-collectd-service:
   service.running:
     - name: collectd
+{%- if 'systemd_service' not in salt['config.get']('disable_modules', []) %}
+    - enable: True            # at boot, on systemd hosts
+{%- endif %}
     - watch:
       - file: monitoring-collectd-conf

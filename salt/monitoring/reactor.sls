@@ -6,12 +6,16 @@
 {%- set config_file = salt['config.get']('conf_file') %}
 {%- set bin_dir = salt['file.dirname'](salt['grains.get']('pythonexecutable')) %}
 
-monitoring-reactor-init-script:
+{%- set systemd = 'systemd_service' not in salt['config.get']('disable_modules', []) %}
+{%- set unit = 'service' if systemd else 'init' %}
+
+# A systemd unit where systemd runs (enabled at boot), an init.d script elsewhere (bin/configure).
+monitoring-reactor-unit:
   file.managed:
-    - name: /etc/init.d/devstack-salt-minion
-    - source: salt://monitoring/files/devstack-salt-minion.init
+    - name: {{ '/etc/systemd/system/devstack-salt-minion.service' if systemd else '/etc/init.d/devstack-salt-minion' }}
+    - source: salt://monitoring/files/devstack-salt-minion.{{ unit }}
     - template: jinja
-    - mode: '0755'
+    - mode: '{{ '0644' if systemd else '0755' }}'
     - context:
         bin_dir: {{ bin_dir }}
         config_dir: {{ salt['file.dirname'](config_file) }}
@@ -30,8 +34,11 @@ monitoring-reactor-settings:
 monitoring-reactor-service:
   service.running:
     - name: devstack-salt-minion
+{%- if systemd %}
+    - enable: True
+{%- endif %}
     - watch:
-      - file: monitoring-reactor-init-script
+      - file: monitoring-reactor-unit
       - file: monitoring-reactor-settings
 {%- else %}
 # With a master: this minion's own daemon runs the pillar's beacons and sends their events to the

@@ -33,6 +33,9 @@ monitoring-carbon-schemas:
 monitoring-carbon-service:
   service.running:
     - name: carbon-cache
+{%- if 'systemd_service' not in salt['config.get']('disable_modules', []) %}
+    - enable: True            # at boot, on systemd hosts
+{%- endif %}
     - watch:
       - file: monitoring-carbon-enabled
       - file: monitoring-carbon-conf
