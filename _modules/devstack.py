@@ -27,6 +27,7 @@ import json
 import os
 import pwd
 import re
+import select
 import signal
 import socket
 import stat
@@ -174,6 +175,7 @@ SAFE_BARE_RE = re.compile(r"[A-Za-z0-9_./,:+@%=-]+\Z")
 ALNUM_RE = re.compile(r"[A-Za-z0-9]+\Z")
 SECRET_NAME_RE = re.compile(r"PASSWORD|PASSWD|SECRET|TOKEN|_KEY\Z|\AKEY\Z|SWIFT_HASH", re.I)
 URL_CREDENTIALS_RE = re.compile(r"(://[^:/@\s]*:)[^@\s]*@")
+URL_CREDENTIALS_RE_BYTES = re.compile(rb"(://[^:/@\s]*:)[^@\s]*@")
 _TEMPLATE_TOKEN_RE = re.compile(r"\$\$|\$\{(" + _NAME + r")\}|\$(" + _NAME + r")|\$")
 _CONFIG_VALUE_REF_RE = re.compile(r"\$\{(" + _NAME + r")\}|\$(" + _NAME + r")")
 _HEADER_RE = re.compile(r"\[\[.+\|.*\]\]")
@@ -1501,39 +1503,64 @@ def _user_env(entry: pwd.struct_passwd) -> dict[str, str]:
     }
 
 
-def run_script(cfg: dict, script: str, timeout: int, log_path: str, progress: str | None = None) -> dict:
+def run_script(cfg: dict, script: str, timeout: int, log_path: str, progress: str | None = None,
+               secrets: Iterable[str] = ()) -> dict:
     """Run a DevStack script (stack.sh, unstack.sh, clean.sh) as the stack user, never hanging.
 
-    stdin is /dev/null, output goes to ``log_path``, the environment is clean, and the whole
-    process group is stopped when it prompts (a password or sudo prompt) or runs past ``timeout``.
+    stdin is /dev/null, the environment is clean, and the whole process group is stopped when it
+    prompts (a password or sudo prompt) or runs past ``timeout``. Output reaches ``log_path``
+    (0600) line by line with every one of ``secrets`` masked: DevStack traces each command
+    (``set -o xtrace``), passwords included.
     Returns {"returncode", "outcome" (success, failed, prompted, timeout), "seconds"}.
     """
     entry = pwd.getpwnam(cfg["user"])
     groups = [g.gr_gid for g in grp.getgrall() if entry.pw_name in g.gr_mem]
     os.makedirs(os.path.dirname(log_path), exist_ok=True)
     os.chown(os.path.dirname(log_path), entry.pw_uid, entry.pw_gid)
+    masks = [(secret.encode(), MASK.encode()) for secret in secrets if secret]
     started = time.time()
     fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     os.fchown(fd, entry.pw_uid, entry.pw_gid)
+    log = os.fdopen(fd, "wb")
+
+    def write(data: bytes) -> None:
+        data = URL_CREDENTIALS_RE_BYTES.sub(rb"\1" + MASK.encode() + b"@", data)
+        for secret, mask in masks:
+            data = data.replace(secret, mask)
+        log.write(data)
+        log.flush()
+
     try:
         proc = subprocess.Popen(
             ["/bin/bash", f"./{script}"], cwd=cfg["devstack_dir"], env=_user_env(entry),
-            stdin=subprocess.DEVNULL, stdout=fd, stderr=subprocess.STDOUT, start_new_session=True,
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
             user=entry.pw_uid, group=entry.pw_gid, extra_groups=groups,
         )
-    finally:
-        os.close(fd)
+    except BaseException:
+        log.close()
+        raise
     if progress:
         write_json(progress, {"pid": proc.pid, "script": script, "started": started, "log": log_path})
-    outcome, offset, tail = None, 0, b""
+    out = proc.stdout.fileno()
+    os.set_blocking(out, False)
+    outcome, tail, pending, closed_at = None, b"", b"", None
     try:
-        while proc.poll() is None:
-            time.sleep(0.2)
-            with open(log_path, "rb") as handle:
-                handle.seek(offset)
-                chunk = handle.read()
-            offset += len(chunk)
+        while True:
+            ready, _, _ = select.select([out], [], [], 0.2)
+            chunk = b""
+            if ready:
+                try:
+                    chunk = os.read(out, 65536)
+                except BlockingIOError:
+                    chunk = b""
+                else:
+                    if not chunk:
+                        break  # every writer closed the pipe
             tail = (tail + chunk)[-4096:]
+            pending += chunk
+            if b"\n" in pending:
+                complete, pending = pending.rsplit(b"\n", 1)
+                write(complete + b"\n")
             if PROMPT_RE.search(tail):
                 outcome = "prompted"
             elif time.time() - started > timeout:
@@ -1541,7 +1568,15 @@ def run_script(cfg: dict, script: str, timeout: int, log_path: str, progress: st
             if outcome:
                 _stop_group(proc)
                 break
+            if proc.poll() is not None:  # a daemon the script left may hold the pipe open
+                closed_at = closed_at or time.time()
+                if time.time() - closed_at > 5:
+                    break
     finally:
+        if pending:
+            write(pending)
+        log.close()
+        proc.stdout.close()
         if progress:
             try:
                 os.unlink(progress)
@@ -1618,10 +1653,76 @@ def resolve_literal(localrc: dict, name: str, early: dict[str, str]) -> str | No
     return "".join(out)
 
 
-def stack_node(cfg: dict, model: dict, force: bool = False) -> dict:
-    """Run stack.sh when :func:`stack_reasons` says so; record the outcome in the stamp.
+#: The systemd units of DevStack's services that read each config file (patterns systemctl
+#: accepts). stack.sh starts Keystone before it merges post-config, and merges post-extra and
+#: test-config after every service started: a merged option is in effect only once the units
+#: reading the file restart.
+CONFIG_FILE_UNITS = {
+    "KEYSTONE_CONF": ("devstack@keystone.service",),
+    "KEYSTONE_PUBLIC_UWSGI_CONF": ("devstack@keystone.service",),
+    "SWIFT_CONFIG_PROXY_SERVER": ("devstack@s-proxy.service",),
+    "NOVA_CONF": ("devstack@n-*.service",),
+    "NOVA_CPU_CONF": ("devstack@n-cpu.service",),
+    "NOVA_COND_CONF": ("devstack@n-cond*.service", "devstack@n-super-cond.service"),
+    "GLANCE_API_CONF": ("devstack@g-api.service",),
+    "CINDER_CONF": ("devstack@c-*.service",),
+    "NEUTRON_CONF": ("devstack@q-*.service", "devstack@neutron-*.service"),
+    "PLACEMENT_CONF": ("devstack@placement-api.service",),
+}
+#: Phases whose files DevStack merges after the services reading them may have started.
+RESTART_PHASES = ("post-config", "post-extra")
 
-    Returns {"ran": bool, "result": bool, "reasons", "outcome", "seconds", "log", "tail", "commit"}.
+
+def config_units(model: dict) -> tuple[list[str], list[str]]:
+    """(unit patterns to restart once stack.sh merged the model's config, header files of
+    those phases whose units this role does not know)."""
+    units: list[str] = []
+    unknown: list[str] = []
+    for phase in RESTART_PHASES:
+        for filename in sorted(model["config"].get(phase, {})):
+            patterns = CONFIG_FILE_UNITS.get(header_variable(filename) or "")
+            if patterns is None:
+                unknown.append(filename)
+            units.extend(p for p in patterns or () if p not in units)
+    return units, unknown
+
+
+def systemd_running() -> bool:
+    return os.path.isdir("/run/systemd/system")
+
+
+def restart_config_units(cfg: dict, model: dict, wait: float = 120.0) -> dict:
+    """Restart the active units that read the model's post-config files, then wait until every
+    probed service answers. Returns {"restarted": [...], "unknown": [...], "failing": {...}}."""
+    patterns, unknown = config_units(model)
+    result: dict[str, Any] = {"restarted": [], "unknown": unknown, "failing": {}}
+    if not patterns or not systemd_running():
+        return result
+    listed = subprocess.run(["systemctl", "list-units", "--state=active", "--plain", "--no-legend", "--full",
+                             *patterns], capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    units = sorted({line.split()[0] for line in listed.stdout.splitlines() if line.strip()})
+    if units:
+        restart = subprocess.run(["systemctl", "restart", *units], capture_output=True, text=True,
+                                 stdin=subprocess.DEVNULL)
+        result["restarted"] = units
+        if restart.returncode != 0:
+            result["failing"] = {"systemctl restart": scrub_text(model, restart.stderr.strip())}
+            return result
+    deadline = time.time() + wait
+    while True:
+        failing = {k: v for k, v in service_health(cfg, model).items() if not v.startswith("ok")}
+        if not failing or time.time() > deadline:
+            result["failing"] = failing
+            return result
+        time.sleep(1)
+
+
+def stack_node(cfg: dict, model: dict, force: bool = False) -> dict:
+    """Run stack.sh when :func:`stack_reasons` says so; restart the units whose post-config files
+    stack.sh merged after they started; record the outcome in the stamp.
+
+    Returns {"ran": bool, "result": bool, "reasons", "outcome", "seconds", "log", "tail", "commit",
+    "restarted"}.
     """
     reasons = stack_reasons(cfg, model, force)
     commit = checkout_commit(cfg["devstack_dir"])
@@ -1630,19 +1731,29 @@ def stack_node(cfg: dict, model: dict, force: bool = False) -> dict:
     if not os.path.isfile(os.path.join(cfg["devstack_dir"], "stack.sh")):
         raise LocalConfError([f"{cfg['devstack_dir']}/stack.sh does not exist: check out DevStack first "
                               "(the devstack role does when devstack:stack is true)"])
+    secrets = secret_values(model)
     previous = read_json(cfg["stamp"]) or {}
     if cfg["unstack_before_restack"] and previous.get("result") == "success":
-        run_script(cfg, "unstack.sh", int(cfg["stack_timeout"]), cfg["run_log"] + ".unstack", cfg["running"])
+        run_script(cfg, "unstack.sh", int(cfg["stack_timeout"]), cfg["run_log"] + ".unstack", cfg["running"], secrets)
     started = time.time()
     write_json(cfg["stamp"], {**previous, "result": "running", "started": started})
-    run = run_script(cfg, "stack.sh", int(cfg["stack_timeout"]), cfg["run_log"], cfg["running"])
-    stamp = {"result": run["outcome"], "meaning": meaning_digest(model), "commit": commit,
-             "started": started, "finished": time.time(), "seconds": run["seconds"],
-             "returncode": run["returncode"], "log": cfg["run_log"]}
+    run = run_script(cfg, "stack.sh", int(cfg["stack_timeout"]), cfg["run_log"], cfg["running"], secrets)
+    outcome = run["outcome"]
+    restarted: dict[str, Any] = {"restarted": [], "unknown": [], "failing": {}}
+    if outcome == "success":
+        restarted = restart_config_units(cfg, model)
+        if restarted["failing"]:
+            outcome = "restart-failed"
+    stamp = {"result": "success" if outcome == "success" else outcome, "meaning": meaning_digest(model),
+             "commit": commit, "started": started, "finished": time.time(), "seconds": run["seconds"],
+             "returncode": run["returncode"], "log": cfg["run_log"], "restarted": restarted["restarted"]}
     write_json(cfg["stamp"], stamp)
-    result = {"ran": True, "result": run["outcome"] == "success", "reasons": reasons, "outcome": run["outcome"],
-              "seconds": run["seconds"], "log": cfg["run_log"], "commit": commit}
-    if not result["result"]:
+    result = {"ran": True, "result": outcome == "success", "reasons": reasons, "outcome": outcome,
+              "seconds": run["seconds"], "log": cfg["run_log"], "commit": commit,
+              "restarted": restarted["restarted"], "not_restarted": restarted["unknown"]}
+    if outcome == "restart-failed":
+        result["tail"] = "\n".join(f"{k}: {v}" for k, v in sorted(restarted["failing"].items()))
+    elif not result["result"]:
         result["tail"] = log_tail(cfg, model, since=started - 1)
     return result
 
@@ -1652,7 +1763,8 @@ def unstack_node(cfg: dict, model: dict, clean: bool = False) -> dict:
     script = "clean.sh" if clean else "unstack.sh"
     if not os.path.isfile(os.path.join(cfg["devstack_dir"], script)):
         raise LocalConfError([f"{cfg['devstack_dir']}/{script} does not exist"])
-    run = run_script(cfg, script, int(cfg["stack_timeout"]), cfg["run_log"] + "." + script, cfg["running"])
+    run = run_script(cfg, script, int(cfg["stack_timeout"]), cfg["run_log"] + "." + script, cfg["running"],
+                     secret_values(model))
     stamp = read_json(cfg["stamp"]) or {}
     write_json(cfg["stamp"], {**stamp, "result": "cleaned" if clean else "unstacked", "finished": time.time()})
     return {"result": run["outcome"] == "success", "outcome": run["outcome"], "seconds": run["seconds"],

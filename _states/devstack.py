@@ -115,11 +115,20 @@ def stacked(name, force=False, pillar_key="devstack", config=None):
         return ret
     ret["changes"] = {"stack.sh": {"ran_because": run["reasons"], "outcome": run["outcome"],
                                    "seconds": run["seconds"], "commit": run["commit"], "log": run["log"]}}
+    if run.get("restarted"):
+        ret["changes"]["restarted"] = run["restarted"]
     if run["result"]:
         ret["result"] = True
         ret["comment"] = f"stack.sh succeeded in {run['seconds']} s"
+        if run.get("restarted"):
+            ret["comment"] += "; restarted for the merged post-config: " + ", ".join(run["restarted"])
+        if run.get("not_restarted"):
+            ret["comment"] += ("; no unit is known for " + ", ".join(run["not_restarted"])
+                               + ": restart what reads them for their options to take effect")
     else:
         what = {"failed": "stack.sh failed", "prompted": "stack.sh stopped: it prompted for input",
-                "timeout": f"stack.sh stopped: it ran past {pillar_key}:stack_timeout"}[run["outcome"]]
+                "timeout": f"stack.sh stopped: it ran past {pillar_key}:stack_timeout",
+                "restart-failed": "stack.sh succeeded, but a service did not answer after its restart for "
+                                  "the merged post-config"}[run["outcome"]]
         ret["comment"] = f"{what} (the next apply retries). Last lines of {run['log']}:\n{run.get('tail', '')}"
     return ret

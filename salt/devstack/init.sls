@@ -34,12 +34,16 @@ devstack-sudoers:
       - pkg: devstack-packages
       - user: devstack-stack-user
 
+# Not readable by others: stack.sh runs with umask 022 and traces every command, so its logs
+# ($DEST/logs, $DEST/async), .localrc.auto and .stackenv carry the passwords with mode 0644.
+# stack.sh keeps the mode of a DEST that exists. (Keystone and Swift run as the stack user;
+# Horizon's Apache would need the stack group.)
 devstack-dest:
   file.directory:
     - name: {{ dest }}
     - user: {{ user }}
     - group: {{ user }}
-    - mode: '0755'
+    - mode: '0750'
     - require:
       - user: devstack-stack-user
 
