@@ -107,7 +107,7 @@ def test_every_state_of_the_role_requires_the_gate(loaders):
                 continue
             for arg in args:
                 if isinstance(arg, dict):
-                    for kind in ("require", "watch", "prereq"):
+                    for kind in ("require", "watch", "prereq", "onchanges"):
                         found |= {ref for req in arg.get(kind, []) for ref in req.values()}
         return found
 

@@ -282,6 +282,10 @@ def restart_through_salt(node):
     wait_port("127.0.0.1", node.broker["port"])
 
 
+SYSTEMD = os.path.isdir("/run/systemd/system")
+
+
+@pytest.mark.skipif(SYSTEMD, reason="under systemd the unit tracks the node: the role manages no pid file")
 def test_a_lost_pid_file_is_repaired_so_a_restart_cannot_hang(node):
     """Debian's init script stops the node with `rabbitmqctl stop <pid file>`, which waits forever
     when the file is gone (seen after two starts raced). The role writes it back before any stop."""
@@ -298,6 +302,16 @@ def test_a_lost_pid_file_is_repaired_so_a_restart_cannot_hang(node):
     proc = node.salt_call("service.restart", "rabbitmq-server")  # hung for good without the file
     assert json.loads(proc.stdout)["local"] is True
     wait_port("127.0.0.1", node.broker["port"])
+
+
+@pytest.mark.skipif(not SYSTEMD, reason="epmd's socket activation exists under systemd only")
+def test_under_systemd_epmd_listens_on_loopback_only(node):
+    """Debian's epmd.socket listens on every address, where ERL_EPMD_ADDRESS has no effect; the
+    role's drop-in moves it to loopback."""
+    listeners = subprocess.run(["ss", "-Hltn", "sport = :4369"], capture_output=True, text=True, check=True).stdout
+    addresses = {line.split()[3].rsplit(":", 1)[0] for line in listeners.splitlines()}
+    assert addresses == {"127.0.0.1"}, listeners
+    assert subprocess.run(["systemctl", "is-enabled", "epmd.socket"], capture_output=True, text=True).stdout.strip() == "enabled"
 
 
 def test_a_new_erlang_cookie_stops_the_node_first_and_keeps_the_broker_whole(node):

@@ -250,6 +250,10 @@ def test_a_failing_stack_reports_the_log_tail_masked_and_the_next_apply_retries(
     assert "stack.sh failed (the next apply retries)" in state["comment"]
     assert "ERROR: fixture failure; local.conf says ADMIN_PASSWORD=<hidden>" in state["comment"]
     assert PASSWORD not in json.dumps(state)
+    # The run log gets what stack.sh printed with every secret masked (DevStack traces them all).
+    with open(f"{node.dest}/logs/salt-stack-run.log") as handle:
+        run_log = handle.read()
+    assert "local.conf says ADMIN_PASSWORD=<hidden>" in run_log and PASSWORD not in run_log
     os.unlink(f"{node.record}/fail")
     count = len(node.stacks())
     retry = stack_state(node.apply(node.pillar(VERBOSE=True)))

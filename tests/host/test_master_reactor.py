@@ -129,6 +129,11 @@ def digest(path: str) -> str | None:
         return None
 
 
+def reload_systemd() -> None:
+    if os.path.isdir("/run/systemd/system"):
+        subprocess.run(["systemctl", "daemon-reload"], check=True, timeout=60)
+
+
 @pytest.fixture(scope="module")
 def cloud():
     base = f"/var/tmp/devstack-salt-reactortest-{RUN}"
@@ -143,6 +148,7 @@ def cloud():
         with open(INIT_SCRIPT, "w") as handle:
             handle.write(SERVICE_SCRIPT.format(run=RUN, pidfile=pidfile))
         os.chmod(INIT_SCRIPT, 0o755)
+        reload_systemd()  # systemd sees a new init script only after a reload
         # Running before the minion's beacons start, so no reaction happens before the test's.
         subprocess.run([INIT_SCRIPT, "start"], check=True, timeout=30)
         write_point(base, 0.0)
@@ -167,6 +173,7 @@ def cloud():
                      f"{REACTIONS_DIR}/threshold-{THRESHOLD}.crossing"):
             if os.path.exists(path):
                 os.unlink(path)
+        reload_systemd()
         shutil.rmtree(base, ignore_errors=True)
 
 
