@@ -1,0 +1,306 @@
+"""The product's main job on a fresh systemd host: a clean clone, ``bin/setup`` with stacking on
+(DevStack and GIT_BASE pointed at the local mirrors), a real stack.sh against our MariaDB and
+RabbitMQ, and then what an operator does to the node: apply again, reorder the pillar, give it
+a pillar that would prompt, a stack.sh that fails, a change of meaning, a reboot.
+
+Each phase is a module fixture that runs once and keeps what it saw; a test asks for the phase
+whose result it checks (the phases before it run first), so any selection or order of tests
+sees the same node history.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+
+import pytest
+
+import node_checks
+import stacked_checks
+from machine_node import CHECKOUT, MIRRORS, SITE, Node, install_project
+
+PROBE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "probe_stacked.py")
+
+#: The same meaning, other order and comments: must not stack.
+SITE_REORDERED = f"""\
+# reordered by the test: same meaning
+devstack:
+  localrc:
+    SWIFT_LOOPBACK_DISK_SIZE: 2G      # small, sparse
+    INSTALL_TEMPEST: false
+    PIP_UPGRADE: false
+    LIBS_FROM_GIT: ""
+    GIT_BASE: file://{MIRRORS}
+  ref: master
+  repo: file://{MIRRORS}/openstack/devstack.git
+  stack: true
+"""
+#: ADMIN_PASSWORD empty: stack.sh would prompt for it (and hang an unattended run).
+SITE_PROMPTING = SITE + "    ADMIN_PASSWORD: ''\n"
+#: A plugin from a git repository that does not exist: stack.sh fails when it clones it.
+SITE_FAILING = SITE + f"  plugins:\n    unreachable: file://{MIRRORS}/openstack/no-such-plugin.git\n"
+#: A change of meaning: Keystone's token lifetime (post-config) and a localrc variable.
+SITE_CHANGED = SITE + """\
+    LOG_COLOR: false
+  config:
+    post-config:
+      $KEYSTONE_CONF:
+        token:
+          expiration: 5400
+"""
+
+
+@pytest.fixture(scope="module")
+def aio(fleet):
+    """bin/setup on a fresh all-in-one machine, stacking."""
+    machine = fleet.machine("aio")
+    commit = install_project(machine, SITE)
+    machine.boot()
+    node = Node(machine)
+    # The mirrors are root's: DevStack clones them as the stack user (as with any shared mirror).
+    node.run("git config --system --add safe.directory '*'")
+    result = node.setup()
+    result.update(commit=commit, stamp=node.stamp())
+    node.first = result
+    return node
+
+
+def probe(node: Node) -> dict:
+    node.machine.put("/root/probe_stacked.py", open(PROBE).read())
+    out = node.run(f"{CHECKOUT}/.venv/bin/python /root/probe_stacked.py", timeout=180, check=False)
+    assert out.returncode == 0, f"the probe failed: {out.stdout[-2000:]}{out.stderr[-3000:]}"
+    return json.loads(out.stdout)
+
+
+@pytest.fixture(scope="module")
+def stacked(aio):
+    assert aio.first["rc"] == 0, f"bin/setup exited {aio.first['rc']}:\n{aio.first['tail']}"
+    return aio
+
+
+@pytest.fixture(scope="module")
+def first_probe(stacked):
+    return probe(stacked)
+
+
+@pytest.fixture(scope="module")
+def second_apply(stacked):
+    return stacked.apply(), stacked.stamp()
+
+
+@pytest.fixture(scope="module")
+def second_test_apply(second_apply, stacked):
+    return stacked.apply("test=True")
+
+
+@pytest.fixture(scope="module")
+def reordered(second_test_apply, stacked):
+    stacked.put_site_pillar(SITE_REORDERED)
+    try:
+        return stacked.apply(), stacked.stamp()
+    finally:
+        stacked.put_site_pillar(SITE)
+
+
+@pytest.fixture(scope="module")
+def prompting(reordered, stacked):
+    stacked.put_site_pillar(SITE_PROMPTING)
+    try:
+        local_conf = stacked.run("stat -c '%i %Y' /opt/stack/devstack/local.conf").stdout
+        return stacked.apply(), stacked.stamp(), local_conf
+    finally:
+        stacked.put_site_pillar(SITE)
+
+
+@pytest.fixture(scope="module")
+def failing(prompting, stacked):
+    stacked.put_site_pillar(SITE_FAILING)
+    return stacked.apply(), stacked.stamp()
+
+
+@pytest.fixture(scope="module")
+def changed(failing, stacked):
+    """After the failure, a good pillar with a new meaning: one stack.sh converges."""
+    stacked.put_site_pillar(SITE_CHANGED)
+    first = stacked.apply()
+    return first, stacked.stamp(), stacked.apply(), stacked.stamp(), probe(stacked)
+
+
+@pytest.fixture(scope="module")
+def rebooted(changed, stacked):
+    before = stacked.stamp()
+    started = time.time()
+    stacked.machine.reboot()
+    # Back by themselves: wait (bounded) for Keystone and Swift, with nothing of ours started by hand.
+    deadline, facts, last = time.time() + 180, None, ""
+    while time.time() < deadline:
+        health = stacked.salt("devstack.status")[1].get("health", {})
+        if health and all(v.startswith("ok") for v in health.values()):
+            facts = probe(stacked)
+            break
+        last = health
+        time.sleep(3)
+    assert facts, f"the stacked services did not come back within 180 s of a reboot: {last}"
+    back_in = round(time.time() - started, 1)
+    return {"probe": facts, "back_in": back_in, "stamp_before": before, "apply": stacked.apply(),
+            "stamp_after": stacked.stamp()}
+
+
+# ---------------------------------------------------------------- bin/setup on a fresh host
+
+
+def test_bin_setup_stacks_once_and_succeeds(aio):
+    assert aio.first["rc"] == 0, f"bin/setup exited {aio.first['rc']}:\n{aio.first['tail']}"
+    assert aio.first["stamp"].get("result") == "success"
+    print(f"bin/setup with stack.sh: {aio.first['seconds']} s")
+
+
+def test_keystone_issues_a_token_for_admin_with_the_pillars_password(first_probe):
+    assert first_probe["keystone"]["lifetime"] > 0
+
+
+def test_swift_returns_an_object_byte_identical(first_probe):
+    assert first_probe["swift"] == {"bytes": 65536, "identical": True}
+
+
+def test_keystones_database_lives_in_our_mariadb(stacked, first_probe):
+    assert first_probe["database"]["keystone_tables"] > 10
+    # Our role's server: its pid file is the one systemd's mariadb unit tracks, and DevStack's own
+    # mysql service stayed off.
+    assert first_probe["database"]["host"] == stacked.pillar("database:devstack:host")
+    main_pid = stacked.run("systemctl show -p MainPID --value mariadb").stdout.strip()
+    assert stacked.run(f"cat {first_probe['database']['pid_file']}").stdout.strip() == main_pid
+    enabled = stacked.salt("devstack.explain")[1]["enabled_services"]
+    assert "mysql" not in enabled and "rabbit" not in enabled
+
+
+def test_devstack_reaches_our_broker_with_its_own_account(stacked, first_probe):
+    assert first_probe["broker"]["connected"]
+    assert first_probe["broker"]["user"] == stacked.pillar("broker:devstack_user")
+
+
+def test_the_post_config_option_is_in_effect_in_the_running_keystone(stacked, first_probe):
+    """The default pillar's $KEYSTONE_CONF token expiration (7200): DevStack starts Keystone
+    before it merges post-config, so the role restarts it."""
+    expected = stacked.pillar("devstack:config:post-config:$KEYSTONE_CONF:token:expiration")
+    assert first_probe["keystone"]["lifetime"] == int(expected)
+
+
+@pytest.mark.parametrize("unit", ["devstack@keystone", "devstack@s-proxy", "devstack@s-object",
+                                  "devstack@s-container", "devstack@s-account"])
+def test_devstacks_units_are_active(stacked, unit):
+    assert stacked.run(f"systemctl is-active {unit}", check=False).stdout.strip() == "active"
+
+
+@pytest.mark.parametrize("unit", ["mariadb", "rabbitmq-server", "collectd", "carbon-cache", "devstack-salt-minion"])
+def test_our_daemons_run_under_systemd_and_are_enabled_at_boot(stacked, unit):
+    assert stacked.run(f"systemctl is-active {unit}", check=False).stdout.strip() == "active"
+    assert stacked.run(f"systemctl is-enabled {unit}", check=False).stdout.strip() == "enabled"
+
+
+@pytest.mark.parametrize("role", sorted(node_checks.CHECKS))
+def test_the_role_checks_pass_on_the_machine(stacked, role):
+    node = node_checks.Node(stacked.machine.testinfra_host(), f"{CHECKOUT}/bin/salt-call")
+    node_checks.CHECKS[role](node)
+
+
+@pytest.mark.parametrize("check", sorted(stacked_checks.CHECKS))
+def test_the_stacked_node_checks_pass_on_the_machine(stacked, check):
+    node = node_checks.Node(stacked.machine.testinfra_host(), f"{CHECKOUT}/bin/salt-call")
+    assert stacked_checks.CHECKS[check](node) != "skipped", f"{check} was not checked"
+
+
+def test_no_port_of_ours_listens_beyond_the_pillars_address(stacked):
+    ports = {stacked.pillar(key) for key in (
+        "database:server:port", "broker:port", "broker:dist_port", "broker:management_port",
+        "monitoring:carbon:port", "monitoring:carbon:pickle_port", "monitoring:carbon:query_port")}
+    ports.add(4369)  # epmd
+    allowed = {"127.0.0.1", "[::1]"} | {stacked.pillar(key) for key in (
+        "database:server:bind_address", "broker:address", "monitoring:carbon:address")}
+    wide = []
+    for line in stacked.run("ss -Hltnp").stdout.splitlines():
+        local = line.split()[3]
+        address, port = local.rsplit(":", 1)
+        if int(port) in ports and address.split("%")[0] not in allowed:
+            wide.append(line)
+    assert not wide, "listening beyond the pillar's address:\n" + "\n".join(wide)
+
+
+def test_no_password_is_in_a_log_others_can_read(stacked):
+    """Every generated secret, searched for as the user nobody in DevStack's tree (its logs, async
+    logs, .localrc.auto, .stackenv), the system's logs, Salt's log and /tmp. The secrets reach
+    grep on a pipe, never on a command line."""
+    secrets = (f"{CHECKOUT}/.venv/bin/python -c 'import json; d = json.loads(\"\".join(l for l in open(\"{CHECKOUT}/.salt/pillar/secrets.sls\") if not l.startswith(\"#\")));"
+               " w = lambda v: [s for x in v.values() for s in w(x)] if isinstance(v, dict) else [v]; print(\"\\n\".join(w(d)))'")
+    found = stacked.run(f"{secrets} | runuser -u nobody -- grep -rlsF -f - /opt/stack /var/log {CHECKOUT}/.salt/log /tmp; true")
+    assert found.stdout.strip() == "", f"readable by others and holding a password:\n{found.stdout}"
+    # The search can find: root reads DevStack's own log, which holds ADMIN_PASSWORD.
+    assert stacked.run(f"{secrets} | grep -rlsF -f - /opt/stack/logs; true").stdout.strip(), "the search found nothing at all"
+    # Our run log holds what stack.sh traced, each secret masked.
+    run_log = stacked.run("cat /opt/stack/logs/salt-stack-run.log").stdout
+    assert "<hidden>" in run_log
+    assert stacked.run(f"{secrets} | grep -csF -f - /opt/stack/logs/salt-stack-run.log; true").stdout.strip() == "0"
+
+
+def test_devstack_status_reports_the_services_healthy(stacked):
+    status = stacked.salt("devstack.status")[1]
+    assert status["last_stack"]["result"] == "success"
+    assert set(status["health"]) >= {"keystone", "swift-proxy", "database", "rabbitmq"}
+    assert all(v.startswith("ok") for v in status["health"].values()), status["health"]
+
+
+# ---------------------------------------------------------------- what an operator does next
+
+
+def test_a_second_apply_changes_nothing_and_does_not_stack(stacked, second_apply):
+    result, stamp = second_apply
+    assert result["rc"] == 0 and not result["failed"], result["failed"]
+    assert result["changed"] == {}
+    assert stamp["started"] == stacked.first["stamp"]["started"]
+
+
+def test_test_mode_predicts_no_change_on_a_stacked_node(second_test_apply):
+    assert second_test_apply["rc"] == 0
+    assert {k: v["result"] for k, v in second_test_apply["states"].items() if v["result"] is not True} == {}
+
+
+def test_a_reordered_pillar_does_not_stack(stacked, reordered):
+    result, stamp = reordered
+    assert result["rc"] == 0 and result["changed"].keys() <= {"devstack_|-devstack-local-conf_|-/opt/stack/devstack/local.conf_|-local_conf"}
+    assert stamp["started"] == stacked.first["stamp"]["started"]
+
+
+def test_a_pillar_that_would_prompt_never_reaches_stack_sh(stacked, prompting):
+    result, stamp, local_conf_before = prompting
+    assert result["rc"] != 0
+    assert any("ADMIN_PASSWORD" in comment for comment in result["failed"].values()), result["failed"]
+    assert stamp["started"] == stacked.first["stamp"]["started"]
+    assert stacked.run("stat -c '%i %Y' /opt/stack/devstack/local.conf").stdout == local_conf_before
+
+
+def test_a_failing_stack_sh_is_a_failure_with_the_masked_log_tail(stacked, failing):
+    result, stamp = failing
+    assert result["rc"] != 0 and stamp["result"] == "failed"
+    comment = next(c for k, c in result["failed"].items() if "devstack-stacked" in k)
+    assert "stack.sh failed" in comment and "Last lines of" in comment
+    secrets = json.loads(stacked.run(f"grep -v '^#' {CHECKOUT}/.salt/pillar/secrets.sls").stdout)
+    assert secrets["devstack"]["localrc"]["ADMIN_PASSWORD"] not in json.dumps(result["states"])
+
+
+def test_a_change_of_meaning_stacks_exactly_once_and_is_in_effect(stacked, changed):
+    first, stamp, second, stamp_after, facts = changed
+    assert first["rc"] == 0 and not first["failed"], first["failed"]
+    ran = [k for k, v in first["changed"].items() if "stack.sh" in v]
+    assert len(ran) == 1 and stamp["result"] == "success"
+    assert second["changed"] == {} and stamp_after["started"] == stamp["started"]
+    assert facts["keystone"]["lifetime"] == 5400  # in Keystone's behaviour, not only in keystone.conf
+
+
+def test_after_a_reboot_the_node_is_back_by_itself_and_an_apply_changes_nothing(stacked, rebooted):
+    assert rebooted["probe"]["swift"]["identical"] and rebooted["probe"]["keystone"]["lifetime"] == 5400
+    assert stacked.run("systemctl is-active devstack-salt-minion", check=False).stdout.strip() == "active"
+    assert rebooted["apply"]["rc"] == 0 and rebooted["apply"]["changed"] == {}, rebooted["apply"]["changed"]
+    assert rebooted["stamp_after"]["started"] == rebooted["stamp_before"]["started"]
+    print(f"back after the reboot in {rebooted['back_in']} s")
