@@ -1,0 +1,99 @@
+#!/usr/bin/env python3
+"""A stacked DevStack node, timed on a booted systemd machine (tests/machines/harness.py):
+
+1. from nothing to a verified node: the root fs (debootstrap, in a fresh cache), the machine's
+   boot, ``bin/setup`` with stacking on (packages, .venv, the highstate with a real stack.sh),
+   and the probe that gets a Keystone token and round-trips a Swift object;
+2. the no-change ``state.apply`` of the stacked node next to ``test.ping``, in turns, with the
+   ratio taken pair by pair;
+3. the ``state.apply`` that re-stacks after a change of meaning (a localrc variable).
+
+Run as root on a host that can boot machines (as the machine tier):
+
+    .venv/bin/python bench/stacked_node.py [--runs 5] [--reuse-rootfs]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path[:0] = [os.path.join(HERE, "..", "tests"), os.path.join(HERE, "..", "tests", "machines")]
+
+import harness  # noqa: E402
+from machine_node import CHECKOUT, MIRRORS, MIRRORS_TAR, SITE, Node, install_project  # noqa: E402
+
+
+def timed(fn, *args):
+    started = time.perf_counter()
+    out = fn(*args)
+    return time.perf_counter() - started, out
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=5, help="pairs of no-change apply and test.ping")
+    parser.add_argument("--reuse-rootfs", action="store_true", help="time the root fs from the cache, not afresh")
+    args = parser.parse_args()
+    reason = harness.unavailable_reason()
+    if reason:
+        print(f"cannot boot machines here: {reason}", file=sys.stderr)
+        return 2
+    harness.install_host_tools()
+    figures: dict[str, float] = {}
+    with tempfile.TemporaryDirectory(prefix="bench-stacked-") as tmp:
+        if not args.reuse_rootfs:
+            harness.CACHE_DIR = os.path.join(tmp, "cache")
+        mirrors = os.path.join(tmp, "mirrors")
+        os.makedirs(mirrors)
+        os.chmod(tmp, 0o755)
+        harness.run(["tar", "-xf", MIRRORS_TAR, "-C", mirrors])
+        figures["root fs"], _ = timed(harness.build_rootfs)
+        with harness.fleet({mirrors: MIRRORS}) as fleet:
+            machine = fleet.machine("bench")
+            install_project(machine, SITE)
+            figures["boot"], _ = timed(machine.boot)
+            node = Node(machine)
+            node.run("git config --system --add safe.directory '*'")
+            figures["bin/setup (with stack.sh)"], setup = timed(node.setup)
+            if setup["rc"] != 0:
+                print(f"bin/setup failed:\n{setup['tail']}", file=sys.stderr)
+                return 1
+            figures["stack.sh itself"] = node.stamp()["seconds"]
+            probe = os.path.join(HERE, "..", "tests", "machines", "probe_stacked.py")
+            machine.put("/root/probe_stacked.py", open(probe).read())
+            figures["verification (token, object)"], out = timed(
+                node.run, f"{CHECKOUT}/.venv/bin/python /root/probe_stacked.py")
+            json.loads(out.stdout)
+            applies, pings, ratios = [], [], []
+            for _ in range(args.runs):
+                apply_s, result = timed(node.apply)
+                assert result["changed"] == {}, result["changed"]
+                ping_s, _ = timed(node.salt, "test.ping")
+                applies.append(apply_s)
+                pings.append(ping_s)
+                ratios.append(apply_s / ping_s)
+            node.put_site_pillar(SITE + "    LOG_COLOR: false\n")
+            figures["re-stack after a change of meaning (apply)"], restack = timed(node.apply)
+            assert any("stack.sh" in c for c in restack["changed"].values()), restack["changed"]
+    total = sum(figures[k] for k in ("root fs", "boot", "bin/setup (with stack.sh)", "verification (token, object)"))
+    print(f"{'from nothing to a verified node':45s} {total:8.1f} s")
+    for name, value in figures.items():
+        print(f"  {name:43s} {value:8.1f} s")
+    print(f"no-change state.apply of the stacked node: median {statistics.median(applies):.2f} s "
+          f"(min {min(applies):.2f}, max {max(applies):.2f}, {args.runs} runs)")
+    print(f"test.ping on the same node:                median {statistics.median(pings):.2f} s "
+          f"(min {min(pings):.2f}, max {max(pings):.2f})")
+    print(f"apply / ping, pair by pair:                median {statistics.median(ratios):.2f} "
+          f"(min {min(ratios):.2f}, max {max(ratios):.2f})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
