@@ -265,7 +265,7 @@ debug=True
   indented = dropped
 filter = a
 filter = b
-not an option
+novalue_line
 [[ post-config | $GLANCE_API_CONF ]]
 [DEFAULT]
 dropped = yes
@@ -284,9 +284,11 @@ def test_a_hand_written_local_conf_parses_the_way_devstack_reads_it():
     assert model["localrc"]["LOGFILE"] == {"expand": "${DEST}/logs/stack.sh.log"}
     assert model["localrc"]["GREETING"] == 'hello "world" $HOME'
     assert model["plugins"] == {"heat": {"url": "https://opendev.org/openstack/heat", "ref": "stable/2026.2"}}
-    assert model["config"] == {"post-config": {"$NOVA_CONF": {"DEFAULT": {"debug": "True", "filter": ["a", "b"]}}}}
+    assert model["config"] == {"post-config": {"$NOVA_CONF": {"DEFAULT": {
+        "debug": "True", "filter": ["a", "b"], "novalue_line": ""}}}}
     joined = "\n".join(warnings)
-    for expected in ("indented line", "has spaces inside", "ignores the group 'install'", "[[local|other]]", "without 'name ='"):
+    for expected in ("indented line", "has spaces inside", "ignores the group 'install'", "[[local|other]]",
+                     "a line without '=' in [[post-config|$NOVA_CONF]]: DevStack writes it as option 'novalue_line'"):
         assert expected in joined
 
 
