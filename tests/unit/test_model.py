@@ -477,3 +477,37 @@ def test_the_database_and_broker_hosts_come_from_the_mine_when_not_given():
                      "database": True, "broker": True}, lookup=pillars.get)
     assert model["localrc"]["DATABASE_HOST"] == "192.0.2.20" and model["localrc"]["RABBIT_HOST"] == "192.0.2.21"
     assert model["services"]["mysql"] is False and model["services"]["rabbit"] is False
+
+
+# ---- bad input that used to slip through ---------------------------------------------------
+
+@pytest.mark.parametrize("value", [{"ref": "OTHER"}, {"expand": "${OTHER}x"}, {"expand": "pa$$word"}])
+def test_a_password_given_as_ref_or_expand_is_checked_after_resolution(value):
+    errors = errors_of(with_localrc(OTHER="not:alnum", ADMIN_PASSWORD=value))
+    assert any(e.startswith("devstack:localrc:ADMIN_PASSWORD must be alphanumeric") for e in errors), errors
+    assert not any("not:alnum" in e for e in errors)
+    assert d.build(with_localrc(OTHER="Alnum1", ADMIN_PASSWORD={"expand": "${OTHER}x2"}))
+
+
+def test_a_password_built_from_a_variable_devstack_sets_cannot_be_checked():
+    errors = errors_of(with_localrc(ADMIN_PASSWORD={"expand": "${DEST}x"}))
+    assert any(e.startswith("devstack:localrc:ADMIN_PASSWORD refers to a variable DevStack sets (DEST)") for e in errors)
+
+
+@pytest.mark.parametrize("pillar, error", [
+    ({"user": "root"}, "devstack:user cannot be root"),
+    ({"dest": "/srv/../etc"}, "devstack:dest must be a plain absolute path"),
+    ({"dest": "srv/stack"}, "devstack:dest must be an absolute path"),
+    ({"local_conf": "/opt/stack/./local.conf"}, "devstack:local_conf must be a plain absolute path"),
+    ({"local_conf": "local.conf"}, "devstack:local_conf must be an absolute path"),
+    ({"local_conf": "/opt/stack/"}, "devstack:local_conf must name a file"),
+    ({"localrc": {**SMALL["localrc"], "DEST": "/opt/../x"}}, "devstack:localrc:DEST must be a plain absolute path"),
+])
+def test_role_settings_that_would_change_the_host_wrongly_are_rejected(pillar, error):
+    assert any(e.startswith(error) for e in errors_of({**SMALL, **pillar})), error
+
+
+@pytest.mark.parametrize("name", ["IFS", "UID", "SHELLOPTS", "TOP_DIR", "DISABLED_SERVICES"])
+def test_localrc_cannot_set_what_bash_or_devstack_own(name):
+    assert any(e.startswith(f"devstack:localrc:{name}: {name} is set by bash or by DevStack")
+               for e in errors_of(with_localrc(**{name: "x"})))
