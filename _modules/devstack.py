@@ -962,6 +962,14 @@ def check(model: dict, root: str = "devstack", known_variables: Iterable[str] = 
     return errors
 
 
+def _get(mapping: Any, key: Any) -> Any:
+    """``mapping[key]`` when mapping is a mapping holding it; None otherwise (any YAML value)."""
+    try:
+        return mapping.get(key) if isinstance(mapping, dict) else None
+    except TypeError:  # an unhashable key (a list where a name belongs)
+        return None
+
+
 def wire_backends(pillar: dict, model: dict, root: str, lookup, errors: list[str]) -> None:
     """Fill the localrc of a node that uses this project's database or broker role.
 
@@ -982,7 +990,7 @@ def wire_backends(pillar: dict, model: dict, root: str, lookup, errors: list[str
             errors.append(f"{where} must be true or {{host: ADDRESS}} (the address DevStack reaches it at)")
             continue
         for name in variables:
-            if name in (pillar.get("localrc") or {}):
+            if isinstance(pillar.get("localrc"), dict) and name in pillar["localrc"]:
                 errors.append(f"{root}:localrc:{name} comes from the {backend} pillar when {where} is set; remove it")
         source = lookup(backend)
         if not isinstance(source, dict):
@@ -993,16 +1001,16 @@ def wire_backends(pillar: dict, model: dict, root: str, lookup, errors: list[str
             carriers = lookup(f"mine:{backend}") or {}
             host = next(iter(carriers.values()), None) if isinstance(carriers, dict) else None
         if backend == "database":
-            account = source.get("devstack") or {}
-            values = {"DATABASE_TYPE": "mysql", "DATABASE_HOST": host or account.get("host"),
-                      "DATABASE_USER": account.get("user"), "DATABASE_PASSWORD": account.get("password")}
+            account = _get(source, "devstack")
+            values = {"DATABASE_TYPE": "mysql", "DATABASE_HOST": host or _get(account, "host"),
+                      "DATABASE_USER": _get(account, "user"), "DATABASE_PASSWORD": _get(account, "password")}
             keys = {"DATABASE_HOST": "database:devstack:host", "DATABASE_USER": "database:devstack:user",
                     "DATABASE_PASSWORD": "database:devstack:password"}
             service = "mysql"
         else:
             user = source.get("devstack_user")
             values = {"RABBIT_HOST": host or source.get("address"), "RABBIT_USERID": user,
-                      "RABBIT_PASSWORD": ((source.get("users") or {}).get(user) or {}).get("password")}
+                      "RABBIT_PASSWORD": _get(_get(_get(source, "users"), user), "password")}
             keys = {"RABBIT_HOST": "broker:address", "RABBIT_USERID": "broker:devstack_user",
                     "RABBIT_PASSWORD": f"broker:users:{user}:password"}
             service = "rabbit"
