@@ -211,6 +211,14 @@ def normalize_privileges(raw: Any, path: str, errors: list[str]) -> frozenset:
     return frozenset(privileges)
 
 
+class DatabasePillarError(CommandExecutionError):
+    """An invalid database pillar; ``errors`` lists every problem, each naming its pillar path."""
+
+    def __init__(self, errors: list[str]):
+        self.errors = list(errors)
+        super().__init__("invalid database pillar:\n  " + "\n  ".join(self.errors))
+
+
 def build(pillar: Any, root: str = "database", known_options: frozenset | None = None) -> dict:
     """Validate the pillar under ``root`` into the model; raise CommandExecutionError listing every
     problem by its pillar path. ``known_options``: the server's own option names, when known."""
@@ -230,7 +238,7 @@ def build(pillar: Any, root: str = "database", known_options: frozenset | None =
     if pillar.get("devstack") is not None:
         model["devstack"] = _devstack(pillar["devstack"], f"{root}:devstack", model, errors)
     if errors:
-        raise CommandExecutionError("invalid database pillar:\n  " + "\n  ".join(errors))
+        raise DatabasePillarError(errors)
     return model
 
 

@@ -90,6 +90,9 @@ SERVICE_ALIASES = {
     "placement": ("placement-api",),
 }
 
+#: Names DevStack's is_service_enabled reads as "any service with this prefix" (functions-common).
+CATCH_ALL_SERVICES = {"nova": ("n-", "n-api, n-cpu"), "neutron": ("q-", "q-svc"), "trove": ("tr-", "tr-api")}
+
 #: Variables that exist when DevStack sources the localrc section (stack.sh and stackrc set them
 #: first), so a reference may use them. HOST_IP, SERVICE_HOST and every lib/* variable come later.
 EARLY_VARIABLES = frozenset({
@@ -99,24 +102,70 @@ EARLY_VARIABLES = frozenset({
     "NOVA_ENABLED_APIS", "DISTRO", "HOME", "USER", "PATH",
 })
 
-#: Config-file variables DevStack defines (lib/*), valid in a meta-section header such as
-#: ``[[post-config|$KEYSTONE_CONF]]``; the *_DIR ones with a /file suffix. Q_PLUGIN_CONF_FILE is
-#: relative and is written ``/$Q_PLUGIN_CONF_FILE``. Plugins define more: list those in
-#: devstack:known_variables.
-KNOWN_FILE_VARIABLES = frozenset({
-    "CINDER_API_PASTE_INI", "CINDER_CONF", "CINDER_CONF_DIR", "CINDER_UWSGI_CONF",
-    "GLANCE_API_CONF", "GLANCE_API_PASTE_INI", "GLANCE_CACHE_CONF", "GLANCE_CONF_DIR",
-    "GLANCE_IMAGE_IMPORT_CONF", "GLANCE_SWIFT_STORE_CONF", "GLANCE_UWSGI_CONF",
-    "KEYSTONE_CONF", "KEYSTONE_CONF_DIR", "KEYSTONE_LDAP_DOMAIN_FILE", "KEYSTONE_PUBLIC_UWSGI_CONF",
-    "METERING_AGENT_CONF_FILENAME", "NEUTRON_CONF", "NEUTRON_CONF_DIR", "NEUTRON_CORE_PLUGIN_CONF",
-    "NEUTRON_DHCP_CONF", "NEUTRON_L3_CONF", "NEUTRON_TEST_CONFIG_FILE", "NEUTRON_UWSGI_CONF",
-    "NOVA_API_PASTE_INI", "NOVA_COND_CONF", "NOVA_CONF", "NOVA_CONF_DIR", "NOVA_CPU_CONF",
-    "NOVA_FAKE_CONF", "NOVA_METADATA_UWSGI_CONF", "NOVA_UWSGI_CONF", "OVN_AGENT_CONF",
-    "OVN_META_CONF", "PLACEMENT_CONF", "PLACEMENT_CONF_DIR", "PLACEMENT_UWSGI_CONF",
-    "Q_API_PASTE_FILE", "Q_DHCP_CONF_FILE", "Q_L3_CONF_FILE", "Q_META_CONF_FILE",
-    "Q_PLUGIN_CONF_FILE", "Q_RR_CONF_FILE", "SWIFT_CONF_DIR", "SWIFT_CONFIG_PROXY_SERVER",
-    "TEMPEST_CONFIG", "TEMPEST_CONFIG_DIR",
-})
+#: Config-file variables DevStack defines (lib/*), each with its definition there (the default of
+#: a ``${NAME:-default}``), so that a meta-section header such as ``[[post-config|$KEYSTONE_CONF]]``
+#: resolves to the file DevStack writes. tests/unit/test_devstack_judge.py checks every entry
+#: against DevStack's lib/. The helpers are not headers themselves. Plugins define more: list
+#: those in devstack:known_variables.
+DEVSTACK_PATHS = {
+    "CINDER_CONF_DIR": "/etc/cinder",
+    "CINDER_CONF": "$CINDER_CONF_DIR/cinder.conf",
+    "CINDER_API_PASTE_INI": "$CINDER_CONF_DIR/api-paste.ini",
+    "CINDER_UWSGI_CONF": "$CINDER_CONF_DIR/cinder-api-uwsgi.ini",
+    "GLANCE_CONF_DIR": "/etc/glance",
+    "GLANCE_API_CONF": "$GLANCE_CONF_DIR/glance-api.conf",
+    "GLANCE_API_PASTE_INI": "$GLANCE_CONF_DIR/glance-api-paste.ini",
+    "GLANCE_CACHE_CONF": "$GLANCE_CONF_DIR/glance-cache.conf",
+    "GLANCE_IMAGE_IMPORT_CONF": "$GLANCE_CONF_DIR/glance-image-import.conf",
+    "GLANCE_SWIFT_STORE_CONF": "$GLANCE_CONF_DIR/glance-swift-store.conf",
+    "GLANCE_UWSGI_CONF": "$GLANCE_CONF_DIR/glance-uwsgi.ini",
+    "KEYSTONE_CONF_DIR": "/etc/keystone",
+    "KEYSTONE_CONF": "$KEYSTONE_CONF_DIR/keystone.conf",
+    "KEYSTONE_LDAP_DOMAIN_FILE": "$KEYSTONE_CONF_DIR/domains/keystone.Users.conf",
+    "KEYSTONE_PUBLIC_UWSGI_CONF": "$KEYSTONE_CONF_DIR/keystone-uwsgi-public.ini",
+    "METERING_AGENT_CONF_PATH": "/etc/neutron/services/metering",
+    "METERING_AGENT_CONF_FILENAME": "$METERING_AGENT_CONF_PATH/metering_agent.ini",
+    "NEUTRON_CONF_DIR": "/etc/neutron",
+    "NEUTRON_CONF": "$NEUTRON_CONF_DIR/neutron.conf",
+    "NEUTRON_CORE_PLUGIN_CONF": "$Q_PLUGIN_CONF_FILE",
+    "NEUTRON_DHCP_CONF": "$Q_DHCP_CONF_FILE",
+    "NEUTRON_L3_CONF": "$Q_L3_CONF_FILE",
+    "NEUTRON_TEST_CONFIG_FILE": "$NEUTRON_CONF_DIR/debug.ini",
+    "NEUTRON_UWSGI_CONF": "$NEUTRON_CONF_DIR/neutron-api-uwsgi.ini",
+    "NOVA_CONF_DIR": "/etc/nova",
+    "NOVA_CONF": "$NOVA_CONF_DIR/nova.conf",
+    "NOVA_API_PASTE_INI": "$NOVA_CONF_DIR/api-paste.ini",
+    "NOVA_COND_CONF": "$NOVA_CONF_DIR/nova.conf",
+    "NOVA_CPU_CONF": "$NOVA_CONF_DIR/nova-cpu.conf",
+    "NOVA_FAKE_CONF": "$NOVA_CONF_DIR/nova-fake.conf",
+    "NOVA_METADATA_UWSGI_CONF": "$NOVA_CONF_DIR/nova-metadata-uwsgi.ini",
+    "NOVA_UWSGI_CONF": "$NOVA_CONF_DIR/nova-api-uwsgi.ini",
+    "OVN_AGENT_CONF": "$NEUTRON_CONF_DIR/plugins/ml2/ovn_agent.ini",
+    "OVN_META_CONF": "$NEUTRON_CONF_DIR/neutron_ovn_metadata_agent.ini",
+    "PLACEMENT_CONF_DIR": "/etc/placement",
+    "PLACEMENT_CONF": "$PLACEMENT_CONF_DIR/placement.conf",
+    "PLACEMENT_UWSGI_CONF": "$PLACEMENT_CONF_DIR/placement-uwsgi.ini",
+    "QEMU_CONF": "/etc/libvirt/qemu.conf",
+    "Q_API_PASTE_FILE": "$NEUTRON_CONF_DIR/api-paste.ini",
+    "Q_DHCP_CONF_FILE": "$NEUTRON_CONF_DIR/dhcp_agent.ini",
+    "Q_L3_CONF_FILE": "$NEUTRON_CONF_DIR/l3_agent.ini",
+    "Q_META_CONF_FILE": "$NEUTRON_CONF_DIR/metadata_agent.ini",
+    "Q_PLUGIN_CONF_PATH": "etc/neutron/plugins/ml2",
+    "Q_PLUGIN_CONF_FILENAME": "ml2_conf.ini",
+    "Q_PLUGIN_CONF_FILE": "$Q_PLUGIN_CONF_PATH/$Q_PLUGIN_CONF_FILENAME",
+    "Q_RR_CONF_FILE": "$NEUTRON_CONF_DIR/rootwrap.conf",
+    "SWIFT_CONF_DIR": "/etc/swift",
+    "SWIFT_CONFIG_PROXY_SERVER": "$SWIFT_CONF_DIR/proxy-server.conf",
+    "TEMPEST_DIR": "$DEST/tempest",
+    "TEMPEST_CONFIG_DIR": "$TEMPEST_DIR/etc",
+    "TEMPEST_CONFIG": "$TEMPEST_CONFIG_DIR/tempest.conf",
+}
+_PATH_HELPERS = frozenset({"METERING_AGENT_CONF_PATH", "Q_PLUGIN_CONF_PATH", "Q_PLUGIN_CONF_FILENAME", "TEMPEST_DIR"})
+#: The variables a header may start with. The *_DIR ones name directories: a header needs a
+#: /file after them. Q_PLUGIN_CONF_FILE and NEUTRON_CORE_PLUGIN_CONF are relative to /: a
+#: header writes them /$Q_PLUGIN_CONF_FILE.
+KNOWN_FILE_VARIABLES = frozenset(DEVSTACK_PATHS) - _PATH_HELPERS
+DIRECTORY_VARIABLES = frozenset(name for name in KNOWN_FILE_VARIABLES if name.endswith("_DIR"))
 
 #: Passwords stack.sh prompts for (read_password), and when. A prompt hangs an unattended run.
 PROMPTED_PASSWORDS = (
@@ -127,6 +176,18 @@ PROMPTED_PASSWORDS = (
     ("SWIFT_HASH", ("s-proxy",)),
 )
 
+#: Names localrc cannot set: bash's own variables (read-only, or special to the shell: sourcing
+#: localrc fails or every later line of DevStack reads differently), and what DevStack computes
+#: before localrc and relies on (where it finds itself and local.conf, the service lists).
+RESERVED_VARIABLES = frozenset({
+    "BASH", "BASHOPTS", "BASHPID", "BASH_ALIASES", "BASH_ARGC", "BASH_ARGV", "BASH_ARGV0", "BASH_CMDS",
+    "BASH_COMMAND", "BASH_ENV", "BASH_LINENO", "BASH_REMATCH", "BASH_SOURCE", "BASH_SUBSHELL",
+    "BASH_VERSINFO", "BASH_VERSION", "BASH_XTRACEFD", "COMP_CWORD", "COMP_LINE", "COMP_POINT", "COMP_WORDS",
+    "DIRSTACK", "EPOCHREALTIME", "EPOCHSECONDS", "EUID", "FUNCNAME", "GLOBIGNORE", "GROUPS", "HISTCMD",
+    "IFS", "LINENO", "OLDPWD", "OPTARG", "OPTIND", "PIPESTATUS", "POSIXLY_CORRECT", "PPID", "PWD", "RANDOM",
+    "REPLY", "SECONDS", "SHELLOPTS", "SHLVL", "SRANDOM", "UID",
+    "TOP_DIR", "RC_DIR", "FUNC_DIR", "DISABLED_SERVICES", "DEVSTACK_PLUGINS",
+})
 MODEL_KEYS = ("disable_all_services", "services", "localrc", "plugins", "config")
 #: Keys under devstack: that belong to the role rather than to the local.conf model.
 ROLE_KEYS = frozenset({
@@ -161,10 +222,13 @@ MASK = "<hidden>"
 
 _NAME = r"[A-Za-z_][A-Za-z0-9_]*"
 NAME_RE = re.compile(_NAME + r"\Z")
-SERVICE_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*\Z")
-PLUGIN_RE = SERVICE_RE
-SECTION_RE = re.compile(r"[A-Za-z0-9_.:/-]+\Z")
-OPTION_RE = re.compile(r"[A-Za-z0-9_./:-]+\Z")
+# No '.' in service names: DevStack compares them as regular expressions (an unquoted ``=~``),
+# where '.' matches any character (enable_service a.b does nothing after a-b).
+SERVICE_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*\Z")
+PLUGIN_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*\Z")
+# No '/': DevStack's iniset puts section and option names into sed addresses delimited by '/'.
+SECTION_RE = re.compile(r"[A-Za-z0-9_.:-]+\Z")
+OPTION_RE = re.compile(r"[A-Za-z0-9_.:-]+\Z")
 URL_RE = re.compile(r"[^\s'\"\\`$;|&<>(){}]+\Z")
 REF_RE = re.compile(r"[^\s'\"\\`$;|&<>(){}#]+\Z")
 PATH_HEADER_RE = re.compile(r"/[A-Za-z0-9_.@+/-]*\Z")
@@ -177,7 +241,6 @@ SECRET_NAME_RE = re.compile(r"PASSWORD|PASSWD|SECRET|TOKEN|_KEY\Z|\AKEY\Z|SWIFT_
 URL_CREDENTIALS_RE = re.compile(r"(://[^:/@\s]*:)[^@\s]*@")
 URL_CREDENTIALS_RE_BYTES = re.compile(rb"(://[^:/@\s]*:)[^@\s]*@")
 _TEMPLATE_TOKEN_RE = re.compile(r"\$\$|\$\{(" + _NAME + r")\}|\$(" + _NAME + r")|\$")
-_CONFIG_VALUE_REF_RE = re.compile(r"\$\{(" + _NAME + r")\}|\$(" + _NAME + r")")
 _HEADER_RE = re.compile(r"\[\[.+\|.*\]\]")
 _DQ_SPECIAL_RE = re.compile(r'([\\"$`])')
 
@@ -411,7 +474,15 @@ def _normalize_services(raw: Any, path: str, errors: list[str]) -> dict[str, boo
         value = raw[name]
         name = str(name)
         if not SERVICE_RE.match(name):
-            errors.append(f"{path}:{name} is not a valid service name (letters, digits, '_', '.', '-')")
+            errors.append(f"{path}:{name} is not a valid service name (letters, digits, '_' and '-'; DevStack "
+                          "matches names as regular expressions, so no '.')")
+            continue
+        if name in CATCH_ALL_SERVICES:
+            errors.append(
+                f"{path}:{name}: DevStack reads {name} as 'any {CATCH_ALL_SERVICES[name][0]}* service': enable_service "
+                f"{name} does nothing when one runs and disable_service {name} disables none of them; name the "
+                f"services themselves (e.g. {CATCH_ALL_SERVICES[name][1]})"
+            )
             continue
         if not isinstance(value, bool):
             errors.append(f"{path}:{name} must be true (enable) or false (disable)")
@@ -437,6 +508,10 @@ def _normalize_localrc(raw: Any, path: str, errors: list[str]) -> dict[str, Any]
         where = f"{path}:{name}"
         if not NAME_RE.match(name):
             errors.append(f"{where}: a variable name must be letters, digits and '_', not starting with a digit")
+            continue
+        if name in RESERVED_VARIABLES:
+            errors.append(f"{where}: {name} is set by bash or by DevStack itself before localrc (sourcing localrc "
+                          "would fail, or change how DevStack's own scripts run); use another name")
             continue
         if name == "ENABLED_SERVICES":
             errors.append(f"{where}: set services under {path.rsplit(':', 1)[0]}:services and disable_all_services instead")
@@ -559,13 +634,14 @@ def _normalize_config(raw: Any, path: str, errors: list[str]) -> dict:
                     "variable such as $NOVA_CONF or /$Q_PLUGIN_CONF_FILE, optionally followed by /more/path"
                 )
                 continue
-            if canonical in canonical_source:
+            identity = header_identity(canonical)
+            if identity in canonical_source:
                 errors.append(
-                    f"{fwhere} and {where}:{canonical_source[canonical]} name the same file; "
-                    "DevStack would merge them as two files, so keep one"
+                    f"{fwhere} and {where}:{canonical_source[identity]} name the same file ({identity}); "
+                    "DevStack would merge both into it, the later one winning, so keep one"
                 )
                 continue
-            canonical_source[canonical] = filename
+            canonical_source[identity] = filename
             sections = _mapping(sections, fwhere, errors, "{DEFAULT: {debug: true}}")
             file_out: dict[str, dict] = {}
             for section in sorted(sections, key=str):
@@ -575,7 +651,7 @@ def _normalize_config(raw: Any, path: str, errors: list[str]) -> dict:
                 if not SECTION_RE.match(section):
                     errors.append(
                         f"{swhere}: DevStack's merge would mangle this section name; use letters, "
-                        "digits and _ . : / - only (no spaces or brackets)"
+                        "digits and _ . : - only (no spaces, brackets or '/')"
                     )
                     continue
                 options = _mapping(options, swhere, errors, "{debug: true}")
@@ -609,11 +685,94 @@ def header_variable(filename: str) -> str | None:
     return (match.group("bare") or match.group("braced")) if match else None
 
 
+_PATH_REF_RE = re.compile(r"\$\{(" + _NAME + r")\}|\$(" + _NAME + r")")
+
+
+def resolve_file_variable(name: str, extra: dict[str, str] | None = None) -> str:
+    """DevStack's value of a config-file variable, from :data:`DEVSTACK_PATHS` (and ``extra``).
+
+    Variables neither table defines stay as ``$NAME`` (e.g. ``$DEST`` unless ``extra`` has it).
+    """
+    table = {**DEVSTACK_PATHS, **(extra or {})}
+
+    def expand(text: str, seen: frozenset) -> str:
+        def one(match: re.Match) -> str:
+            ref = match.group(1) or match.group(2)
+            if ref in seen or ref not in table:
+                return "$" + ref
+            return expand(table[ref], seen | {ref})
+        return _PATH_REF_RE.sub(one, text)
+
+    return expand("$" + name, frozenset())
+
+
+def header_identity(filename: str, extra: dict[str, str] | None = None) -> str:
+    """The file a (canonical) header names, as far as DevStack's definitions tell: two headers
+    with one identity are one file to DevStack (``$NEUTRON_DHCP_CONF`` and ``$Q_DHCP_CONF_FILE``)."""
+    match = VAR_HEADER_RE.match(filename)
+    if not match:
+        return re.sub("/+", "/", filename)
+    variable = match.group("bare") or match.group("braced")
+    text = match.group("slash") + resolve_file_variable(variable, extra) + match.group("rest")
+    return re.sub("/+", "/", text)
+
+
+def header_problem(filename: str, known: Iterable[str]) -> str | None:
+    """Why DevStack would not write the header's file where the header seems to say, or None."""
+    if any(part in (".", "..") for part in filename.split("/")):
+        return "has a '.' or '..' component; write the plain absolute path"
+    variable = header_variable(filename)
+    if variable is None:
+        return None
+    if variable not in set(known) | KNOWN_FILE_VARIABLES:
+        return (f"${variable} is not a variable DevStack defines, and an unknown one makes DevStack skip every "
+                "later file of the phase")
+    if variable not in KNOWN_FILE_VARIABLES:
+        return None
+    match = VAR_HEADER_RE.match(filename)
+    rest, slash = match.group("rest"), match.group("slash")
+    if variable in DIRECTORY_VARIABLES and not rest:
+        return (f"${variable} is a directory, not a file: DevStack would fail to merge into it; name a file "
+                f"below it, e.g. ${variable}/foo.conf")
+    if variable not in DIRECTORY_VARIABLES and rest:
+        return f"${variable} is a file, not a directory; use ${variable} alone or an absolute path"
+    if not slash and not resolve_file_variable(variable).startswith(("/", "$")):
+        return (f"${variable} is a path relative to / ({resolve_file_variable(variable)}): DevStack would write it "
+                f"relative to its working directory; write /${variable}")
+    return None
+
+
+_ECHO_OPTION_RE = re.compile(r"-[neE]+( |\Z)")
+_CONFIG_TOKEN_RE = re.compile(r"\$\$|\$\{(" + _NAME + r")\}|\$(" + _NAME + r")|\$")
+
+
+def config_value_parts(text: str) -> list[tuple[str, str]]:
+    """A post-config value as ("lit", text) and ("ref", NAME) parts: ``$NAME``/``${NAME}`` are
+    DevStack's expansion at merge time, ``$$`` is a literal dollar. ValueError on another '$'."""
+    parts: list[tuple[str, str]] = []
+    pos = 0
+    for match in _CONFIG_TOKEN_RE.finditer(text):
+        parts.append(("lit", text[pos:match.start()]))
+        token = match.group(0)
+        if token == "$":
+            raise ValueError(token)
+        parts.append(("lit", "$") if token == "$$" else ("ref", match.group(1) or match.group(2)))
+        pos = match.end()
+    parts.append(("lit", text[pos:]))
+    return [(kind, value) for kind, value in parts if kind == "ref" or value]
+
+
+def config_value_text(value: str) -> str:
+    """A post-config model value as written in local.conf: ``$$`` becomes ``\\\\$``, which
+    DevStack's merge (``read`` without -r, then ``eval`` inside double quotes) turns into ``$``."""
+    return _CONFIG_TOKEN_RE.sub(lambda m: "\\\\$" if m.group(0) == "$$" else m.group(0), value)
+
+
 def _config_value(value: Any, where: str, option: str, errors: list[str]) -> Any:
     if not OPTION_RE.match(option):
         errors.append(
             f"{where}: DevStack's merge would mangle or execute this option name; use letters, "
-            "digits and _ . / : - only (no spaces, quotes or a leading ';')"
+            "digits and _ . : - only (no spaces, quotes, '/' or a leading ';')"
         )
         return None
     if isinstance(value, list):
@@ -657,8 +816,16 @@ def config_value_problem(text: str) -> str | None:
                         ("*", "a '*'"), ("?", "a '?'"), ("[", "a '['"), ("\t", "a tab")):
         if char in text:
             return f"contains {label}, which DevStack's merge would drop, run or expand; it cannot be written safely"
-    if "$" in _CONFIG_VALUE_REF_RE.sub("", text):
-        return "contains a '$' that is not a $NAME or ${NAME} reference (e.g. $(...)); DevStack would run or mangle it"
+    if any(ord(char) < 32 or ord(char) == 127 for char in text):
+        return "contains a control character; DevStack's merge cannot write it safely"
+    try:
+        config_value_parts(text)
+    except ValueError:
+        return ("contains a '$' that is not a $NAME or ${NAME} reference (e.g. $(...)); DevStack would run or "
+                "mangle it; write $$ for a literal dollar")
+    if _ECHO_OPTION_RE.match(text):
+        return (f"starts with {text.split(' ')[0]!r}, which DevStack's iniset passes to an unquoted echo as an "
+                "option (-n and -e vanish); it cannot be written")
     if text != text.strip(" "):
         return "has leading or trailing spaces, which DevStack's merge strips"
     if "  " in text:
@@ -746,12 +913,29 @@ def check(model: dict, root: str = "devstack", known_variables: Iterable[str] = 
         variable_order(localrc)
     except ValueError as exc:
         errors.append(f"{root}:localrc has a reference cycle {exc}; break it with a literal value")
+    try:
+        variable_order(localrc)
+        acyclic = True
+    except ValueError:
+        acyclic = False
     for name in sorted(localrc):
         value = localrc[name]
-        if is_password_variable(name) and isinstance(value, str) and value and not ALNUM_RE.match(value):
+        if not is_password_variable(name) or not acyclic:
+            continue
+        # {ref: X} and {expand: ...} are checked for what bash will make of them.
+        resolved = resolve_literal(localrc, name, {})
+        refs = value_refs(value)
+        if resolved is None:
+            if all(ref in localrc or ref in EARLY_VARIABLES for ref in refs):
+                errors.append(
+                    f"{root}:localrc:{name} refers to a variable DevStack sets ({', '.join(sorted(set(refs) - set(localrc)))}), "
+                    "so its value cannot be checked to be alphanumeric; give a literal or refer to a localrc variable"
+                )
+        elif resolved and not ALNUM_RE.match(resolved):
             errors.append(
-                f"{root}:localrc:{name} must be alphanumeric (letters and digits only): DevStack embeds "
-                "passwords in URLs and config files"
+                f"{root}:localrc:{name} must be alphanumeric (letters and digits only)"
+                + (" once its references are resolved" if refs else "")
+                + ": DevStack embeds passwords in URLs and config files"
             )
     for item in missing_passwords(model):
         errors.append(
@@ -769,17 +953,23 @@ def check(model: dict, root: str = "devstack", known_variables: Iterable[str] = 
         plugin_order(plugins)
     except ValueError as exc:
         errors.append(f"{root}:plugins have a requirement cycle {exc}; remove one of these requires")
-    known = KNOWN_FILE_VARIABLES | set(localrc) | set(known_variables)
+    known = set(localrc) | set(known_variables)
     for phase, files in model["config"].items():
         for filename in files:
-            variable = header_variable(filename)
-            if variable is not None and variable not in known:
-                errors.append(
-                    f"{root}:config:{phase}:{filename}: ${variable} is not a variable DevStack defines, "
-                    "and an unknown one makes DevStack skip every later file of the phase; use an "
-                    f"absolute path, or list it in {root}:known_variables if a plugin defines it"
-                )
+            problem = header_problem(filename, known)
+            if problem is not None:
+                hint = f"; use an absolute path, or list it in {root}:known_variables if a plugin defines it" \
+                    if "not a variable DevStack defines" in problem else ""
+                errors.append(f"{root}:config:{phase}:{filename}: {problem}{hint}")
     return errors
+
+
+def _get(mapping: Any, key: Any) -> Any:
+    """``mapping[key]`` when mapping is a mapping holding it; None otherwise (any YAML value)."""
+    try:
+        return mapping.get(key) if isinstance(mapping, dict) else None
+    except TypeError:  # an unhashable key (a list where a name belongs)
+        return None
 
 
 def wire_backends(pillar: dict, model: dict, root: str, lookup, errors: list[str]) -> None:
@@ -802,7 +992,7 @@ def wire_backends(pillar: dict, model: dict, root: str, lookup, errors: list[str
             errors.append(f"{where} must be true or {{host: ADDRESS}} (the address DevStack reaches it at)")
             continue
         for name in variables:
-            if name in (pillar.get("localrc") or {}):
+            if isinstance(pillar.get("localrc"), dict) and name in pillar["localrc"]:
                 errors.append(f"{root}:localrc:{name} comes from the {backend} pillar when {where} is set; remove it")
         source = lookup(backend)
         if not isinstance(source, dict):
@@ -813,16 +1003,16 @@ def wire_backends(pillar: dict, model: dict, root: str, lookup, errors: list[str
             carriers = lookup(f"mine:{backend}") or {}
             host = next(iter(carriers.values()), None) if isinstance(carriers, dict) else None
         if backend == "database":
-            account = source.get("devstack") or {}
-            values = {"DATABASE_TYPE": "mysql", "DATABASE_HOST": host or account.get("host"),
-                      "DATABASE_USER": account.get("user"), "DATABASE_PASSWORD": account.get("password")}
+            account = _get(source, "devstack")
+            values = {"DATABASE_TYPE": "mysql", "DATABASE_HOST": host or _get(account, "host"),
+                      "DATABASE_USER": _get(account, "user"), "DATABASE_PASSWORD": _get(account, "password")}
             keys = {"DATABASE_HOST": "database:devstack:host", "DATABASE_USER": "database:devstack:user",
                     "DATABASE_PASSWORD": "database:devstack:password"}
             service = "mysql"
         else:
             user = source.get("devstack_user")
             values = {"RABBIT_HOST": host or source.get("address"), "RABBIT_USERID": user,
-                      "RABBIT_PASSWORD": ((source.get("users") or {}).get(user) or {}).get("password")}
+                      "RABBIT_PASSWORD": _get(_get(_get(source, "users"), user), "password")}
             keys = {"RABBIT_HOST": "broker:address", "RABBIT_USERID": "broker:devstack_user",
                     "RABBIT_PASSWORD": f"broker:users:{user}:password"}
             service = "rabbit"
@@ -904,7 +1094,7 @@ def render_model(model: dict) -> str:
                 lines.append(f"[{section}]")
                 for option, value in sorted(options.items()):
                     for item in value if isinstance(value, list) else [value]:
-                        lines.append(f"{option} = {item}" if item else f"{option} =")
+                        lines.append(f"{option} = {config_value_text(item)}" if item else f"{option} =")
     return "\n".join(lines) + "\n"
 
 
@@ -1022,32 +1212,93 @@ def parse_text(text: str) -> tuple[dict, list[str]]:
 
 
 def _parse_config_block(model: dict, phase: str, filename: str, lines, warnings: list[str]) -> None:
-    files = model["config"].setdefault(phase, {})
-    sections = files.setdefault(filename, {})
-    section = None
-    # Mirrors the awk program in DevStack's merge_config_file, rule for rule.
+    """One meta-section body, read the way DevStack's merge_config_file reads it.
+
+    Its awk program groups lines by (section, text before the first '='), and prints for each
+    group ``iniset FILE SECTION NAME "VALUE"`` (several lines: a multi-valued option), which is
+    then ``eval``ed: the unquoted section and name are split into words, so an empty section
+    (``[ x ]``) or a line without '=' shifts the words: ``novalue_line`` in ``[DEFAULT]`` is
+    ``iniset FILE DEFAULT novalue_line`` (an option with an empty value), and after ``[ x ]``,
+    ``a = 1`` is ``iniset FILE a 1`` (section ``a``, option ``1``). What the model cannot hold
+    the same way is a ParseError naming the line.
+    """
+    where = f"[[{phase}|{filename}]]"
+    groups: dict[tuple[str, str], list[tuple[int, str]]] = {}
+    dropped: set[tuple[str, str]] = set()
+    section = last_section = ""
+    registered = 0
     for lineno, line in lines:
         if re.match(r"\[.+\]", line):
             section = line.split()[0].replace("[", "").replace("]", "")
             continue
-        if re.match(r" *#", line) or not re.match(r"[^ \t]+", line):
-            if line.strip() and not line.lstrip().startswith("#"):
-                warnings.append(f"line {lineno}: indented line in [[{phase}|{filename}]] is dropped by DevStack")
+        if re.match(r" *#", line):
             continue
-        key, sep, value = line.partition("=")
-        if not sep or not key.strip(" \t"):
-            warnings.append(f"line {lineno}: a line without 'name =' in [[{phase}|{filename}]]; DevStack's merge does nothing with it")
+        if not re.match(r"[^ \t]", line):
+            if line.strip():
+                warnings.append(f"line {lineno}: indented line in {where} is dropped by DevStack")
             continue
-        if not section:
-            warnings.append(f"line {lineno}: option outside any [section] in [[{phase}|{filename}]] is ignored")
+        name, sep, value = line.partition("=")
+        if not sep:
+            name, value = "", line
+        key = (section, name.rstrip(" \t"))
+        if key not in groups:
+            # The awk program files a new option under the section it last saw change; before
+            # the first change from "" (an option before any named section) it files none.
+            if section != last_section:
+                registered, last_section = registered + 1, section
+            if not registered:
+                dropped.add(key)
+        groups.setdefault(key, []).append((lineno, value.strip(" \t")))
+    sections = model["config"].setdefault(phase, {}).setdefault(filename, {})
+    if not [key for key in groups if key not in dropped]:
+        warnings.append(f"{where} sets no option: DevStack would only create the file, empty; the model drops it")
+    origin: dict[tuple[str, str], int] = {}
+    for (section, name), items in groups.items():
+        first = items[0][0]
+        if (section, name) in dropped:
+            for lineno, _ in items:
+                warnings.append(f"line {lineno}: DevStack's merge drops this line of {where}: it comes before any "
+                                "[section] that has options")
             continue
-        key, value = key.rstrip(" \t"), value.strip(" \t")
-        options = sections.setdefault(section, {})
-        if key in options:
-            previous = options[key]
-            options[key] = (previous if isinstance(previous, list) else [previous]) + [value]
+        words = section.split() + name.split()
+        if len(words) == 2:
+            values = [_imported_value(value, lineno, where) for lineno, value in items]
+        elif len(words) == 1 and len(items) == 1 and items[0][1]:
+            # iniset FILE WORD "VALUE": the value is the option name, its value is empty.
+            words.append(items[0][1])
+            values = [""]
+            shifted = "a line without '='" if not name else "an option after a section header without a name"
+            warnings.append(f"line {first}: {shifted} in {where}: DevStack writes it as option "
+                            f"{words[1]!r} with an empty value in section [{words[0]}]")
+        elif not words and len(items) == 1 or len(words) == 1 and not items[0][1]:
+            warnings.append(f"line {first}: DevStack's merge writes nothing for this line of {where} (no option name)")
+            continue
         else:
-            options[key] = value
+            raise ParseError([f"line {first}: in {where}, DevStack would split this line's section and option name "
+                              "into other words than 'section', 'option'; the model cannot represent it"])
+        target_section, option = words[0], words[1]
+        if not SECTION_RE.match(target_section) or not OPTION_RE.match(option):
+            raise ParseError([f"line {first}: in {where}, the section or option name would be expanded or mangled by "
+                              "DevStack's merge; use letters, digits and _ . : - only"])
+        if (target_section, option) in origin:
+            raise ParseError([f"line {first}: in {where}, DevStack would write option {option} of [{target_section}] "
+                              f"that line {origin[target_section, option]} writes too; keep one"])
+        origin[target_section, option] = first
+        sections.setdefault(target_section, {})[option] = values[0] if len(values) == 1 else values
+
+
+def _imported_value(raw: str, lineno: int, where: str) -> str:
+    """A post-config value of a hand-written file as the model holds it; ParseError if DevStack's
+    merge would not write it literally (``\\\\$`` is DevStack's literal dollar: ``$$``)."""
+    escaped = raw.replace("\\\\$", "\0") if "\0" not in raw else raw
+    if "$$" in escaped:
+        raise ParseError([f"line {lineno}: the value in {where} contains '$$', which DevStack's merge expands to "
+                          "its process id; write \\\\$ for a literal dollar"])
+    value = escaped.replace("\0", "$$")
+    problem = config_value_problem(value)
+    if problem:
+        raise ParseError([f"line {lineno}: the value in {where} {problem}"])
+    return value
 
 
 _ASSIGN_RE = re.compile(r"(?:export\s+)?(" + _NAME + r")(\+?=)(.*)\Z")
@@ -1402,10 +1653,17 @@ def node_settings(pillar: dict, root: str = "devstack", errors: list[str] | None
     cfg = {**NODE_DEFAULTS, **{k: pillar[k] for k in NODE_DEFAULTS if pillar.get(k) is not None}}
     if not isinstance(cfg["user"], str) or not re.fullmatch(r"[a-z_][a-z0-9_-]{0,31}", cfg["user"]):
         errors.append(f"{root}:user must be a user name (lower case letters, digits, '_' and '-')")
+        cfg["user"] = None
+    elif cfg["user"] == "root":
+        errors.append(f"{root}:user cannot be root: stack.sh refuses to run as root; use an ordinary user "
+                      "such as stack (the role creates it with passwordless sudo)")
+    bad_local_conf = False
     for key in ("dest", "local_conf"):
-        value = pillar.get(key)
-        if value is not None and (not isinstance(value, str) or not PATH_HEADER_RE.match(value) or value == "/"):
-            errors.append(f"{root}:{key} must be an absolute path without spaces or shell characters")
+        problem = _path_problem(pillar.get(key), key)
+        if problem:
+            errors.append(f"{root}:{key} {problem}")
+            cfg[key] = None
+            bad_local_conf = bad_local_conf or key == "local_conf"
     if not isinstance(cfg["repo"], str) or not URL_RE.match(cfg["repo"]):
         errors.append(f"{root}:repo must be a git URL without spaces or shell characters")
     ref = _scalar_text(cfg["ref"])
@@ -1430,8 +1688,11 @@ def node_settings(pillar: dict, root: str = "devstack", errors: list[str] | None
         elif dest_var is not None and dest_var != cfg["dest"] and "dest" in pillar:
             errors.append(f"{root}:localrc:DEST differs from {root}:dest; set only {root}:dest")
         elif isinstance(dest_var, str) and "dest" not in pillar:
-            cfg["dest"] = dest_var
-    if isinstance(cfg["dest"], str):
+            problem = _path_problem(dest_var, "dest")
+            if problem:
+                errors.append(f"{root}:localrc:DEST {problem}")
+            cfg["dest"] = None if problem else dest_var
+    if isinstance(cfg["dest"], str) and not bad_local_conf:
         cfg["devstack_dir"] = cfg["dest"].rstrip("/") + "/devstack"
         cfg["local_conf"] = pillar.get("local_conf") or cfg["devstack_dir"] + "/local.conf"
         cfg["run_log"] = cfg["dest"].rstrip("/") + "/logs/salt-stack-run.log"
@@ -1441,6 +1702,19 @@ def node_settings(pillar: dict, root: str = "devstack", errors: list[str] | None
     if own and errors:
         raise LocalConfError(errors)
     return cfg
+
+
+def _path_problem(value: Any, key: str) -> str | None:
+    """Why ``value`` cannot be the node's ``dest`` or ``local_conf`` (None: it can, or is unset)."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not PATH_HEADER_RE.match(value) or value.rstrip("/") == "":
+        return "must be an absolute path (starting with /, not / itself) without spaces or shell characters"
+    if any(part in (".", "..") for part in value.split("/")) or "//" in value:
+        return "must be a plain absolute path: no '.' or '..' components and no '//'"
+    if key == "local_conf" and value.endswith("/"):
+        return "must name a file, not a directory (no trailing '/')"
+    return None
 
 
 def meaning_digest(model: dict) -> str:

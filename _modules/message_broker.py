@@ -184,7 +184,7 @@ def normalize(pillar: Any, root: str = "broker") -> dict:
     model["plugins"] = plugins
     devstack_user = pillar.get("devstack_user")
     if devstack_user is not None:
-        if devstack_user not in model["users"]:
+        if not isinstance(devstack_user, str) or devstack_user not in model["users"]:
             errors.append(f"{root}:devstack_user names {devstack_user!r}, which is not under {root}:users")
         elif not model["users"][devstack_user]["password"].isalnum():
             errors.append(f"{root}:users:{devstack_user}:password must be alphanumeric: DevStack puts it in URLs")
@@ -243,7 +243,7 @@ def _users(raw: Any, path: str, vhosts: set[str], errors: list[str]) -> dict:
                 else:
                     try:
                         re.compile(value)
-                    except re.error as exc:
+                    except (re.error, OverflowError, RecursionError) as exc:
                         errors.append(f"{pwhere}:{key} is not a valid regular expression: {exc}")
                 entry[key] = value
             permissions[str(vhost)] = entry
@@ -277,7 +277,7 @@ def _policies(raw: Any, path: str, vhosts: set[str], errors: list[str]) -> dict:
         else:
             try:  # RabbitMQ rejects it too, but only half-way through import_definitions
                 re.compile(pattern)
-            except re.error as exc:
+            except (re.error, OverflowError, RecursionError) as exc:
                 errors.append(f"{where}:pattern is not a valid regular expression: {exc}")
         definition = settings.get("definition")
         if not isinstance(definition, dict) or not definition:

@@ -167,7 +167,10 @@ def render_block(options: dict, where: str, errors: list[str], indent: int = 1) 
             errors.append(f"{path}: an option name is letters, digits and '_' (a block is 'Name label')")
             continue
         if isinstance(value, dict):
-            opening = f"<{name}" + (" " + collectd_value(label, path, errors) if label else "") + ">"
+            quoted = collectd_value(label, f"{path} (its label)", errors) if label else ""
+            if quoted is None:
+                continue
+            opening = f"<{name}" + (" " + quoted if label else "") + ">"
             lines.append(pad + opening)
             lines.extend(render_block(value, path, errors, indent + 1))
             lines.append(f"{pad}</{name}>")
@@ -250,6 +253,28 @@ def render_collectd_conf(config: dict, root: str = "monitoring:collectd", plugin
     return "\n".join(lines) + "\n"
 
 
+def pillar_section(value: Any, name: str) -> dict:
+    """``monitoring:<name>`` as a mapping ({} when unset); MonitoringError when it is not one."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise MonitoringError([f"monitoring:{name} must be a mapping (got {type(value).__name__}); see README.md, "
+                               "Monitoring role"])
+    return value
+
+
+def merge_role_plugins(config: dict, extra: dict) -> dict:
+    """``config`` with the role plugins merged into its plugins (block by block, the pillar's first)."""
+    if not extra:
+        return config
+    plugins = config.get("plugins", DEFAULT_PLUGINS) or {}
+    plugins = dict(plugins) if isinstance(plugins, dict) else {}
+    for name, blocks in extra.items():
+        own = plugins.get(name)
+        plugins[name] = {**(own if isinstance(own, dict) else {}), **blocks}
+    return {**config, "plugins": plugins}
+
+
 def has_secret(config: Any) -> bool:
     """True when any option name in the (nested) config looks like a secret."""
     if isinstance(config, dict):
@@ -272,7 +297,7 @@ def _role_account(settings: Any, role: str, accounts: Any, root: str, errors: li
         errors.append(f"{where} must be a mapping with user (one of {role}:users)")
         return None, None
     user = settings["user"]
-    account = (accounts or {}).get(user) if isinstance(accounts, dict) else None
+    account = accounts.get(user) if isinstance(accounts, dict) and isinstance(user, str) else None
     if not isinstance(account, dict):
         errors.append(f"{where}:user: {user!r} is not declared under {role}:users; declare it there "
                       f"(see pillar/{role}.sls) or remove {where}")
@@ -297,8 +322,10 @@ def role_plugins(settings: Any, roles: Any, database: Any, broker: Any,
         raise MonitoringError([f"{root} must be a mapping with database and/or broker"])
     plugins: dict = {}
     if settings.get("database") and carries(roles, "database"):
-        user, account = _role_account(settings["database"], "database", (database or {}).get("users"), root, errors)
-        if user and "localhost" not in account.get("hosts", ["localhost"]):
+        database = database if isinstance(database, dict) else {}
+        user, account = _role_account(settings["database"], "database", database.get("users"), root, errors)
+        hosts = account.get("hosts", ["localhost"]) if user else []
+        if user and (not isinstance(hosts, list) or "localhost" not in hosts):
             errors.append(f"database:users:{user}:hosts must include localhost: collectd connects through "
                           "the server's socket")
         elif user:
@@ -307,13 +334,15 @@ def role_plugins(settings: Any, roles: Any, database: Any, broker: Any,
                 "Password": account["password"], "InnodbStats": True,
             }}
     if settings.get("broker") and carries(roles, "broker"):
-        broker = broker or {}
+        broker = broker if isinstance(broker, dict) else {}
         user, account = _role_account(settings["broker"], "broker", broker.get("users"), root, errors)
         tags = account.get("tags", []) if user else []
-        if user and not {"monitoring", "administrator"} & set(tags if isinstance(tags, list) else []):
+        tags = [t for t in tags if isinstance(t, str)] if isinstance(tags, list) else []
+        if user and not {"monitoring", "administrator"} & set(tags):
             errors.append(f"broker:users:{user}:tags must include monitoring: the management API shows "
                           "the whole broker's statistics to monitoring users only")
-        if "rabbitmq_management" not in (broker.get("plugins") or []):
+        broker_plugins = broker.get("plugins")
+        if not isinstance(broker_plugins, list) or "rabbitmq_management" not in broker_plugins:
             errors.append("broker:plugins must include rabbitmq_management: collectd reads RabbitMQ's "
                           f"statistics from the management API (or remove {root}:broker)")
         elif user and not errors:
@@ -434,8 +463,7 @@ def render_storage_schemas(config: dict, root: str = "monitoring:carbon") -> str
 
 
 def _section(name: str) -> dict:
-    value = __salt__["pillar.get"](f"monitoring:{name}", {}, unmask=True)  # noqa: F821 - Salt dunder
-    return value or {}
+    return pillar_section(__salt__["pillar.get"](f"monitoring:{name}", {}, unmask=True), name)  # noqa: F821
 
 
 def _collectd_config() -> dict:
@@ -447,12 +475,7 @@ def _collectd_config() -> dict:
     pillar_get = __salt__["pillar.get"]  # noqa: F821 - Salt dunder
     extra = role_plugins(config.get("role_metrics"), pillar_get("roles", [], unmask=True),
                          pillar_get("database", {}, unmask=True), pillar_get("broker", {}, unmask=True))
-    if extra:
-        plugins = dict(config.get("plugins", DEFAULT_PLUGINS) or {})
-        for name, blocks in extra.items():
-            plugins[name] = {**(plugins.get(name) or {}), **blocks}
-        config["plugins"] = plugins
-    return config
+    return merge_role_plugins(config, extra)
 
 
 def collectd_conf(config=None):

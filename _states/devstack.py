@@ -17,6 +17,29 @@ def __virtual__():
     return (False, "the devstack execution module is not loaded; run saltutil.sync_all")
 
 
+def valid(name, pillar_key="devstack"):
+    """
+    Check the devstack pillar (the node's settings and its local.conf model) and change nothing;
+    states that require this one do not run when it fails, so an invalid pillar changes nothing.
+    It calls ``devstack.validate``, so the gate and the module can never disagree.
+
+    .. code-block:: yaml
+
+        devstack-pillar:
+          devstack.valid:
+            - pillar_key: devstack
+    """
+    ret = {"name": name, "result": False, "changes": {}, "comment": ""}
+    checked = __salt__["devstack.validate"](pillar_key=pillar_key)
+    if not checked["valid"]:
+        ret["comment"] = "\n".join([f"the {pillar_key} pillar is invalid, so nothing was changed:"]
+                                   + [f"- {error}" for error in checked["errors"]])
+        return ret
+    ret["result"] = True
+    ret["comment"] = f"the {pillar_key} pillar is valid"
+    return ret
+
+
 def local_conf(name, user="stack", group=None, mode="0600", pillar_key="devstack", config=None):
     """
     Write DevStack's local.conf at ``name`` from the pillar under ``pillar_key``.

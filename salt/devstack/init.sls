@@ -2,13 +2,25 @@
 # pinned ref, local.conf from the devstack pillar, and stack.sh run only when needed.
 # With devstack:stack false (the default pillar) nothing is cloned and stack.sh does not run;
 # the devstack-stacked state says so in its comment.
-{%- set ds = salt['pillar.get']('devstack', {}) %}
-{%- set user = ds.get('user', 'stack') %}
-{%- set dest = ds.get('dest', '/opt/stack') %}
+{#- The gate first: devstack.validate (the same checks as every devstack function) decides; with
+    an invalid pillar the states below render from defaults and none runs (require_in). #}
+{%- set check = salt['devstack.validate']() %}
+{%- set ds = salt['pillar.get']('devstack', {}) if check['valid'] else {} %}
+{#- A key set to null means its default, as in devstack.validate. #}
+{%- set user = ds.get('user') or 'stack' %}
+{%- set dest = ds.get('dest') or '/opt/stack' %}
 {%- set devstack_dir = dest.rstrip('/') ~ '/devstack' %}
-{%- set local_conf = ds.get('local_conf', devstack_dir ~ '/local.conf') %}
-{%- set stacking = ds.get('stack', False) %}
-{%- set checkout = ds.get('checkout', stacking) %}
+{%- set local_conf = ds.get('local_conf') or devstack_dir ~ '/local.conf' %}
+{%- set stacking = ds.get('stack') or False %}
+{%- set checkout = stacking if ds.get('checkout') is none else ds.get('checkout') %}
+
+# The gate: an invalid devstack pillar (each error named by its pillar path) changes nothing.
+devstack-pillar:
+  devstack.valid:
+    - pillar_key: devstack
+    - require_in:
+      - pkg: devstack-packages
+      - user: devstack-stack-user
 
 devstack-packages:
   pkg.installed:

@@ -265,7 +265,7 @@ debug=True
   indented = dropped
 filter = a
 filter = b
-not an option
+novalue_line
 [[ post-config | $GLANCE_API_CONF ]]
 [DEFAULT]
 dropped = yes
@@ -284,9 +284,11 @@ def test_a_hand_written_local_conf_parses_the_way_devstack_reads_it():
     assert model["localrc"]["LOGFILE"] == {"expand": "${DEST}/logs/stack.sh.log"}
     assert model["localrc"]["GREETING"] == 'hello "world" $HOME'
     assert model["plugins"] == {"heat": {"url": "https://opendev.org/openstack/heat", "ref": "stable/2026.2"}}
-    assert model["config"] == {"post-config": {"$NOVA_CONF": {"DEFAULT": {"debug": "True", "filter": ["a", "b"]}}}}
+    assert model["config"] == {"post-config": {"$NOVA_CONF": {"DEFAULT": {
+        "debug": "True", "filter": ["a", "b"], "novalue_line": ""}}}}
     joined = "\n".join(warnings)
-    for expected in ("indented line", "has spaces inside", "ignores the group 'install'", "[[local|other]]", "without 'name ='"):
+    for expected in ("indented line", "has spaces inside", "ignores the group 'install'", "[[local|other]]",
+                     "a line without '=' in [[post-config|$NOVA_CONF]]: DevStack writes it as option 'novalue_line'"):
         assert expected in joined
 
 
@@ -480,11 +482,45 @@ def test_the_database_and_broker_hosts_come_from_the_mine_when_not_given():
 def test_units_restarted_after_a_stack_are_those_reading_the_merged_files():
     """stack.sh starts Keystone before it merges post-config: the role restarts what reads it."""
     model = d.build({"disable_all_services": True, "services": {"keystone": True},
-                            "localrc": {"ADMIN_PASSWORD": "Pw1", "SERVICE_PASSWORD": "Pw1"},
-                            "config": {"post-config": {"$KEYSTONE_CONF": {"token": {"expiration": 5400}},
-                                                       "${NOVA_CONF}": {"DEFAULT": {"debug": True}},
-                                                       "/etc/plugin/plugin.conf": {"a": {"b": 1}}},
-                                       "test-config": {"$TEMPEST_CONFIG": {"c": {"d": 1}}}}})
+                     "localrc": {"ADMIN_PASSWORD": "Pw1", "SERVICE_PASSWORD": "Pw1"},
+                     "config": {"post-config": {"$KEYSTONE_CONF": {"token": {"expiration": 5400}},
+                                                "${NOVA_CONF}": {"DEFAULT": {"debug": True}},
+                                                "/etc/plugin/plugin.conf": {"a": {"b": 1}}},
+                                "test-config": {"$TEMPEST_CONFIG": {"c": {"d": 1}}}}})
     units, unknown = d.config_units(model)
     assert units == ["devstack@keystone.service", "devstack@n-*.service"]
     assert unknown == ["/etc/plugin/plugin.conf"]  # named in the state's comment; tempest has no unit
+
+
+# ---- bad input that used to slip through ---------------------------------------------------
+
+@pytest.mark.parametrize("value", [{"ref": "OTHER"}, {"expand": "${OTHER}x"}, {"expand": "pa$$word"}])
+def test_a_password_given_as_ref_or_expand_is_checked_after_resolution(value):
+    errors = errors_of(with_localrc(OTHER="not:alnum", ADMIN_PASSWORD=value))
+    assert any(e.startswith("devstack:localrc:ADMIN_PASSWORD must be alphanumeric") for e in errors), errors
+    assert not any("not:alnum" in e for e in errors)
+    assert d.build(with_localrc(OTHER="Alnum1", ADMIN_PASSWORD={"expand": "${OTHER}x2"}))
+
+
+def test_a_password_built_from_a_variable_devstack_sets_cannot_be_checked():
+    errors = errors_of(with_localrc(ADMIN_PASSWORD={"expand": "${DEST}x"}))
+    assert any(e.startswith("devstack:localrc:ADMIN_PASSWORD refers to a variable DevStack sets (DEST)") for e in errors)
+
+
+@pytest.mark.parametrize("pillar, error", [
+    ({"user": "root"}, "devstack:user cannot be root"),
+    ({"dest": "/srv/../etc"}, "devstack:dest must be a plain absolute path"),
+    ({"dest": "srv/stack"}, "devstack:dest must be an absolute path"),
+    ({"local_conf": "/opt/stack/./local.conf"}, "devstack:local_conf must be a plain absolute path"),
+    ({"local_conf": "local.conf"}, "devstack:local_conf must be an absolute path"),
+    ({"local_conf": "/opt/stack/"}, "devstack:local_conf must name a file"),
+    ({"localrc": {**SMALL["localrc"], "DEST": "/opt/../x"}}, "devstack:localrc:DEST must be a plain absolute path"),
+])
+def test_role_settings_that_would_change_the_host_wrongly_are_rejected(pillar, error):
+    assert any(e.startswith(error) for e in errors_of({**SMALL, **pillar})), error
+
+
+@pytest.mark.parametrize("name", ["IFS", "UID", "SHELLOPTS", "TOP_DIR", "DISABLED_SERVICES"])
+def test_localrc_cannot_set_what_bash_or_devstack_own(name):
+    assert any(e.startswith(f"devstack:localrc:{name}: {name} is set by bash or by DevStack")
+               for e in errors_of(with_localrc(**{name: "x"})))

@@ -1,0 +1,182 @@
+"""Fuzz of every pillar root: any YAML value at any level gives success or errors naming pillar paths.
+
+Each test starts from a valid pillar of its root (the project's own, secrets filled in) and
+puts a hypothesis-generated YAML value (None, booleans, numbers, strings, lists, mappings with
+odd keys) at a random path, existing or new. The functions the modules and states use to
+validate must then succeed or raise their error class, every error naming a pillar path; any
+other exception is a traceback a user would see, and fails the test.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import re
+
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from project import PROJECT, devstack as d, load_source
+
+database_server = load_source("database_server_model", os.path.join(PROJECT, "_modules", "database_server.py"))
+message_broker = load_source("message_broker_model", os.path.join(PROJECT, "_modules", "message_broker.py"))
+monitoring = load_source("monitoring_model", os.path.join(PROJECT, "_modules", "monitoring.py"))
+
+PATH_RE = re.compile(r"(devstack|database|broker|monitoring|roles)(:|\b)")
+FUZZ = settings(max_examples=int(os.environ.get("PILLAR_FUZZ_EXAMPLES", "300")), deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+scalars = st.one_of(
+    st.none(), st.booleans(), st.integers(-2**40, 2**40), st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=12), st.sampled_from(["", "a string", "a\nb", "x y", "$(id)", "0755", "root", "..", "/", "*",
+                                           "127.0.0.1", "Name label", "Name a\nb", "-n", "True", "null"]),
+)
+keys = st.one_of(st.text(max_size=8), st.integers(-3, 3), st.booleans(), st.none(), st.floats(allow_nan=False),
+                 st.sampled_from(["Name label", "Name a\nb", "a b", "", "users", "plugins", "password", "host"]))
+yaml_values = st.recursive(scalars, lambda inner: st.one_of(st.lists(inner, max_size=3),
+                                                            st.dictionaries(keys, inner, max_size=3)), max_leaves=8)
+
+
+@st.composite
+def mutated(draw, base):
+    """``base`` with one node (at a random depth, existing key or new) replaced by a YAML value."""
+    tree = copy.deepcopy(base)
+    node, parent_key, parent = tree, None, None
+    while True:
+        if not isinstance(node, (dict, list)) or draw(st.integers(0, 3)) == 0:
+            break
+        if isinstance(node, dict):
+            options = sorted(node, key=repr)
+            key = draw(st.sampled_from(options) | keys) if options else draw(keys)
+            if key not in node:
+                node[key] = None
+        else:
+            if not node:
+                break
+            key = draw(st.integers(0, len(node) - 1))
+        parent, parent_key, node = node, key, node[key]
+    value = draw(yaml_values)
+    if parent is None:
+        return value
+    parent[parent_key] = value
+    return tree
+
+
+def assert_error_names_a_path(errors):
+    assert errors, "an error class raised without errors"
+    for error in errors:
+        assert PATH_RE.match(error), error
+
+
+def load_pillar(name: str) -> dict:
+    with open(os.path.join(PROJECT, "pillar", name)) as handle:
+        return yaml.safe_load(handle)
+
+
+DATABASE = load_pillar("database.sls")["database"]
+DATABASE["users"]["collectd"]["password"] = "Collectd1"
+DATABASE["devstack"]["password"] = "Devstack1"
+BROKER = load_pillar("broker.sls")["broker"]
+BROKER["erlang_cookie"] = "A" * 32
+for account in BROKER["users"].values():
+    account["password"] = "Broker1"
+DEVSTACK = {**load_pillar("devstack.sls")["devstack"], "database": True, "broker": True, "dest": "/srv/stack",
+            "plugins": {"heat": {"url": "https://example.org/heat", "ref": "master"}},
+            "config": {"post-config": {"$NOVA_CONF": {"DEFAULT": {"debug": True, "f": ["a", "b"]}}}}}
+DEVSTACK["localrc"] = {**{k: v for k, v in DEVSTACK["localrc"].items() if not k.startswith(("DATABASE_", "RABBIT_"))},
+                       "ADMIN_PASSWORD": "Admin1", "SWIFT_HASH": "Hash1"}
+MONITORING = {
+    "carbon": {"server": True, "address": "127.0.0.1", "port": 2003, "settings": {"MAX_CACHE_SIZE": "inf"},
+               "schemas": [{"name": "default", "pattern": ".*", "retentions": "10s:1d"}]},
+    "collectd": {"carbon_host": "127.0.0.1", "interval": 10,
+                 "plugins": {"df": {"MountPoint": "/"}, "tail": {"File /var/log/syslog": {"Instance": "syslog"}}},
+                 "role_metrics": {"database": {"user": "collectd"}, "broker": {"user": "collectd"}}},
+}
+
+
+def test_the_base_pillars_are_valid():
+    database_server.build(DATABASE)
+    message_broker.normalize(BROKER)
+    d.build(DEVSTACK, lookup={"database": DATABASE, "broker": BROKER}.get)
+    validate_monitoring(MONITORING, ["all-in-one"], DATABASE, BROKER)
+
+
+@FUZZ
+@given(mutated(DEVSTACK), mutated({"database": DATABASE, "broker": BROKER, "mine:database": {"db1": "192.0.2.1"}}))
+def test_devstack_pillar(pillar, others):
+    lookup = others.get if isinstance(others, dict) else (lambda key: others)
+    try:
+        model = d.build(pillar, lookup=lookup)
+    except d.LocalConfError as exc:
+        assert_error_names_a_path(exc.errors)
+        return
+    d.render_model(model)
+    d.node_settings(pillar, "devstack", None, dict(model, localrc=dict(model["localrc"])))
+
+
+@FUZZ
+@given(mutated(DATABASE))
+def test_database_pillar(pillar):
+    try:
+        model = database_server.build(pillar, "database", frozenset({"sql-mode", "default-storage-engine"}))
+    except database_server.DatabasePillarError as exc:
+        assert_error_names_a_path(exc.errors)
+        return
+    if model["devstack"] is not None:
+        database_server.devstack_localrc(model)
+
+
+@FUZZ
+@given(mutated(BROKER))
+def test_broker_pillar(pillar):
+    try:
+        model = message_broker.normalize(pillar)
+    except message_broker.BrokerError as exc:
+        assert_error_names_a_path(exc.errors)
+        return
+    message_broker.render_rabbitmq_conf(model)
+    message_broker.render_env_conf(model)
+
+
+def validate_monitoring(pillar, roles, database, broker):
+    """What the monitoring SLS asks of the module: collectd.conf, its packages, carbon's files."""
+    collectd = pillar.get("collectd") if isinstance(pillar, dict) else pillar
+    carbon = pillar.get("carbon") if isinstance(pillar, dict) else pillar
+    if not isinstance(pillar, dict):
+        monitoring.pillar_section(pillar, "collectd")
+    config = monitoring.pillar_section(collectd, "collectd")
+    extra = monitoring.role_plugins(config.get("role_metrics"), roles, database, broker)
+    monitoring.render_collectd_conf(monitoring.merge_role_plugins(config, extra))
+    monitoring.plugin_packages(config)
+    monitoring.has_secret(config)
+    carbon = monitoring.pillar_section(carbon, "carbon")
+    monitoring.render_carbon_conf(carbon)
+    monitoring.render_storage_schemas(carbon)
+
+
+@FUZZ
+@given(mutated({"monitoring": MONITORING, "roles": ["all-in-one"], "database": DATABASE, "broker": BROKER}))
+def test_monitoring_and_roles_pillars(pillar):
+    if not isinstance(pillar, dict):
+        pillar = {"monitoring": pillar}
+    try:
+        validate_monitoring(pillar.get("monitoring"), pillar.get("roles"), pillar.get("database"), pillar.get("broker"))
+    except monitoring.MonitoringError as exc:
+        assert_error_names_a_path(exc.errors)
+
+
+def test_the_crashes_of_the_issue_are_errors_naming_the_path():
+    for section in ("collectd", "carbon"):
+        try:
+            validate_monitoring({section: "a string"}, [], {}, {})
+        except monitoring.MonitoringError as exc:
+            assert any(e.startswith(f"monitoring:{section} must be a mapping") for e in exc.errors), exc.errors
+        else:
+            raise AssertionError(f"monitoring:{section} as a string was accepted")
+    plugins = {"tail": {"File a\nb": {"Instance": "x"}}}
+    try:
+        monitoring.render_collectd_conf({"plugins": plugins})
+    except monitoring.MonitoringError as exc:
+        assert any(e.startswith("monitoring:collectd:plugins:tail:File a\nb") for e in exc.errors), exc.errors
+    else:
+        raise AssertionError("a block label with a newline was accepted")
