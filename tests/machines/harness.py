@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import atexit
 import contextlib
-import errno
 import fcntl
 import glob
 import hashlib
@@ -263,7 +262,6 @@ class Machine:
         self.pid = None
         self.nat_rules: list[list[str]] = []
         self.ssh_config = os.path.join(self.dir, "ssh_config")
-        self.boots = 0
         self.record = {"name": self.machine, "owner": os.getpid(), "slot": self.slot, "dir": self.dir,
                        "veth": self.veth, "nat": [], "loop": None, "pid": None}
         _save(self.record)
@@ -314,7 +312,6 @@ class Machine:
         self._network()
         self.wait_ssh(timeout)
         state = self.ssh("systemctl is-system-running --wait", check=False, timeout=timeout).stdout.strip()
-        self.boots += 1
         log(f"{self.name}: booted in {time.time() - started:.1f} s (systemd: {state}), ssh root@{self.address}")
 
     def _network(self) -> None:
