@@ -22,7 +22,7 @@ import pytest
 
 from broker_helpers import (BrokerNode, beam_pids, consume_all, free_port, listening, password,
                             process_args_containing, publish_confirmed, wait_port)
-from conftest import salt_call
+from host_salt import salt_call
 
 FULL = {"configure": ".*", "write": ".*", "read": ".*"}
 

@@ -13,7 +13,7 @@ import os
 import pymysql
 import pytest
 
-from conftest import run_watching_argv
+from host_salt import run_watching_argv
 from database_helpers import (CONFIG_FILE, SOCKET, Salt, changes, failed, free_port, password, server_pid, sql,
                               stop_server)
 

@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from conftest import SALT_CALL, run_watching_argv, salt_call
+from host_salt import SALT_CALL, run_watching_argv, salt_call
 from project import PROJECT
 
 LOCAL_CONF = "/opt/stack/devstack/local.conf"

@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from conftest import salt_call
+from host_salt import salt_call
 
 WHISPER = "/var/lib/graphite/whisper"
 

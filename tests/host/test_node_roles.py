@@ -19,7 +19,7 @@ import pytest
 import testinfra
 
 import node_checks
-from conftest import salt_call
+from host_salt import salt_call
 
 SPECS = [spec.strip() for spec in os.environ.get("DEVSTACK_NODE_HOSTS", "local://").split(",") if spec.strip()]
 

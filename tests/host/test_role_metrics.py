@@ -15,7 +15,7 @@ import pika
 import pymysql
 import pytest
 
-from conftest import SALT_CALL, run_watching_argv, salt_call
+from host_salt import SALT_CALL, run_watching_argv, salt_call
 from database_helpers import failed
 from test_monitoring import WHISPER, whisper_values
 

@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from conftest import salt_call
+from host_salt import salt_call
 
 SLS = """
 memcached:
