@@ -42,6 +42,9 @@ REACTIONS_DIR = "/var/lib/devstack-salt/reactions"
 
 SERVICE_SCRIPT = """#!/bin/sh
 # Throwaway daemon of tests/host/test_master_reactor.py (run {run}); removed by the test.
+# pidfile: {pidfile}
+# (systemd's sysv generator tracks the daemon by it; without it the unit stays "active" after
+# the daemon dies, RemainAfterExit, and no beacon sees it down.)
 PIDFILE={pidfile}
 running() {{
     pid=$(cat "$PIDFILE" 2>/dev/null) || return 1
@@ -150,7 +153,8 @@ def cloud():
         os.chmod(INIT_SCRIPT, 0o755)
         reload_systemd()  # systemd sees a new init script only after a reload
         # Running before the minion's beacons start, so no reaction happens before the test's.
-        subprocess.run([INIT_SCRIPT, "start"], check=True, timeout=30)
+        # Through `service`: systemctl under systemd (which must track it), the script elsewhere.
+        subprocess.run(["service", SERVICE, "start"], check=True, timeout=30)
         write_point(base, 0.0)
         write_pillar(cloud)
         with open(f"{cloud.pillar_dir}/top.sls", "w") as handle:
