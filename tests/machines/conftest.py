@@ -43,10 +43,7 @@ def mirrors(tmp_path_factory):
 @pytest.fixture(scope="session")
 def fleet(mirrors):
     harness.install_host_tools()
-    # The tar too, where the project's unit tier looks for it beside a checkout in /srv
-    # (../shared/mirrors): DevStack's own parser judges local.conf inside the machines as well.
-    binds = {mirrors: MIRRORS, os.path.dirname(os.path.abspath(MIRRORS_TAR)): "/srv/shared/mirrors"}
-    with harness.fleet(binds) as machines:
+    with harness.fleet({mirrors: MIRRORS}) as machines:
         yield machines
 
 

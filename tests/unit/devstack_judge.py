@@ -90,7 +90,9 @@ done
 def clone_devstack(base: Path) -> Path:
     """Extract the mirror under ``base`` and clone DevStack from it; return the work tree."""
     with tarfile.open(MIRROR) as tar:
-        tar.extractall(base / "mirror", filter="data")
+        # filter= exists from Python 3.11.4 on; Debian 12's python3 is 3.11.2.
+        extra = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
+        tar.extractall(base / "mirror", **extra)
     tree = base / "devstack"
     subprocess.run(["git", "clone", "--quiet", str(base / "mirror" / "openstack" / "devstack.git"), str(tree)],
                    check=True, capture_output=True)
