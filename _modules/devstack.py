@@ -39,20 +39,9 @@ from typing import Any, Iterable
 
 import yaml
 
-try:
-    # _utils/devstack_salt_files.py: Salt's loader has the synced utils folder on sys.path
-    # while it loads this module.
-    import devstack_salt_files
-except ImportError:  # plain Python without Salt's loader (unit tests, bench): the repository's _utils
-    sys.path.append(os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "_utils"))
-    import devstack_salt_files
+from devstack_salt import files as devstack_salt_files
 
-try:
-    from salt.exceptions import CommandExecutionError
-except ImportError:  # pragma: no cover - plain-Python use without Salt installed
-
-    class CommandExecutionError(Exception):
-        """Stand-in for Salt's exception when Salt is not importable."""
+from salt.exceptions import CommandExecutionError
 
 
 __virtualname__ = "devstack"

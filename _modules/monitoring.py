@@ -26,12 +26,7 @@ import re
 import socket
 from typing import Any
 
-try:
-    from salt.exceptions import CommandExecutionError
-except ImportError:  # pragma: no cover - plain-Python use without Salt installed
-
-    class CommandExecutionError(Exception):
-        """Stand-in for Salt's exception when Salt is not importable."""
+from salt.exceptions import CommandExecutionError
 
 
 __virtualname__ = "monitoring"

@@ -1,4 +1,4 @@
-"""The shared utils module (_utils/devstack_salt_files.py) as Salt finds it: synced from
+"""The logic package (_utils/devstack_salt) as Salt finds it: synced from
 salt://_utils by saltutil.sync_all and imported by the execution modules through Salt's loader."""
 
 from __future__ import annotations
@@ -30,16 +30,20 @@ FRESH_MINION = textwrap.dedent("""
     print(json.dumps({
         "devstack": "devstack.render" in loaders.modules,
         "database_server": "database_server.apply" in loaders.modules,
-        "utils_file": getattr(sys.modules.get("devstack_salt_files"), "__file__", None),
+        "utils_file": getattr(sys.modules.get("devstack_salt.files"), "__file__", None),
     }))
 """)
 
 
 def test_sync_all_brings_the_utils_module_to_the_minion(loaders, minion_opts):
-    synced = os.path.join(minion_opts["extension_modules"], "utils", "devstack_salt_files.py")
-    with open(synced, "rb") as copy, open(os.path.join(PROJECT, "_utils", "devstack_salt_files.py"), "rb") as source:
-        assert copy.read() == source.read()
-    assert "devstack_salt_files.atomic_write" in loaders.utils
+    assert "devstack.render" in loaders.modules
+    source = os.path.join(PROJECT, "_utils", "devstack_salt")
+    synced = os.path.join(minion_opts["extension_modules"], "utils", "devstack_salt")
+    names = sorted(name for name in os.listdir(source) if name.endswith(".py"))
+    assert names and sorted(name for name in os.listdir(synced) if name.endswith(".py")) == names
+    for name in names:
+        with open(os.path.join(synced, name), "rb") as copy, open(os.path.join(source, name), "rb") as original:
+            assert copy.read() == original.read(), name
 
 
 def test_a_fresh_minion_loads_the_writing_modules_with_the_synced_utils(tmp_path):
@@ -50,4 +54,4 @@ def test_a_fresh_minion_loads_the_writing_modules_with_the_synced_utils(tmp_path
     assert proc.returncode == 0, proc.stderr[-2000:]
     found = json.loads(proc.stdout.strip().splitlines()[-1])
     assert found == {"devstack": True, "database_server": True,
-                     "utils_file": str(root / "extmods" / "utils" / "devstack_salt_files.py")}
+                     "utils_file": str(root / "extmods" / "utils" / "devstack_salt" / "files.py")}

@@ -1,4 +1,4 @@
-"""The shared utils module (_utils/devstack_salt_files.py): how every module writes its files."""
+"""The shared writer (_utils/devstack_salt/files.py): how every module writes its files."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import pytest
 
 from project import PROJECT, devstack, load_source
 
-UTILS_FILE = os.path.join(PROJECT, "_utils", "devstack_salt_files.py")
-files = load_source("devstack_salt_files_model", UTILS_FILE)
+from devstack_salt import files
+
 database_server = load_source("database_server_files", os.path.join(PROJECT, "_modules", "database_server.py"))
 
 
@@ -84,5 +84,5 @@ def test_the_file_belongs_to_the_given_owner(tmp_path):
 
 def test_the_devstack_and_database_modules_write_through_this_one_function():
     for module in (devstack, database_server):
-        assert module.devstack_salt_files.__file__ == UTILS_FILE
+        assert module.devstack_salt_files is files
         assert not hasattr(module, "atomic_write")

@@ -1,0 +1,59 @@
+"""
+Every file this project writes: whole or not at all, owner and mode set before the first byte.
+
+Standard library only (``bin/configure`` uses it with the system's python3 before Salt exists).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+
+
+def atomic_write(path: str, data: bytes, uid: int, gid: int, mode: int) -> None:
+    """Write ``data`` to ``path`` through a temporary file in the same directory and a rename.
+
+    The temporary file is created 0600, then gets its owner and mode before any byte is written,
+    so no reader ever sees a partial file or one readable by the wrong user; its content is
+    synced to disk before the rename. On any failure the temporary file is removed and ``path``
+    is left as it was.
+    """
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", dir=directory)
+    try:
+        os.fchown(fd, uid, gid)
+        os.fchmod(fd, mode)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+def write_text(path: str, text: str, mode: int = 0o600, uid: int | None = None, gid: int | None = None) -> None:
+    """``atomic_write`` of UTF-8 text; owner defaults to the running user (mode 0600 unless told)."""
+    atomic_write(path, text.encode("utf-8"), os.getuid() if uid is None else uid,
+                 os.getgid() if gid is None else gid, mode)
+
+
+def read_json(path: str) -> dict | None:
+    """The JSON object in ``path``; None when the file is missing or not a JSON object."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            data = json.load(handle)
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def write_json(path: str, data: dict, mode: int = 0o600) -> None:
+    """``data`` as JSON in ``path`` (0600, the running user), atomically; its folder is made 0700."""
+    os.makedirs(os.path.dirname(os.path.abspath(path)), mode=0o700, exist_ok=True)
+    write_text(path, json.dumps(data, indent=2, sort_keys=True) + "\n", mode)
