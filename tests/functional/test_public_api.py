@@ -1,0 +1,102 @@
+"""What this project's Salt modules publish: exactly the functions README.md's "Salt API" table
+documents, each with a ``CLI Example:``, and no internal helper (running a script, a CLI, writing
+a file) reachable through Salt's loader, ACLs or external auth."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+
+from project import PROJECT, configure
+
+EXECUTION_MODULES = ("devstack", "database_server", "message_broker", "monitoring", "topology")
+STATE_MODULES = ("devstack", "database_server", "message_broker", "monitoring")
+
+#: Helpers that once were callable by anyone allowed ``devstack.*`` or ``message_broker.*``.
+INTERNALS = ("devstack.run_script", "devstack.write_json", "devstack.shell_quote", "message_broker.run_cli",
+             "database_server.connect", "monitoring.record")
+
+
+def documented(kind: str) -> dict[str, set[str]]:
+    """README.md's "Salt API" table: ``| kind | `module` | `fun`, `fun` ... |`` rows."""
+    with open(os.path.join(PROJECT, "README.md"), encoding="utf-8") as handle:
+        text = handle.read()
+    section = text.split("\n## Salt API\n", 1)[1].split("\n## ", 1)[0]
+    table: dict[str, set[str]] = {}
+    for row in section.splitlines():
+        cells = [cell.strip() for cell in row.strip().strip("|").split("|")]
+        if len(cells) == 3 and cells[0] == kind:
+            table[cells[1].strip("`")] = set(re.findall(r"`([a-z_]+)`", cells[2]))
+    return table
+
+
+def published(loader, module: str) -> dict[str, object]:
+    return {name.split(".", 1)[1]: loader[name] for name in loader if name.split(".", 1)[0] == module}
+
+
+@pytest.fixture(scope="module")
+def module_names(loaders):
+    return sorted(loaders.modules)
+
+
+@pytest.mark.parametrize("module", EXECUTION_MODULES)
+def test_an_execution_module_publishes_exactly_its_documented_functions(loaders, module, module_names):
+    table = documented("execution")
+    assert module in table, f"README.md's Salt API table has no row for {module}"
+    names = {name.split(".", 1)[1] for name in module_names if name.split(".", 1)[0] == module}
+    assert names == table[module]
+
+
+@pytest.mark.parametrize("module", EXECUTION_MODULES)
+def test_every_published_function_has_a_cli_example(loaders, module):
+    for name, function in published(loaders.modules, module).items():
+        assert "CLI Example:" in (function.__doc__ or ""), f"{module}.{name} has no CLI Example"
+
+
+@pytest.mark.parametrize("module", STATE_MODULES)
+def test_a_state_module_publishes_exactly_its_documented_states(loaders, module):
+    table = documented("state")
+    assert module in table, f"README.md's Salt API table has no state row for {module}"
+    states = published(loaders.states, module)
+    assert set(states) == table[module]
+    for name, function in states.items():
+        assert "code-block:: yaml" in (function.__doc__ or ""), f"state {module}.{name} shows no SLS example"
+
+
+@pytest.fixture(scope="module")
+def salt_call(tmp_path_factory):
+    """A real ``salt-call`` of this project, masterless, its modules synced from salt/."""
+    root = tmp_path_factory.mktemp("api-minion")
+    (root / "pillar").mkdir()
+    config = configure.minion_config(str(root), "api-minion", file_roots=[os.path.join(PROJECT, "salt")],
+                                     pillar_roots=[str(root / "pillar")])
+    config.pop("return", None)
+    (root / "minion").write_text(json.dumps(config))
+    command = [os.path.join(os.path.dirname(sys.executable), "salt-call"), "--local", "-c", str(root),
+               "--out=json", "--retcode-passthrough"]
+
+    def call(*args):
+        return subprocess.run(command + list(args), capture_output=True, text=True, timeout=180,
+                              stdin=subprocess.DEVNULL)
+
+    synced = call("saltutil.sync_all")
+    assert synced.returncode == 0, synced.stderr[-2000:]
+    return call
+
+
+def test_a_documented_function_answers_through_salt_call(salt_call):
+    proc = salt_call("devstack.render", "config={disable_all_services: true, services: {dstat: true}}")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "enable_service dstat" in json.loads(proc.stdout)["local"]
+
+
+@pytest.mark.parametrize("internal", INTERNALS)
+def test_an_internal_helper_is_not_callable_through_salt_call(salt_call, internal):
+    proc = salt_call(internal, "x")
+    assert proc.returncode != 0
+    assert f"'{internal}' is not available" in proc.stdout + proc.stderr
