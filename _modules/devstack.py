@@ -53,6 +53,7 @@ def _lookup(key: str) -> Any:
 
 
 def _model(config: Any, pillar_key: str) -> dict:
+    """The validated model of the pillar under ``pillar_key`` (or of ``config``)."""
     return localconf.build(_pillar(pillar_key) if config is None else config, pillar_key, _lookup)
 
 
@@ -64,6 +65,7 @@ def _node(config: Any, pillar_key: str) -> tuple[dict, dict]:
 
 
 def _read(path: str) -> str:
+    """A local.conf to parse, as text."""
     try:
         with open(path, encoding="utf-8", errors="replace") as handle:
             return handle.read()

@@ -148,6 +148,7 @@ CONFIG_FILE_UNITS = {
 #: Phases whose files DevStack merges after the services reading them may have started.
 RESTART_PHASES = ("post-config", "post-extra")
 
+#: Names whose values are secrets: masked in every output, diff and log.
 SECRET_NAME_RE = re.compile(r"PASSWORD|PASSWD|SECRET|TOKEN|_KEY\Z|\AKEY\Z|SWIFT_HASH", re.I)
 
 

@@ -55,11 +55,14 @@ NODE_DEFAULTS = {
 }
 #: Where the role records what was stacked (root-owned, 0600).
 STATE_DIR = "/var/lib/devstack-salt"
+#: What a secret shows as in every output, diff, comment and log.
 MASK = "<hidden>"
+
 PLUGIN_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*\Z")
 URL_RE = re.compile(r"[^\s'\"\\`$;|&<>(){}]+\Z")
 REF_RE = re.compile(r"[^\s'\"\\`$;|&<>(){}#]+\Z")
 ALNUM_RE = re.compile(r"[A-Za-z0-9]+\Z")
+#: The password of a URL (``scheme://user:password@host``), masked wherever text is shown.
 URL_CREDENTIALS_RE = re.compile(r"(://[^:/@\s]*:)[^@\s]*@")
 
 

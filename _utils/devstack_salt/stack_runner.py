@@ -30,6 +30,7 @@ from .localconf import MASK, effective_services, meaning_digest, resolve_literal
 
 #: Console output that means stack.sh (or sudo) is waiting for an answer that never comes.
 PROMPT_RE = re.compile(rb"Enter a password now:|\[sudo\] password for|Password:\s*$", re.M)
+#: URL_CREDENTIALS_RE for the raw bytes of a script's output.
 URL_CREDENTIALS_RE_BYTES = re.compile(rb"(://[^:/@\s]*:)[^@\s]*@")
 
 
