@@ -3,9 +3,11 @@ States for DevStack nodes. ``devstack.local_conf`` writes local.conf from the de
 
 The model, validation, rendering and file handling live in the ``devstack`` execution module;
 this state only calls it, so ``salt-call devstack.plan`` and the state can never disagree.
+Errors are caught by their class (``devstack_salt.errors``): an invalid pillar or a missing
+checkout fails the state with its message; anything else is Salt's to report.
 """
 
-from salt.exceptions import CommandExecutionError
+from devstack_salt.errors import DevstackSaltError
 
 __virtualname__ = "devstack"
 
@@ -68,7 +70,7 @@ def local_conf(name, user="stack", group=None, mode="0600", pillar_key="devstack
     args = {"user": user, "group": group, "mode": mode, "config": config, "pillar_key": pillar_key}
     try:
         plan = __salt__["devstack.plan"](name, **args)
-    except CommandExecutionError as exc:
+    except DevstackSaltError as exc:
         ret["comment"] = str(exc)
         return ret
     if not plan["changes"]:
@@ -83,7 +85,7 @@ def local_conf(name, user="stack", group=None, mode="0600", pillar_key="devstack
     try:
         ret["changes"] = __salt__["devstack.write"](name, **args)
         after = __salt__["devstack.plan"](name, **args)
-    except (CommandExecutionError, OSError) as exc:
+    except (DevstackSaltError, OSError) as exc:
         ret["comment"] = f"writing {name} failed: {exc}"
         return ret
     if after["changes"]:
@@ -133,7 +135,7 @@ def stacked(name, force=False, pillar_key="devstack", config=None):
             ret["comment"] = "stack.sh would run: " + "; ".join(plan["reasons"])
             return ret
         run = __salt__["devstack.stack"](force=force, config=config, pillar_key=pillar_key)
-    except CommandExecutionError as exc:
+    except DevstackSaltError as exc:
         ret["comment"] = str(exc)
         return ret
     ret["changes"] = {"stack.sh": {"ran_because": run["reasons"], "outcome": run["outcome"],

@@ -23,5 +23,4 @@ def load_source(name: str, path: str):
     return module
 
 
-devstack = load_source("devstack_model", os.path.join(PROJECT, "_modules", "devstack.py"))
 configure = load_source("project_configure", os.path.join(PROJECT, "bin", "configure"))

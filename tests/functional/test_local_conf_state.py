@@ -10,7 +10,7 @@ import stat
 
 import pytest
 
-from project import devstack as d
+from devstack_salt import localconf, localconf_text
 
 PASSWORD = "Fu11SecretPw"
 PILLAR = {
@@ -53,9 +53,9 @@ def test_first_apply_writes_the_rendered_file_0600_and_the_second_changes_nothin
     ret = apply(loaders, path, owner)
     assert ret.result is True
     assert ret.changes["file"] == {"old": None, "new": path}
-    assert ret.changes["diff"]["localrc:ADMIN_PASSWORD"] == {"old": None, "new": d.MASK}
+    assert ret.changes["diff"]["localrc:ADMIN_PASSWORD"] == {"old": None, "new": localconf.MASK}
     with open(path) as handle:
-        assert handle.read() == d.render_model(d.build(PILLAR["devstack"]))
+        assert handle.read() == localconf_text.render_model(localconf.build(PILLAR["devstack"]))
     st = os.stat(path)
     assert stat.S_IMODE(st.st_mode) == 0o600 and st.st_uid == os.getuid()
     again = apply(loaders, path, owner)
@@ -77,7 +77,7 @@ def test_test_mode_predicts_exactly_what_the_real_run_changes_and_writes_nothing
     predicted = apply(loaders, path, owner, pillar=changed, test=True)
     assert predicted.result is None and open(path, "rb").read() == before
     assert predicted.changes["diff"] == {
-        "localrc:ADMIN_PASSWORD": {"old": d.MASK, "new": d.MASK},
+        "localrc:ADMIN_PASSWORD": {"old": localconf.MASK, "new": localconf.MASK},
         "localrc:DEBUG": {"old": None, "new": "True"},
         "services:tempest": {"old": None, "new": "disabled"},
         "post-config:$KEYSTONE_CONF:token:expiration": {"old": "7200", "new": None},
@@ -162,7 +162,7 @@ def test_import_writes_full_pillar_0600_and_returns_it_masked(loaders, path, own
     import yaml
 
     imported = yaml.safe_load(dest.read_text())["devstack"]
-    assert d.build(imported) == d.build(PILLAR["devstack"])
+    assert localconf.build(imported) == localconf.build(PILLAR["devstack"])
     assert loaders.modules.devstack.diff(path, config=imported) == {}
 
 

@@ -30,7 +30,9 @@ import subprocess
 import tarfile
 from pathlib import Path
 
-from project import PROJECT, devstack as d
+from project import PROJECT
+
+from devstack_salt import devstack_facts, shell
 
 MIRROR = Path(os.environ.get("DEVSTACK_MIRROR_TAR", os.path.join(os.path.dirname(PROJECT), "shared", "mirrors",
                                                                     "openstack-git.tar")))
@@ -162,14 +164,14 @@ class Judge:
         (self.top / "judge-stackrc").write_text(stackrc_until_localrc(tree))
         self.root = base / "root"
         self.file_env = base / "file-variables.sh"
-        self.file_env.write_text("".join(f"{name}={d.shell_quote(value)}\n"
+        self.file_env.write_text("".join(f"{name}={shell.shell_quote(value)}\n"
                                          for name, value in self.file_variables().items()))
 
     def file_variables(self) -> dict[str, str]:
         """DevStack's config-file variables (the model's table), rooted in the scratch root."""
         rooted = {}
-        for name in d.KNOWN_FILE_VARIABLES:
-            value = d.resolve_file_variable(name, {"DEST": EARLY["DEST"]})
+        for name in devstack_facts.KNOWN_FILE_VARIABLES:
+            value = devstack_facts.resolve_file_variable(name, {"DEST": EARLY["DEST"]})
             rooted[name] = (str(self.root) + value) if value.startswith("/") else str(self.root).lstrip("/") + "/" + value
         return {**rooted, **MERGE_TIME}
 
@@ -236,7 +238,7 @@ def intended_value(localrc: dict, name: str, early: dict[str, str] = EARLY) -> s
     value = localrc[name]
     if not isinstance(value, dict):
         return value
-    parts = [("ref", value["ref"])] if "ref" in value else d.template_parts(value["expand"])
+    parts = [("ref", value["ref"])] if "ref" in value else shell.template_parts(value["expand"])
     return "".join(text if kind == "lit" else (intended_value(localrc, text, early) if text in localrc else early[text])
                    for kind, text in parts)
 
@@ -246,21 +248,21 @@ def config_refs(model: dict) -> set[str]:
     return {text for files in model["config"].values() for sections in files.values()
             for options in sections.values() for value in options.values()
             for item in (value if isinstance(value, list) else [value])
-            for kind, text in d.config_value_parts(item) if kind == "ref"}
+            for kind, text in shell.config_value_parts(item) if kind == "ref"}
 
 
 def intended_option(value: str, env: dict[str, str]) -> str:
     """A post-config value after DevStack's merge: $NAME expanded from ``env``, $$ a literal dollar."""
-    return "".join(env[text] if kind == "ref" else text for kind, text in d.config_value_parts(value))
+    return "".join(env[text] if kind == "ref" else text for kind, text in shell.config_value_parts(value))
 
 
 def intended_files(model: dict, env: dict[str, str]) -> dict[str, dict[str, dict[str, list[str]]]]:
     """Per header identity, the merged content (phases in stack.sh's order; a later phase wins
     per option), with ``env`` the variables at merge time."""
     files: dict[str, dict[str, dict[str, list[str]]]] = {}
-    for phase in d.PHASES:
+    for phase in devstack_facts.PHASES:
         for header, sections in model["config"].get(phase, {}).items():
-            merged = files.setdefault(d.header_identity(header), {})
+            merged = files.setdefault(devstack_facts.header_identity(header), {})
             for section, options in sections.items():
                 for option, value in options.items():
                     items = value if isinstance(value, list) else [value]

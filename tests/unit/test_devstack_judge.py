@@ -10,7 +10,8 @@ import subprocess
 import pytest
 
 from devstack_judge import config_refs
-from project import devstack as d
+from devstack_salt import devstack_facts, localconf, localconf_text
+from devstack_salt.errors import LocalConfError, ParseError
 
 ASSIGNMENT_RE = re.compile(r"^\s*(?:export\s+)?([A-Z][A-Z0-9_]*)=(\S+)\s*(?:#.*)?$")
 
@@ -36,7 +37,7 @@ def lib_assignments(tree) -> dict[str, set[str]]:
 def test_every_file_variable_is_defined_by_devstack_as_the_table_says(devstack_tree):
     assignments = lib_assignments(devstack_tree)
     wrong = {name: (value, sorted(assignments.get(name, ())))
-             for name, value in d.DEVSTACK_PATHS.items() if value not in assignments.get(name, ())}
+             for name, value in devstack_facts.DEVSTACK_PATHS.items() if value not in assignments.get(name, ())}
     assert wrong == {}
 
 
@@ -44,8 +45,8 @@ def test_every_config_file_variable_of_devstack_lib_is_known(devstack_tree):
     # A top-level NAME=.../file.conf or .ini in lib/ is a file DevStack configures: a header may use it.
     candidates = {name for name, values in lib_assignments(devstack_tree).items()
                   if any(re.search(r"\.(conf|ini)$", v) for v in values)}
-    assert candidates - set(d.DEVSTACK_PATHS) == set()
-    assert "QEMU_CONF" in d.KNOWN_FILE_VARIABLES
+    assert candidates - set(devstack_facts.DEVSTACK_PATHS) == set()
+    assert "QEMU_CONF" in devstack_facts.KNOWN_FILE_VARIABLES
 
 
 def meaning(reading):
@@ -58,8 +59,8 @@ def meaning(reading):
 
 def assert_import_keeps_devstack_meaning(judge, text):
     """Import ``text``, render the model: DevStack reads the same from ours as from the original."""
-    model, warnings = d.parse_text(text)
-    ours = d.render_model(model)
+    model, warnings = localconf_text.parse_text(text)
+    ours = localconf_text.render_model(model)
     names = sorted(model["localrc"])
     original = judge.read(text, names, config_refs(model))
     rendered = judge.read(ours, names, config_refs(model))
@@ -106,8 +107,8 @@ def test_import_keeps_what_devstack_writes_for_lines_without_a_name_or_a_section
 ])
 def test_import_refuses_what_it_cannot_hold_naming_the_line(line, construct):
     text = "[[post-config|$NOVA_CONF]]\n[DEFAULT]\n" + line + "\n"
-    with pytest.raises(d.ParseError) as info:
-        d.parse_text(text)
+    with pytest.raises(ParseError) as info:
+        localconf_text.parse_text(text)
     assert re.search(r"line \d", str(info.value)) and "[[post-config|$NOVA_CONF]]" in str(info.value)
     if construct:
         assert construct in str(info.value)
@@ -134,7 +135,7 @@ def test_devstack_meta_config_fixtures_keep_their_meaning_through_import(judge, 
             continue  # test8 writes /permission-denied.conf: outside any scratch directory
         try:
             assert_import_keeps_devstack_meaning(judge, text)
-        except d.ParseError as exc:
+        except ParseError as exc:
             assert re.search(r"line \d+", str(exc)), exc
             continue
         checked += 1
@@ -154,15 +155,15 @@ def test_devstack_really_drops_echo_options_and_expands_dollars(judge):
 
 
 def _config_errors(value):
-    with pytest.raises(d.LocalConfError) as info:
-        d.normalize({"config": {"post-config": {"$NOVA_CONF": {"DEFAULT": {"a": value}}}}})
+    with pytest.raises(LocalConfError) as info:
+        localconf.normalize({"config": {"post-config": {"$NOVA_CONF": {"DEFAULT": {"a": value}}}}})
     return info.value.errors
 
 
 def test_a_literal_dollar_is_written_through_devstack_merge(judge):
-    model = d.build({"config": {"post-config": {"$NOVA_CONF": {"DEFAULT": {"price": "$$5 at $HOST_IP"}}}},
+    model = localconf.build({"config": {"post-config": {"$NOVA_CONF": {"DEFAULT": {"price": "$$5 at $HOST_IP"}}}},
                      "disable_all_services": True})
-    reading = judge.read(d.render_model(model), merge_names=["HOST_IP"])
+    reading = judge.read(localconf_text.render_model(model), merge_names=["HOST_IP"])
     assert reading.merged("post-config", "$NOVA_CONF") == {"DEFAULT": {"price": [f"$5 at {reading.merge_env['HOST_IP']}"]}}
 
 
@@ -177,10 +178,10 @@ def test_two_headers_for_one_file_really_are_one_file_to_devstack(judge):
 
 def _header_errors(files):
     try:
-        model = d.normalize({"config": {"post-config": files}})
-    except d.LocalConfError as exc:
+        model = localconf.normalize({"config": {"post-config": files}})
+    except LocalConfError as exc:
         return exc.errors
-    return d.check(model)
+    return localconf.check(model)
 
 
 @pytest.mark.parametrize("header, fact", [("$NOVA_CONF_DIR", "is a directory"), ("$Q_PLUGIN_CONF_FILE", "relative"),
@@ -200,8 +201,8 @@ def test_a_service_name_with_a_dot_is_not_enabled_by_devstack(judge):
     # enable_service compares names as regular expressions: n.cpu "is enabled" since n-cpu is.
     reading = judge.read("[[local|localrc]]\nenable_service n.cpu\n")
     assert "n-cpu" in reading.enabled_services and "n.cpu" not in reading.enabled_services
-    with pytest.raises(d.LocalConfError) as info:
-        d.normalize({"services": {"n.cpu": True}})
+    with pytest.raises(LocalConfError) as info:
+        localconf.normalize({"services": {"n.cpu": True}})
     assert any(e.startswith("devstack:services:n.cpu is not a valid service name") for e in info.value.errors)
 
 
@@ -209,8 +210,8 @@ def test_a_service_name_with_a_dot_is_not_enabled_by_devstack(judge):
 def test_catch_all_service_names_do_not_do_what_they_say(judge, name, state):
     verb = "enable_service" if state else "disable_service"
     reading = judge.read(f"[[local|localrc]]\n{verb} {name}\n")
-    prefix = d.CATCH_ALL_SERVICES[name][0]
+    prefix = devstack_facts.CATCH_ALL_SERVICES[name][0]
     assert any(s.startswith(prefix) for s in reading.enabled_services) and name not in reading.enabled_services
-    with pytest.raises(d.LocalConfError) as info:
-        d.normalize({"services": {name: state}})
+    with pytest.raises(LocalConfError) as info:
+        localconf.normalize({"services": {name: state}})
     assert any(e.startswith(f"devstack:services:{name}: DevStack reads {name} as") for e in info.value.errors)

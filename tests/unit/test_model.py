@@ -9,7 +9,10 @@ import sys
 import pytest
 import yaml
 
-from project import PROJECT, devstack as d
+from project import PROJECT
+
+from devstack_salt import localconf, localconf_text, stack_runner
+from devstack_salt.errors import LocalConfError, ParseError
 
 SMALL = {
     "disable_all_services": True,
@@ -24,8 +27,8 @@ SMALL = {
 
 
 def errors_of(pillar) -> list[str]:
-    with pytest.raises(d.LocalConfError) as info:
-        d.build(pillar)
+    with pytest.raises(LocalConfError) as info:
+        localconf.build(pillar)
     return info.value.errors
 
 
@@ -38,7 +41,7 @@ def with_localrc(**extra):
 def test_variables_come_after_the_variables_they_reference():
     # A=$B, B=$C: the Ansible module's pre-order walk writes B, C, A; DevStack needs C, B, A.
     pillar = with_localrc(A={"ref": "B"}, B={"expand": "${C}/x"}, C="c")
-    order = d.variable_order(d.build(pillar)["localrc"])
+    order = localconf.variable_order(localconf.build(pillar)["localrc"])
     assert order.index("C") < order.index("B") < order.index("A")
 
 
@@ -48,7 +51,7 @@ def test_rendered_assignment_order_is_topological_and_plugins_are_last():
         "zeta": {"url": "https://example.org/zeta"},
         "alpha": {"url": "https://example.org/alpha", "requires": ["zeta"]},
     }
-    localrc = d.render_model(d.build(pillar)).split("\n\n")[0].strip().split("\n")
+    localrc = localconf_text.render_model(localconf.build(pillar)).split("\n\n")[0].strip().split("\n")
     assigned = [line.split("=")[0] for line in localrc if "=" in line and not line.startswith("enable_plugin")]
     assert assigned.index("C") < assigned.index("B") < assigned.index("A")
     assert [line.split()[:2] for line in localrc[-2:]] == [["enable_plugin", "zeta"], ["enable_plugin", "alpha"]]
@@ -72,8 +75,8 @@ def test_plugin_requirement_cycle_and_missing_requirement_are_errors():
 
 def test_render_is_identical_whatever_the_hash_seed():
     script = (
-        "import sys; sys.path.insert(0, 'tests'); from project import devstack as d; import yaml;"
-        "sys.stdout.write(d.render_model(d.build(yaml.safe_load(open('pillar/examples/full-node.sls'))['devstack'])))"
+        "import sys; sys.path.insert(0, '_utils'); from devstack_salt import localconf, localconf_text; import yaml;"
+        "sys.stdout.write(localconf_text.render_model(localconf.build(yaml.safe_load(open('pillar/examples/full-node.sls'))['devstack'])))"
     )
     outputs = {
         subprocess.run([sys.executable, "-c", script], cwd=PROJECT, capture_output=True, text=True, check=True,
@@ -86,7 +89,7 @@ def test_render_is_identical_whatever_the_hash_seed():
 # ---- services ------------------------------------------------------------------------------
 
 def test_aliases_expand_to_devstack_names():
-    services = d.build(SMALL)["services"]
+    services = localconf.build(SMALL)["services"]
     assert services == {"key": True, "mysql": True, "s-account": True, "s-container": True,
                         "s-object": True, "s-proxy": True}
 
@@ -97,20 +100,20 @@ def test_conflicting_alias_and_name_is_an_error():
 
 
 def test_default_service_list_is_the_base_unless_disable_all_services():
-    model = d.build({"services": {"horizon": False, "swift": True}, "localrc": {
+    model = localconf.build({"services": {"horizon": False, "swift": True}, "localrc": {
         "ADMIN_PASSWORD": "a1", "SERVICE_PASSWORD": "b2", "DATABASE_PASSWORD": "c3",
         "RABBIT_PASSWORD": "d4", "SWIFT_HASH": "e5"}})
-    enabled = d.effective_services(model)
+    enabled = localconf.effective_services(model)
     assert "horizon" not in enabled and "n-cpu" in enabled and "s-proxy" in enabled
     assert enabled[0] == "key"
-    assert d.effective_services(d.build(SMALL)) == ["key", "mysql", "s-account", "s-container", "s-object", "s-proxy"]
+    assert localconf.effective_services(localconf.build(SMALL)) == ["key", "mysql", "s-account", "s-container", "s-object", "s-proxy"]
 
 
 # ---- values --------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("value, text", [(True, "True"), (False, "False"), (5, "5"), ("x y", "'x y'")])
 def test_scalars_render_the_way_devstack_expects(value, text):
-    assert f"\nV={text}\n" in d.render_model(d.build(with_localrc(V=value)))
+    assert f"\nV={text}\n" in localconf_text.render_model(localconf.build(with_localrc(V=value)))
 
 
 @pytest.mark.parametrize("value, word", [(None, "null"), ([1, 2], "a list"), ({"a": 1}, "a mapping")])
@@ -130,12 +133,12 @@ def test_newline_cr_and_nul_are_rejected_everywhere(bad):
 def test_references_must_name_a_variable_that_exists_when_localrc_is_read():
     errors = errors_of(with_localrc(X={"ref": "HOST_IP"}))
     assert any("devstack:localrc:X refers to $HOST_IP" in e for e in errors), errors
-    assert d.build(with_localrc(LOGFILE={"expand": "${DEST}/logs/stack.sh.log"}))
+    assert localconf.build(with_localrc(LOGFILE={"expand": "${DEST}/logs/stack.sh.log"}))
 
 
 def test_expand_rejects_stray_dollar_and_accepts_escaped_dollar():
     assert any("devstack:localrc:X:expand" in e for e in errors_of(with_localrc(X={"expand": "$(id)"})))
-    assert d.build(with_localrc(X={"expand": "cost $$5"}))["localrc"]["X"] == "cost $5"
+    assert localconf.build(with_localrc(X={"expand": "cost $$5"}))["localrc"]["X"] == "cost $5"
 
 
 # ---- passwords -----------------------------------------------------------------------------
@@ -155,13 +158,13 @@ def test_a_password_stack_sh_would_prompt_for_is_an_error(service, variable):
 def test_tempurl_key_is_required_only_with_tempurls():
     pillar = with_localrc(SWIFT_ENABLE_TEMPURLS=True)
     assert any("SWIFT_TEMPURL_KEY" in e for e in errors_of(pillar))
-    d.build(with_localrc(SWIFT_ENABLE_TEMPURLS=True, SWIFT_TEMPURL_KEY="k1"))
+    localconf.build(with_localrc(SWIFT_ENABLE_TEMPURLS=True, SWIFT_TEMPURL_KEY="k1"))
 
 
 def test_mysql_password_satisfies_database_password():
     localrc = dict(SMALL["localrc"])
     del localrc["DATABASE_PASSWORD"]
-    d.build({**SMALL, "localrc": {**localrc, "MYSQL_PASSWORD": "m1"}})
+    localconf.build({**SMALL, "localrc": {**localrc, "MYSQL_PASSWORD": "m1"}})
 
 
 def test_a_reference_to_an_empty_value_still_prompts():
@@ -198,7 +201,7 @@ def test_section_names_with_spaces_are_rejected():
 
 
 def test_devstack_variable_references_in_values_are_kept():
-    model = d.build(dict(SMALL, config={"post-config": {"$NOVA_CONF": {"DEFAULT": {"my_ip": "$HOST_IP", "u": "http://${SERVICE_HOST}:5000/v3"}}}}))
+    model = localconf.build(dict(SMALL, config={"post-config": {"$NOVA_CONF": {"DEFAULT": {"my_ip": "$HOST_IP", "u": "http://${SERVICE_HOST}:5000/v3"}}}}))
     assert model["config"]["post-config"]["$NOVA_CONF"]["DEFAULT"] == {"my_ip": "$HOST_IP", "u": "http://${SERVICE_HOST}:5000/v3"}
 
 
@@ -216,7 +219,7 @@ def test_unknown_phase_and_local_phase_are_errors():
 def test_header_file_is_an_absolute_path_or_a_devstack_variable(filename, ok):
     pillar = dict(SMALL, config={"post-config": {filename: {"DEFAULT": {"k": "v"}}}})
     if ok:
-        d.build(pillar)
+        localconf.build(pillar)
     else:
         assert any(f"devstack:config:post-config:{filename}" in e for e in errors_of(pillar))
 
@@ -224,7 +227,7 @@ def test_header_file_is_an_absolute_path_or_a_devstack_variable(filename, ok):
 def test_plugin_variables_can_be_declared_known():
     pillar = dict(SMALL, known_variables=["OCTAVIA_CONF"],
                   config={"post-config": {"$OCTAVIA_CONF": {"DEFAULT": {"k": "v"}}}})
-    d.build(pillar)
+    localconf.build(pillar)
 
 
 def test_both_spellings_of_one_header_variable_are_an_error():
@@ -233,8 +236,8 @@ def test_both_spellings_of_one_header_variable_are_an_error():
 
 
 def test_lists_become_multi_valued_options_in_order():
-    model = d.build(dict(SMALL, config={"post-config": {"$NOVA_CONF": {"DEFAULT": {"f": ["b", "a"], "g": ["one"]}}}}))
-    text = d.render_model(model)
+    model = localconf.build(dict(SMALL, config={"post-config": {"$NOVA_CONF": {"DEFAULT": {"f": ["b", "a"], "g": ["one"]}}}}))
+    text = localconf_text.render_model(model)
     assert "f = b\nf = a\ng = one\n" in text
 
 
@@ -275,7 +278,7 @@ dropped = yes
 
 
 def test_a_hand_written_local_conf_parses_the_way_devstack_reads_it():
-    model, warnings = d.parse_text(HAND_WRITTEN)
+    model, warnings = localconf_text.parse_text(HAND_WRITTEN)
     assert model["disable_all_services"] is True
     assert model["services"] == {"g-api": True, "key": True, "mysql": True, "rabbit": False, "tempest": False}
     assert model["localrc"]["DATABASE_PASSWORD"] == {"ref": "ADMIN_PASSWORD"}
@@ -293,23 +296,23 @@ def test_a_hand_written_local_conf_parses_the_way_devstack_reads_it():
 
 
 def test_rendering_a_parsed_file_keeps_its_meaning():
-    model, _ = d.parse_text(HAND_WRITTEN)
-    again, warnings = d.parse_text(d.render_model(model))
+    model, _ = localconf_text.parse_text(HAND_WRITTEN)
+    again, warnings = localconf_text.parse_text(localconf_text.render_model(model))
     assert again == model and warnings == []
 
 
 def test_enable_service_after_disable_service_has_no_effect_like_devstack():
-    model, warnings = d.parse_text("[[local|localrc]]\ndisable_service horizon\nenable_service horizon\n")
+    model, warnings = localconf_text.parse_text("[[local|localrc]]\ndisable_service horizon\nenable_service horizon\n")
     assert model["services"] == {"horizon": False} and "no effect" in warnings[0]
 
 
 def test_crlf_and_shell_code_are_reported_with_the_line():
-    with pytest.raises(d.ParseError, match="CR"):
-        d.parse_text("[[local|localrc]]\r\nA=1\r\n")
-    with pytest.raises(d.ParseError, match="line 3"):
-        d.parse_text("[[local|localrc]]\nA=1\nif true; then B=2; fi\n")
-    with pytest.raises(d.ParseError, match="line 2"):
-        d.parse_text("[[local|localrc]]\nA=$(hostname)\n")
+    with pytest.raises(ParseError, match="CR"):
+        localconf_text.parse_text("[[local|localrc]]\r\nA=1\r\n")
+    with pytest.raises(ParseError, match="line 3"):
+        localconf_text.parse_text("[[local|localrc]]\nA=1\nif true; then B=2; fi\n")
+    with pytest.raises(ParseError, match="line 2"):
+        localconf_text.parse_text("[[local|localrc]]\nA=$(hostname)\n")
 
 
 @pytest.mark.parametrize("text", [
@@ -319,34 +322,34 @@ def test_crlf_and_shell_code_are_reported_with_the_line():
     "[[local|localrc]]\nADMIN_PASSWORD=Hidden42$(x)\n",
 ])
 def test_parse_errors_never_quote_the_line(text):
-    with pytest.raises(d.ParseError) as info:
-        d.parse_text(text)
+    with pytest.raises(ParseError) as info:
+        localconf_text.parse_text(text)
     assert "line 2" in str(info.value) and "Hidden42" not in str(info.value)
 
 
 def test_import_yields_pillar_that_builds_the_same_model():
-    model, _ = d.parse_text(HAND_WRITTEN)
-    pillar = yaml.safe_load(d.import_yaml(model))["devstack"]
-    assert d.normalize(pillar) == model
+    model, _ = localconf_text.parse_text(HAND_WRITTEN)
+    pillar = yaml.safe_load(localconf_text.import_yaml(model))["devstack"]
+    assert localconf.normalize(pillar) == model
 
 
 def test_example_pillars_are_valid():
     for name in ("full-node.sls", "remote-services.sls"):
         with open(os.path.join(PROJECT, "pillar", "examples", name)) as handle:
-            d.build(yaml.safe_load(handle)["devstack"])
+            localconf.build(yaml.safe_load(handle)["devstack"])
 
 
 # ---- meaning, masking, explain ---------------------------------------------------------------
 
 def test_semantic_diff_ignores_order_and_comments_and_masks_secrets():
-    model = d.build(SMALL)
-    text = d.render_model(model)
-    reordered, _ = d.parse_text("# a comment\n" + text.replace("SWIFT_HASH=abc123\n", "") .replace(
+    model = localconf.build(SMALL)
+    text = localconf_text.render_model(model)
+    reordered, _ = localconf_text.parse_text("# a comment\n" + text.replace("SWIFT_HASH=abc123\n", "") .replace(
         "[[local|localrc]]\n", "[[local|localrc]]\nSWIFT_HASH=abc123\n"))
-    assert d.semantic_diff(reordered, model) == {}
-    changed = d.build(with_localrc(ADMIN_PASSWORD="Other456", DEBUG=True))
-    diff = d.semantic_diff(model, changed)
-    assert diff["localrc:ADMIN_PASSWORD"] == {"old": d.MASK, "new": d.MASK}
+    assert localconf.semantic_diff(reordered, model) == {}
+    changed = localconf.build(with_localrc(ADMIN_PASSWORD="Other456", DEBUG=True))
+    diff = localconf.semantic_diff(model, changed)
+    assert diff["localrc:ADMIN_PASSWORD"] == {"old": localconf.MASK, "new": localconf.MASK}
     assert diff["localrc:DEBUG"] == {"old": None, "new": "True"}
     assert "Secret123" not in repr(diff) and "Other456" not in repr(diff)
 
@@ -355,14 +358,14 @@ def test_masking_scrubs_secret_values_and_url_credentials_everywhere():
     pillar = dict(SMALL, config={"post-config": {"$NOVA_CONF": {
         "database": {"connection": "mysql+pymysql://root:Secret123@127.0.0.1/nova"},
         "DEFAULT": {"transport_url": "rabbit://u:Other999@h:5672/", "admin_password": "x1"}}}})
-    text = d.render_model(d.mask_model(d.build(pillar)))
+    text = localconf_text.render_model(localconf.mask_model(localconf.build(pillar)))
     for secret in ("Secret123", "Other999", "abc123", "= x1"):
         assert secret not in text
 
 
 def test_explain_reports_services_plugins_and_prompts():
-    parsed, _ = d.parse_text("[[local|localrc]]\nenable_plugin b u://b # requires: a\nenable_plugin a u://a\n")
-    info = d.explain_model(parsed)
+    parsed, _ = localconf_text.parse_text("[[local|localrc]]\nenable_plugin b u://b # requires: a\nenable_plugin a u://a\n")
+    info = localconf.explain_model(parsed)
     assert [p["name"] for p in info["plugins_in_order"]] == ["a", "b"]
     assert {p["variable"] for p in info["prompted_passwords"]} == {
         "DATABASE_PASSWORD", "RABBIT_PASSWORD", "SERVICE_PASSWORD", "ADMIN_PASSWORD"}
@@ -372,21 +375,21 @@ def test_explain_reports_services_plugins_and_prompts():
 
 @pytest.mark.parametrize("mode, expected", [("0600", 0o600), ("600", 0o600), (600, 0o600), ("0640", 0o640)])
 def test_modes(mode, expected):
-    assert d.parse_mode(mode) == expected
+    assert localconf_text.parse_mode(mode) == expected
 
 
 def test_bad_mode_is_an_error():
-    with pytest.raises(d.LocalConfError):
-        d.parse_mode(384)
+    with pytest.raises(LocalConfError):
+        localconf_text.parse_mode(384)
 
 
 # ---- the role's settings -------------------------------------------------------------------
 
 def test_role_defaults_and_derived_paths():
-    cfg = d.node_settings({})
+    cfg = localconf.node_settings({})
     assert (cfg["user"], cfg["dest"], cfg["stack"], cfg["checkout"]) == ("stack", "/opt/stack", False, False)
     assert cfg["local_conf"] == "/opt/stack/devstack/local.conf"
-    assert cfg["stamp"].startswith(d.STATE_DIR + "/stack-")
+    assert cfg["stamp"].startswith(localconf.STATE_DIR + "/stack-")
 
 
 @pytest.mark.parametrize("pillar, key", [
@@ -399,23 +402,23 @@ def test_bad_role_settings_name_the_key(pillar, key):
 
 
 def test_dest_is_written_into_localrc_when_it_is_not_the_default():
-    assert d.build({**SMALL, "dest": "/srv/stack"})["localrc"]["DEST"] == "/srv/stack"
-    assert "DEST" not in d.build({**SMALL, "dest": "/opt/stack"})["localrc"]
+    assert localconf.build({**SMALL, "dest": "/srv/stack"})["localrc"]["DEST"] == "/srv/stack"
+    assert "DEST" not in localconf.build({**SMALL, "dest": "/opt/stack"})["localrc"]
     assert any("DEST differs" in e for e in errors_of({**with_localrc(DEST="/x"), "dest": "/srv/stack"}))
 
 
 def test_meaning_digest_ignores_order_but_not_values():
-    a = d.build(SMALL)
-    b = d.build({**SMALL, "localrc": dict(reversed(list(SMALL["localrc"].items())))})
-    assert d.meaning_digest(a) == d.meaning_digest(b)
-    assert d.meaning_digest(a) != d.meaning_digest(d.build(with_localrc(DEBUG=True)))
+    a = localconf.build(SMALL)
+    b = localconf.build({**SMALL, "localrc": dict(reversed(list(SMALL["localrc"].items())))})
+    assert localconf.meaning_digest(a) == localconf.meaning_digest(b)
+    assert localconf.meaning_digest(a) != localconf.meaning_digest(localconf.build(with_localrc(DEBUG=True)))
 
 
 def test_log_tail_masks_secrets(tmp_path):
-    model = d.build(SMALL)
+    model = localconf.build(SMALL)
     cfg = {"dest": str(tmp_path), "run_log": str(tmp_path / "run.log")}
     (tmp_path / "run.log").write_text("line 1\nconnecting mysql://root:Secret123@db/x with Secret123\n")
-    assert d.log_tail(cfg, model) == "line 1\nconnecting mysql://root:<hidden>@db/x with <hidden>"
+    assert stack_runner.log_tail(cfg, model) == "line 1\nconnecting mysql://root:<hidden>@db/x with <hidden>"
 
 
 # ---- the database and broker wiring ----------------------------------------------------------
@@ -425,7 +428,7 @@ BROKER = {"address": "127.0.0.1", "devstack_user": "ds", "users": {"ds": {"passw
 
 
 def wired(pillar, database=DATABASE, broker=BROKER):
-    return d.build(pillar, lookup={"database": database, "broker": broker}.get)
+    return localconf.build(pillar, lookup={"database": database, "broker": broker}.get)
 
 
 def test_a_node_using_the_database_and_broker_roles_gets_their_credentials():
@@ -447,24 +450,24 @@ def test_a_remote_database_and_broker_disable_the_local_services():
                    "database": {"host": "192.0.2.20"}, "broker": {"host": "192.0.2.21"}})
     assert model["localrc"]["DATABASE_HOST"] == "192.0.2.20" and model["localrc"]["RABBIT_HOST"] == "192.0.2.21"
     assert model["services"]["mysql"] is False and model["services"]["rabbit"] is False
-    assert "mysql" not in d.effective_services(model)
-    with pytest.raises(d.LocalConfError) as info:
+    assert "mysql" not in localconf.effective_services(model)
+    with pytest.raises(LocalConfError) as info:
         wired({**SMALL, "localrc": localrc, "database": {"host": "192.0.2.20"}})
     assert any("devstack:services enables mysql, but devstack:database says the database role provides it" in e
                for e in info.value.errors)
 
 
 def test_the_password_lives_in_one_place():
-    with pytest.raises(d.LocalConfError) as info:
+    with pytest.raises(LocalConfError) as info:
         wired({**SMALL, "database": True})
     assert any("devstack:localrc:DATABASE_PASSWORD comes from the database pillar" in e for e in info.value.errors)
 
 
 def test_missing_backend_pillar_keys_are_named():
-    with pytest.raises(d.LocalConfError) as info:
+    with pytest.raises(LocalConfError) as info:
         wired({**SMALL, "broker": True}, broker={"devstack_user": "ds", "users": {}})
     assert any("broker:address, broker:users:ds:password is missing" in e for e in info.value.errors)
-    with pytest.raises(d.LocalConfError) as info:
+    with pytest.raises(LocalConfError) as info:
         wired({**SMALL, "broker": True}, broker=None)
     assert any("the broker pillar is missing" in e for e in info.value.errors)
 
@@ -473,7 +476,7 @@ def test_the_database_and_broker_hosts_come_from_the_mine_when_not_given():
     localrc = {k: v for k, v in SMALL["localrc"].items() if k != "DATABASE_PASSWORD"}
     pillars = {"database": DATABASE, "broker": BROKER,
                "mine:database": {"db1": "192.0.2.20"}, "mine:broker": {"mq1": "192.0.2.21", "mq2": "192.0.2.22"}}
-    model = d.build({**SMALL, "localrc": localrc, "services": {"keystone": True, "swift": True},
+    model = localconf.build({**SMALL, "localrc": localrc, "services": {"keystone": True, "swift": True},
                      "database": True, "broker": True}, lookup=pillars.get)
     assert model["localrc"]["DATABASE_HOST"] == "192.0.2.20" and model["localrc"]["RABBIT_HOST"] == "192.0.2.21"
     assert model["services"]["mysql"] is False and model["services"]["rabbit"] is False
@@ -481,13 +484,13 @@ def test_the_database_and_broker_hosts_come_from_the_mine_when_not_given():
 
 def test_units_restarted_after_a_stack_are_those_reading_the_merged_files():
     """stack.sh starts Keystone before it merges post-config: the role restarts what reads it."""
-    model = d.build({"disable_all_services": True, "services": {"keystone": True},
+    model = localconf.build({"disable_all_services": True, "services": {"keystone": True},
                      "localrc": {"ADMIN_PASSWORD": "Pw1", "SERVICE_PASSWORD": "Pw1"},
                      "config": {"post-config": {"$KEYSTONE_CONF": {"token": {"expiration": 5400}},
                                                 "${NOVA_CONF}": {"DEFAULT": {"debug": True}},
                                                 "/etc/plugin/plugin.conf": {"a": {"b": 1}}},
                                 "test-config": {"$TEMPEST_CONFIG": {"c": {"d": 1}}}}})
-    units, unknown = d.config_units(model)
+    units, unknown = stack_runner.config_units(model)
     assert units == ["devstack@keystone.service", "devstack@n-*.service"]
     assert unknown == ["/etc/plugin/plugin.conf"]  # named in the state's comment; tempest has no unit
 
@@ -499,7 +502,7 @@ def test_a_password_given_as_ref_or_expand_is_checked_after_resolution(value):
     errors = errors_of(with_localrc(OTHER="not:alnum", ADMIN_PASSWORD=value))
     assert any(e.startswith("devstack:localrc:ADMIN_PASSWORD must be alphanumeric") for e in errors), errors
     assert not any("not:alnum" in e for e in errors)
-    assert d.build(with_localrc(OTHER="Alnum1", ADMIN_PASSWORD={"expand": "${OTHER}x2"}))
+    assert localconf.build(with_localrc(OTHER="Alnum1", ADMIN_PASSWORD={"expand": "${OTHER}x2"}))
 
 
 def test_a_password_built_from_a_variable_devstack_sets_cannot_be_checked():

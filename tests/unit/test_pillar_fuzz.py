@@ -17,7 +17,10 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from project import PROJECT, devstack as d, load_source
+from project import PROJECT, load_source
+
+from devstack_salt import localconf, localconf_text
+from devstack_salt.errors import LocalConfError
 
 database_server = load_source("database_server_model", os.path.join(PROJECT, "_modules", "database_server.py"))
 message_broker = load_source("message_broker_model", os.path.join(PROJECT, "_modules", "message_broker.py"))
@@ -97,7 +100,7 @@ MONITORING = {
 def test_the_base_pillars_are_valid():
     database_server.build(DATABASE)
     message_broker.normalize(BROKER)
-    d.build(DEVSTACK, lookup={"database": DATABASE, "broker": BROKER}.get)
+    localconf.build(DEVSTACK, lookup={"database": DATABASE, "broker": BROKER}.get)
     validate_monitoring(MONITORING, ["all-in-one"], DATABASE, BROKER)
 
 
@@ -106,12 +109,12 @@ def test_the_base_pillars_are_valid():
 def test_devstack_pillar(pillar, others):
     lookup = others.get if isinstance(others, dict) else (lambda key: others)
     try:
-        model = d.build(pillar, lookup=lookup)
-    except d.LocalConfError as exc:
+        model = localconf.build(pillar, lookup=lookup)
+    except LocalConfError as exc:
         assert_error_names_a_path(exc.errors)
         return
-    d.render_model(model)
-    d.node_settings(pillar, "devstack", None, dict(model, localrc=dict(model["localrc"])))
+    localconf_text.render_model(model)
+    localconf.node_settings(pillar, "devstack", None, dict(model, localrc=dict(model["localrc"])))
 
 
 @FUZZ

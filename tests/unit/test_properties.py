@@ -12,7 +12,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from devstack_judge import EARLY, config_refs, intended_files, intended_value
-from project import devstack as d
+from devstack_salt import devstack_facts, localconf, localconf_text, shell
+from devstack_salt.errors import LocalConfError
 
 # Any single-line text: hostile shell syntax included, only newline, CR and NUL excluded.
 line_text = st.text(st.characters(blacklist_characters="\n\r\0", blacklist_categories=("Cs",)), max_size=40)
@@ -24,11 +25,11 @@ hostile = st.one_of(
 )
 # PATH is left out: a localrc that replaces it breaks every script, DevStack's included, as asked.
 names = st.from_regex(r"[A-Z][A-Z0-9_]{0,6}", fullmatch=True).filter(
-    lambda n: n != "PATH" and n not in d.RESERVED_VARIABLES)
+    lambda n: n != "PATH" and n not in devstack_facts.RESERVED_VARIABLES)
 safe_word = st.from_regex(r"[a-z0-9][a-z0-9_-]{0,8}", fullmatch=True)
 config_scalar = st.from_regex(
     r"[A-Za-z0-9_./:,=@%+-]{1,8}( [A-Za-z0-9_./:,=@%+-]{1,8})?(\$HOST_IP|\$\{SERVICE_HOST\}x|\$\$[a-z]*)?",
-    fullmatch=True).filter(lambda v: d.config_value_problem(v) is None) | st.just("")
+    fullmatch=True).filter(lambda v: shell.config_value_problem(v) is None) | st.just("")
 sections = st.from_regex(r"[A-Za-z][A-Za-z0-9_:./-]{0,6}", fullmatch=True)
 options = st.from_regex(r"[a-z0-9][a-z0-9_./-]{0,6}", fullmatch=True)
 HEADERS = ["$NOVA_CONF", "$NOVA_CPU_CONF", "{root}/etc/x/y.conf", "/$Q_PLUGIN_CONF_FILE", "$NOVA_CONF_DIR/api-paste.ini",
@@ -70,7 +71,7 @@ def plugin_sets(draw):
 
 def config_trees(root: str = "/srv/judge"):
     return st.dictionaries(
-        st.sampled_from(d.PHASES),
+        st.sampled_from(devstack_facts.PHASES),
         st.dictionaries(
             st.sampled_from([h.format(root=root) for h in HEADERS]),
             st.dictionaries(sections,
@@ -95,11 +96,11 @@ def pillars(draw, root: str = "/srv/judge"):
 def valid_model(pillar: dict) -> dict | None:
     """The model of a pillar, or None when validation rejects it (every error naming a path)."""
     try:
-        model = d.normalize(pillar)
-    except d.LocalConfError as exc:
+        model = localconf.normalize(pillar)
+    except LocalConfError as exc:
         assert all(e.startswith("devstack:") for e in exc.errors), exc.errors
         return None
-    errors = [e for e in d.check(model) if "missing or empty" not in e]
+    errors = [e for e in localconf.check(model) if "missing or empty" not in e]
     assert all(e.startswith("devstack:") for e in errors), errors
     return None if errors else model
 
@@ -110,29 +111,29 @@ def test_parse_of_render_is_identity(pillar):
     model = valid_model(pillar)
     if model is None:
         return
-    text = d.render_model(model)
-    parsed, warnings = d.parse_text(text)
+    text = localconf_text.render_model(model)
+    parsed, warnings = localconf_text.parse_text(text)
     assert parsed == model
     assert warnings == []
-    assert d.render_model(parsed) == text
+    assert localconf_text.render_model(parsed) == text
 
 
 def judge_model(judge, model):
-    return judge.read(d.render_model(model), model["localrc"], config_refs(model))
+    return judge.read(localconf_text.render_model(model), model["localrc"], config_refs(model))
 
 
 def assert_devstack_read_the_model(reading, model):
     assert reading.canary == [] and reading.cwd_left == [], (reading.canary, reading.cwd_left)
     assert reading.stderr == ""
     assert reading.variables == {name: intended_value(model["localrc"], name) for name in model["localrc"]}
-    assert reading.enabled_services == d.effective_services(model)
+    assert reading.enabled_services == localconf.effective_services(model)
     assert reading.disabled_services == [name for name, on in model["services"].items() if not on]
     assert reading.plugins == [(name, model["plugins"][name]["url"], model["plugins"][name].get("ref", "master"))
-                               for name in d.plugin_order(model["plugins"])]
+                               for name in localconf.plugin_order(model["plugins"])]
     intended = intended_files(model, reading.merge_env)
     for phase, files in model["config"].items():
         for header in files:
-            assert reading.merged(phase, header) == intended[d.header_identity(header)], (phase, header)
+            assert reading.merged(phase, header) == intended[devstack_facts.header_identity(header)], (phase, header)
 
 
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -164,24 +165,24 @@ def test_a_hostile_post_config_value_is_written_exactly_or_rejected(judge, value
     if errors:
         assert all(e.startswith(f"devstack:config:post-config:$NOVA_CONF:{section}") for e in errors), errors
         return
-    model = d.normalize(pillar)
+    model = localconf.normalize(pillar)
     assert_devstack_read_the_model(judge_model(judge, model), model)
 
 
 def _errors(pillar) -> list[str]:
     try:
-        d.normalize(pillar)
-    except d.LocalConfError as exc:
+        localconf.normalize(pillar)
+    except LocalConfError as exc:
         return exc.errors
-    return [e for e in d.check(d.normalize(pillar)) if "missing or empty" not in e]
+    return [e for e in localconf.check(localconf.normalize(pillar)) if "missing or empty" not in e]
 
 
 def test_the_judge_sees_through_a_broken_renderer(judge):
     """The judge is not blind: an unquoted value, a lost escape and a shifted option all show."""
-    model = d.normalize({"localrc": {"A": "x y"}, "config": {"post-config": {"$NOVA_CONF": {"DEFAULT": {"p": "a$$b"}}}}})
-    good = judge.read(d.render_model(model), ["A"])
+    model = localconf.normalize({"localrc": {"A": "x y"}, "config": {"post-config": {"$NOVA_CONF": {"DEFAULT": {"p": "a$$b"}}}}})
+    good = judge.read(localconf_text.render_model(model), ["A"])
     assert_devstack_read_the_model(good, model)
-    broken = d.render_model(model).replace("A='x y'", "A=x y").replace("\\\\$", "$")
+    broken = localconf_text.render_model(model).replace("A='x y'", "A=x y").replace("\\\\$", "$")
     reading = judge.read(broken, ["A"])
     assert reading.canary == ["y"] and reading.variables == {"A": None}
     assert reading.merged("post-config", "$NOVA_CONF")["DEFAULT"]["p"] == ["a"]  # $b expanded, to nothing

@@ -8,9 +8,9 @@ import stat
 
 import pytest
 
-from project import PROJECT, devstack, load_source
+from project import PROJECT, load_source
 
-from devstack_salt import files
+from devstack_salt import files, localconf_text, stack_runner
 
 database_server = load_source("database_server_files", os.path.join(PROJECT, "_modules", "database_server.py"))
 
@@ -82,7 +82,13 @@ def test_the_file_belongs_to_the_given_owner(tmp_path):
     assert (info.st_uid, info.st_gid) == (nobody.pw_uid, nobody.pw_gid)
 
 
-def test_the_devstack_and_database_modules_write_through_this_one_function():
-    for module in (devstack, database_server):
+def test_the_database_module_writes_through_this_one_function():
+    for module in (database_server,):
         assert module.devstack_salt_files is files
         assert not hasattr(module, "atomic_write")
+
+
+def test_the_devstack_logic_writes_local_conf_and_the_stamp_through_this_one_module():
+    for module in (localconf_text, stack_runner):
+        assert module.files is files
+        assert not hasattr(module, "atomic_write") and not hasattr(module, "write_json")

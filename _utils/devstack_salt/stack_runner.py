@@ -1,0 +1,359 @@
+"""
+The stack runner: stack.sh, unstack.sh and clean.sh run as the stack user without ever hanging,
+the stamp that records what was stacked (and so whether to stack again), the masked log tail,
+the restart of the units whose config stack.sh merged late, and the health probes of a stacked
+node.
+
+The stamp and the progress record go through :mod:`devstack_salt.files`. The settings (``cfg``)
+come from :func:`devstack_salt.localconf.node_settings`, the model from
+:func:`devstack_salt.localconf.build`.
+"""
+
+from __future__ import annotations
+
+import grp
+import os
+import pwd
+import re
+import select
+import signal
+import socket
+import subprocess
+import time
+import urllib.request
+from typing import Any, Iterable
+
+from . import files
+from .devstack_facts import CONFIG_FILE_UNITS, RESTART_PHASES, header_variable
+from .errors import LocalConfError
+from .localconf import MASK, effective_services, meaning_digest, resolve_literal, scrub_text, secret_values
+
+#: Console output that means stack.sh (or sudo) is waiting for an answer that never comes.
+PROMPT_RE = re.compile(rb"Enter a password now:|\[sudo\] password for|Password:\s*$", re.M)
+#: URL_CREDENTIALS_RE for the raw bytes of a script's output.
+URL_CREDENTIALS_RE_BYTES = re.compile(rb"(://[^:/@\s]*:)[^@\s]*@")
+
+
+def checkout_commit(directory: str) -> str | None:
+    """The commit checked out in a git work tree, or None."""
+    try:
+        proc = subprocess.run(
+            ["git", "-c", f"safe.directory={directory}", "-C", directory, "rev-parse", "HEAD"],
+            capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=30,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return proc.stdout.strip() if proc.returncode == 0 else None
+
+
+def stack_reasons(cfg: dict, model: dict, force: bool = False) -> list[str]:
+    """Why stack.sh must run now (empty: it need not). Reads the stamp and the checkout."""
+    stamp = files.read_json(cfg["stamp"])
+    reasons = []
+    if force:
+        reasons.append("asked explicitly (force)")
+    if stamp is None:
+        reasons.append("never stacked by this role")
+        return reasons
+    if stamp.get("result") != "success":
+        reasons.append(f"the last run did not succeed ({stamp.get('result')})")
+    if stamp.get("meaning") != meaning_digest(model):
+        reasons.append("the meaning of local.conf changed since the last stack")
+    commit = checkout_commit(cfg["devstack_dir"])
+    if stamp.get("commit") != commit:
+        reasons.append(f"the DevStack checkout moved from {str(stamp.get('commit'))[:12]} to {str(commit)[:12]}")
+    return reasons
+
+
+def _user_env(entry: pwd.struct_passwd) -> dict[str, str]:
+    """A clean environment for the stack user: nothing of Salt's (and no secret) leaks in."""
+    return {
+        "HOME": entry.pw_dir, "USER": entry.pw_name, "LOGNAME": entry.pw_name, "SHELL": "/bin/bash",
+        "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "TERM": "dumb",
+    }
+
+
+def run_script(cfg: dict, script: str, timeout: int, log_path: str, progress: str | None = None,
+               secrets: Iterable[str] = ()) -> dict:
+    """Run a DevStack script (stack.sh, unstack.sh, clean.sh) as the stack user, never hanging.
+
+    stdin is /dev/null, the environment is clean, and the whole process group is stopped when it
+    prompts (a password or sudo prompt) or runs past ``timeout``. Output reaches ``log_path``
+    (0600) line by line with every one of ``secrets`` masked: DevStack traces each command
+    (``set -o xtrace``), passwords included.
+    Returns {"returncode", "outcome" (success, failed, prompted, timeout), "seconds"}.
+    """
+    entry = pwd.getpwnam(cfg["user"])
+    groups = [g.gr_gid for g in grp.getgrall() if entry.pw_name in g.gr_mem]
+    os.makedirs(os.path.dirname(log_path), exist_ok=True)
+    os.chown(os.path.dirname(log_path), entry.pw_uid, entry.pw_gid)
+    masks = [(secret.encode(), MASK.encode()) for secret in secrets if secret]
+    started = time.time()
+    fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchown(fd, entry.pw_uid, entry.pw_gid)
+    log = os.fdopen(fd, "wb")
+
+    def write(data: bytes) -> None:
+        data = URL_CREDENTIALS_RE_BYTES.sub(rb"\1" + MASK.encode() + b"@", data)
+        for secret, mask in masks:
+            data = data.replace(secret, mask)
+        log.write(data)
+        log.flush()
+
+    try:
+        proc = subprocess.Popen(
+            ["/bin/bash", f"./{script}"], cwd=cfg["devstack_dir"], env=_user_env(entry),
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
+            user=entry.pw_uid, group=entry.pw_gid, extra_groups=groups,
+        )
+    except BaseException:
+        log.close()
+        raise
+    if progress:
+        files.write_json(progress, {"pid": proc.pid, "script": script, "started": started, "log": log_path})
+    out = proc.stdout.fileno()
+    os.set_blocking(out, False)
+    outcome, tail, pending, closed_at = None, b"", b"", None
+    try:
+        while True:
+            ready, _, _ = select.select([out], [], [], 0.2)
+            chunk = b""
+            if ready:
+                try:
+                    chunk = os.read(out, 65536)
+                except BlockingIOError:
+                    chunk = b""
+                else:
+                    if not chunk:
+                        break  # every writer closed the pipe
+            tail = (tail + chunk)[-4096:]
+            pending += chunk
+            if b"\n" in pending:
+                complete, pending = pending.rsplit(b"\n", 1)
+                write(complete + b"\n")
+            if PROMPT_RE.search(tail):
+                outcome = "prompted"
+            elif time.time() - started > timeout:
+                outcome = "timeout"
+            if outcome:
+                _stop_group(proc)
+                break
+            if proc.poll() is not None:  # a daemon the script left may hold the pipe open
+                closed_at = closed_at or time.time()
+                if time.time() - closed_at > 5:
+                    break
+    finally:
+        if pending:
+            write(pending)
+        log.close()
+        proc.stdout.close()
+        if progress:
+            try:
+                os.unlink(progress)
+            except FileNotFoundError:
+                pass
+    proc.wait()
+    if outcome is None:
+        outcome = "success" if proc.returncode == 0 else "failed"
+    return {"returncode": proc.returncode, "outcome": outcome, "seconds": round(time.time() - started, 1)}
+
+
+def _stop_group(proc: subprocess.Popen) -> None:
+    """SIGTERM the process group, then SIGKILL what is left after 5 s."""
+    for sig, grace in ((signal.SIGTERM, 5.0), (signal.SIGKILL, 5.0)):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            return
+        deadline = time.time() + grace
+        while time.time() < deadline:
+            if proc.poll() is not None:
+                try:
+                    os.killpg(proc.pid, 0)
+                except ProcessLookupError:
+                    return
+            time.sleep(0.1)
+
+
+def log_tail(cfg: dict, model: dict, lines: int = 20, since: float = 0.0) -> str:
+    """The last lines of DevStack's LOGFILE (when set and written since ``since``) or of the
+    runner's own log, with every secret of the model masked."""
+    candidates = []
+    logfile = resolve_literal(model["localrc"], "LOGFILE", {"DEST": cfg["dest"]})
+    if logfile:
+        candidates.append(logfile)
+    candidates.append(cfg["run_log"])
+    for path in candidates:
+        try:
+            if os.path.getmtime(path) >= since:
+                with open(path, "rb") as handle:
+                    handle.seek(max(0, os.path.getsize(path) - 65536))
+                    text = handle.read().decode("utf-8", errors="replace")
+                return scrub_text(model, "\n".join(text.splitlines()[-lines:]))
+        except OSError:
+            continue
+    return ""
+
+
+def config_units(model: dict) -> tuple[list[str], list[str]]:
+    """(unit patterns to restart once stack.sh merged the model's config, header files of
+    those phases whose units this role does not know)."""
+    units: list[str] = []
+    unknown: list[str] = []
+    for phase in RESTART_PHASES:
+        for filename in sorted(model["config"].get(phase, {})):
+            patterns = CONFIG_FILE_UNITS.get(header_variable(filename) or "")
+            if patterns is None:
+                unknown.append(filename)
+            units.extend(p for p in patterns or () if p not in units)
+    return units, unknown
+
+
+def systemd_running() -> bool:
+    """True when systemd runs this host (a container without it has no units to restart)."""
+    return os.path.isdir("/run/systemd/system")
+
+
+def restart_config_units(cfg: dict, model: dict, wait: float = 120.0) -> dict:
+    """Restart the active units that read the model's post-config files, then wait until every
+    probed service answers. Returns {"restarted": [...], "unknown": [...], "failing": {...}}."""
+    patterns, unknown = config_units(model)
+    result: dict[str, Any] = {"restarted": [], "unknown": unknown, "failing": {}}
+    if not patterns or not systemd_running():
+        return result
+    listed = subprocess.run(["systemctl", "list-units", "--state=active", "--plain", "--no-legend", "--full",
+                             *patterns], capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    units = sorted({line.split()[0] for line in listed.stdout.splitlines() if line.strip()})
+    if units:
+        restart = subprocess.run(["systemctl", "restart", *units], capture_output=True, text=True,
+                                 stdin=subprocess.DEVNULL)
+        result["restarted"] = units
+        if restart.returncode != 0:
+            result["failing"] = {"systemctl restart": scrub_text(model, restart.stderr.strip())}
+            return result
+    deadline = time.time() + wait
+    while True:
+        failing = {k: v for k, v in service_health(cfg, model).items() if not v.startswith("ok")}
+        if not failing or time.time() > deadline:
+            result["failing"] = failing
+            return result
+        time.sleep(1)
+
+
+def stack_node(cfg: dict, model: dict, force: bool = False) -> dict:
+    """Run stack.sh when :func:`stack_reasons` says so; restart the units whose post-config files
+    stack.sh merged after they started; record the outcome in the stamp.
+
+    Returns {"ran": bool, "result": bool, "reasons", "outcome", "seconds", "log", "tail", "commit",
+    "restarted"}.
+    """
+    reasons = stack_reasons(cfg, model, force)
+    commit = checkout_commit(cfg["devstack_dir"])
+    if not reasons:
+        return {"ran": False, "result": True, "reasons": [], "commit": commit}
+    if not os.path.isfile(os.path.join(cfg["devstack_dir"], "stack.sh")):
+        raise LocalConfError([f"{cfg['devstack_dir']}/stack.sh does not exist: check out DevStack first "
+                              "(the devstack role does when devstack:stack is true)"])
+    secrets = secret_values(model)
+    previous = files.read_json(cfg["stamp"]) or {}
+    if cfg["unstack_before_restack"] and previous.get("result") == "success":
+        run_script(cfg, "unstack.sh", int(cfg["stack_timeout"]), cfg["run_log"] + ".unstack", cfg["running"], secrets)
+    started = time.time()
+    files.write_json(cfg["stamp"], {**previous, "result": "running", "started": started})
+    run = run_script(cfg, "stack.sh", int(cfg["stack_timeout"]), cfg["run_log"], cfg["running"], secrets)
+    outcome = run["outcome"]
+    restarted: dict[str, Any] = {"restarted": [], "unknown": [], "failing": {}}
+    if outcome == "success":
+        restarted = restart_config_units(cfg, model)
+        if restarted["failing"]:
+            outcome = "restart-failed"
+    stamp = {"result": "success" if outcome == "success" else outcome, "meaning": meaning_digest(model),
+             "commit": commit, "started": started, "finished": time.time(), "seconds": run["seconds"],
+             "returncode": run["returncode"], "log": cfg["run_log"], "restarted": restarted["restarted"]}
+    files.write_json(cfg["stamp"], stamp)
+    result = {"ran": True, "result": outcome == "success", "reasons": reasons, "outcome": outcome,
+              "seconds": run["seconds"], "log": cfg["run_log"], "commit": commit,
+              "restarted": restarted["restarted"], "not_restarted": restarted["unknown"]}
+    if outcome == "restart-failed":
+        result["tail"] = "\n".join(f"{k}: {v}" for k, v in sorted(restarted["failing"].items()))
+    elif not result["result"]:
+        result["tail"] = log_tail(cfg, model, since=started - 1)
+    return result
+
+
+def unstack_node(cfg: dict, model: dict, clean: bool = False) -> dict:
+    """Run unstack.sh (or clean.sh) and mark the stamp so that the next apply stacks again."""
+    script = "clean.sh" if clean else "unstack.sh"
+    if not os.path.isfile(os.path.join(cfg["devstack_dir"], script)):
+        raise LocalConfError([f"{cfg['devstack_dir']}/{script} does not exist"])
+    run = run_script(cfg, script, int(cfg["stack_timeout"]), cfg["run_log"] + "." + script, cfg["running"],
+                     secret_values(model))
+    stamp = files.read_json(cfg["stamp"]) or {}
+    files.write_json(cfg["stamp"], {**stamp, "result": "cleaned" if clean else "unstacked", "finished": time.time()})
+    return {"result": run["outcome"] == "success", "outcome": run["outcome"], "seconds": run["seconds"],
+            "tail": "" if run["outcome"] == "success" else log_tail(cfg, model, since=0)}
+
+
+def service_health(cfg: dict, model: dict) -> dict[str, str]:
+    """Probe the enabled services of a stacked node: Keystone, Swift proxy, MySQL, RabbitMQ."""
+    enabled = set(effective_services(model))
+    early = {"DEST": cfg["dest"]}
+    localrc = model["localrc"]
+    host = resolve_literal(localrc, "SERVICE_HOST", early) or resolve_literal(localrc, "HOST_IP", early) or "127.0.0.1"
+    checks: dict[str, str] = {}
+    if "key" in enabled:
+        checks["keystone"] = _http_check(f"http://{host}/identity/v3")
+    if "s-proxy" in enabled:
+        checks["swift-proxy"] = _http_check(f"http://{host}:8080/healthcheck")
+    if enabled & {"mysql", "postgresql"} or "DATABASE_HOST" in localrc:
+        db_host = resolve_literal(localrc, "DATABASE_HOST", early) or host
+        checks["database"] = _tcp_check(db_host, 5432 if "postgresql" in enabled else 3306)
+    if "rabbit" in enabled or "RABBIT_HOST" in localrc:
+        checks["rabbitmq"] = _tcp_check(resolve_literal(localrc, "RABBIT_HOST", early) or host, 5672)
+    return checks
+
+
+def _http_check(url: str) -> str:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return f"ok (HTTP {response.status} from {url})"
+    except Exception as exc:  # any failure is a health answer, not an error
+        return f"failing: {url}: {exc}"
+
+
+def _tcp_check(host: str, port: int) -> str:
+    try:
+        with socket.create_connection((host, port), timeout=5):
+            return f"ok ({host}:{port} accepts connections)"
+    except OSError as exc:
+        return f"failing: {host}:{port}: {exc.strerror or exc}"
+
+
+def node_status(cfg: dict, model: dict) -> dict:
+    """The node at a glance: stack user, local.conf, checkout, last run (from the stamp), why it
+    would stack again, a run in progress (its latest log line), and the health of a stacked node."""
+    stamp = files.read_json(cfg["stamp"])
+    result = {
+        "stacking": "on" if cfg["stack"] else "off (devstack:stack is false)",
+        "user": cfg["user"],
+        "local_conf": cfg["local_conf"],
+        "checkout": {"path": cfg["devstack_dir"], "ref": cfg["ref"], "commit": checkout_commit(cfg["devstack_dir"])},
+        "last_stack": None,
+        "restack_needed_because": stack_reasons(cfg, model),
+    }
+    if stamp:
+        result["last_stack"] = {k: stamp.get(k) for k in ("result", "commit", "seconds", "log")}
+        if stamp.get("finished"):
+            result["last_stack"]["finished"] = time.strftime("%Y-%m-%d %H:%M:%S %Z", time.localtime(stamp["finished"]))
+    running = files.read_json(cfg["running"])
+    if running:
+        alive = os.path.exists(f"/proc/{running.get('pid')}")
+        result["running"] = {
+            "script": running.get("script"), "pid": running.get("pid"), "alive": alive,
+            "for_seconds": round(time.time() - running.get("started", time.time())),
+            "latest": log_tail(cfg, model, lines=1, since=0),
+        }
+    if stamp and stamp.get("result") == "success":
+        result["health"] = service_health(cfg, model)
+    return result
