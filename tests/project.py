@@ -24,4 +24,4 @@ def load_source(name: str, path: str):
 
 
 devstack = load_source("devstack_model", os.path.join(PROJECT, "_modules", "devstack.py"))
-configure = load_source("project_configure", os.path.join(PROJECT, "bin", "configure"))
+from devstack_salt import saltconfig as configure  # noqa: E402 - bin/configure's logic (needs _utils above)
