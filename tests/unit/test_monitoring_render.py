@@ -189,3 +189,37 @@ def test_a_plugin_collectd_does_not_have_is_an_error_naming_it(tmp_path):
         collectd.render_collectd_conf({"plugins": {"lod": {}}}, plugin_dir=str(tmp_path))
     # Before collectd is installed (a first test=True) there is nothing to check against.
     assert "LoadPlugin lod" in collectd.render_collectd_conf({"plugins": {"lod": {}}}, plugin_dir=str(tmp_path / "none"))
+
+
+# ---- reactions (devstack_salt.reactions: the reactor's calls without Salt) --------------------
+
+def test_a_stopped_service_is_started_once_per_min_interval(tmp_path):
+    from devstack_salt import reactions
+
+    started = []
+    config = reactions.settings({"enabled": True, "min_interval": 60, "services": ["collectd"]})
+    react = lambda now: reactions.react_service(  # noqa: E731
+        "t", {"service_name": "collectd"}, config, lambda name: bool(started), started.append, lambda: False, now,
+        str(tmp_path / "stamps"), str(tmp_path / "log.jsonl"))
+    assert react(1000.0)["running_after"] is True and started == ["collectd"]
+    started.clear()
+    assert react(1030.0)["skipped"].startswith("reacted 30 s ago") and started == []
+    assert [entry["action"] for entry in reactions.recent(5, str(tmp_path / "log.jsonl"))] == ["service.start collectd"] * 2
+    off = reactions.settings({})
+    assert reactions.react_service("t", {"service_name": "collectd"}, off, bool, started.append, bool, 0)["action"] is None
+
+
+def test_a_threshold_action_runs_once_per_crossing(tmp_path):
+    from devstack_salt import reactions
+
+    calls = []
+    config = reactions.settings({"enabled": True, "min_interval": 0})
+    spec = {"action": {"function": "monitoring.alert", "args": ["full"]}}
+    functions = {"monitoring.alert": lambda message: calls.append(message) or True}
+    react = lambda crossing, now: reactions.react_threshold(  # noqa: E731
+        "t", {"threshold": "disk", "crossing": crossing}, config, spec, functions, lambda: False, now,
+        str(tmp_path / "stamps"), str(tmp_path / "log.jsonl"))
+    assert react(1, 10.0)["result"] is True
+    assert react(1, 20.0) == {"action": None, "reason": "already acted on this crossing"}
+    assert react(2, 30.0)["result"] is True and calls == ["full", "full"]
+    assert (tmp_path / "stamps" / "threshold-disk.crossing").stat().st_mode & 0o777 == 0o600
