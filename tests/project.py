@@ -14,7 +14,7 @@ if os.path.join(PROJECT, "_utils") not in sys.path:
 
 
 def load_source(name: str, path: str):
-    """Import a file of this project as a module (the Salt modules and bin/configure)."""
+    """Import a file of this project as a module (a Salt face, for the few tests that need one)."""
     loader = importlib.machinery.SourceFileLoader(name, path)
     spec = importlib.util.spec_from_loader(name, loader)
     module = importlib.util.module_from_spec(spec)
@@ -23,4 +23,4 @@ def load_source(name: str, path: str):
     return module
 
 
-configure = load_source("project_configure", os.path.join(PROJECT, "bin", "configure"))
+from devstack_salt import saltconfig as configure  # noqa: E402 - bin/configure's logic (needs _utils above)

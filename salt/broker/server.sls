@@ -2,8 +2,8 @@
 # the Erlang cookie (0400), running. The file contents come from the message_broker module
 # (rendered from data, never templated here).
 {%- set cookie = salt['pillar.get']('broker:erlang_cookie') %}
-{#- bin/configure's one decision: systemd runs services here unless its module is disabled. #}
-{%- set systemd = 'systemd_service' not in salt['config.get']('disable_modules', []) %}
+{#- bin/configure's one decision (topology.systemd): systemd runs services here unless its module is disabled. #}
+{%- set systemd = salt['topology.systemd']() %}
 include:
   - broker.pillar
 {#- With an invalid pillar only the gate runs (and fails, naming each problem). #}

@@ -20,7 +20,7 @@ database-server-config:
 database-server-service:
   service.running:
     - name: mariadb
-{%- if 'systemd_service' not in salt['config.get']('disable_modules', []) %}
+{%- if salt['topology.systemd']() %}
     - enable: True            # at boot, on systemd hosts
 {%- endif %}
     - require:

@@ -30,7 +30,7 @@ monitoring-collectd-conf:
 monitoring-collectd-service:
   service.running:
     - name: collectd
-{%- if 'systemd_service' not in salt['config.get']('disable_modules', []) %}
+{%- if salt['topology.systemd']() %}
     - enable: True            # at boot, on systemd hosts
 {%- endif %}
     - watch:

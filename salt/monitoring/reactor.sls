@@ -6,7 +6,7 @@
 {%- set config_file = salt['config.get']('conf_file') %}
 {%- set bin_dir = salt['file.dirname'](salt['grains.get']('pythonexecutable')) %}
 
-{%- set systemd = 'systemd_service' not in salt['config.get']('disable_modules', []) %}
+{%- set systemd = salt['topology.systemd']() %}
 {%- set unit = 'service' if systemd else 'init' %}
 
 # A systemd unit where systemd runs (enabled at boot), an init.d script elsewhere (bin/configure).

@@ -33,7 +33,7 @@ monitoring-carbon-schemas:
 monitoring-carbon-service:
   service.running:
     - name: carbon-cache
-{%- if 'systemd_service' not in salt['config.get']('disable_modules', []) %}
+{%- if salt['topology.systemd']() %}
     - enable: True            # at boot, on systemd hosts
 {%- endif %}
     - watch:

@@ -3,20 +3,23 @@
 # failure stops the run (failhard; later steps require the earlier ones) and the report names
 # the step and the minion.
 #   salt-run state.orchestrate orch.deploy
+# The targets come from salt/roles.jinja: the master's runner renders this file without this
+# project's execution modules (topology.target), so it imports the same rule as top.sls.
+{%- from 'roles.jinja' import target %}
 publish-addresses:
   salt.function:
     - name: mine.update
     - tgt: '*'
 
-{%- set steps = [('database', 'I@roles:database or I@roles:all-in-one'),
-                 ('broker', 'I@roles:broker or I@roles:all-in-one'),
+{%- set steps = [('database', target('database')),
+                 ('broker', target('broker')),
                  ('monitoring', '*'),
-                 ('devstack', 'I@roles:devstack or I@roles:all-in-one')] %}
-{%- for role, target in steps %}
+                 ('devstack', target('devstack'))] %}
+{%- for role, tgt in steps %}
 
 {{ role }}-nodes:
   salt.state:
-    - tgt: '{{ target }}'
+    - tgt: '{{ tgt }}'
     - tgt_type: compound
     - sls: {{ role }}
     - failhard: True

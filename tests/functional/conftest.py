@@ -1,5 +1,6 @@
 """Functional tier: this project's modules loaded by Salt's own loader (Salt Factories' Loaders),
-with a minion configuration from bin/configure rooted in a temporary directory."""
+with a minion configuration from bin/configure's devstack_salt.saltconfig rooted in a temporary
+directory."""
 
 from __future__ import annotations
 
@@ -12,7 +13,9 @@ import pytest
 import salt.config
 from saltfactories.utils.functional import Loaders
 
-from project import PROJECT, configure
+from devstack_salt import saltconfig
+
+from project import PROJECT
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -44,7 +47,7 @@ def salt_root(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def minion_opts(salt_root):
-    config = configure.minion_config(
+    config = saltconfig.minion_config(
         str(salt_root), "functional-minion",
         file_roots=[os.path.join(PROJECT, "salt"), str(salt_root / "states")], pillar_roots=[str(salt_root / "pillar")],
     )

@@ -9,24 +9,19 @@ import subprocess
 import sys
 import textwrap
 
+from devstack_salt import saltconfig
+
 from project import PROJECT
 
 # A fresh interpreter: this test session imported the modules as plain Python already (and with
-# them the repository's _utils), which would hide a missing sync.
+# them the repository's _utils), which would hide a missing sync. Its minion config is written
+# here, so it imports nothing of this project itself.
 FRESH_MINION = textwrap.dedent("""
-    import importlib.machinery, importlib.util, json, os, sys
+    import json, sys
     import salt.config
     from saltfactories.utils.functional import Loaders
 
-    project, root = sys.argv[1], sys.argv[2]
-    loader = importlib.machinery.SourceFileLoader("configure", os.path.join(project, "bin", "configure"))
-    configure = importlib.util.module_from_spec(importlib.util.spec_from_loader("configure", loader))
-    loader.exec_module(configure)
-    config = configure.minion_config(root, "fresh-minion", pillar_roots=[os.path.join(root, "pillar")])
-    config.pop("return")  # nothing to report to carbon from here
-    with open(os.path.join(root, "minion"), "w") as handle:
-        json.dump(config, handle)
-    loaders = Loaders(salt.config.minion_config(os.path.join(root, "minion")))
+    loaders = Loaders(salt.config.minion_config(sys.argv[1]))
     print(json.dumps({
         "devstack": "devstack.render" in loaders.modules,
         "database_server": "database_server.apply" in loaders.modules,
@@ -49,7 +44,10 @@ def test_sync_all_brings_the_utils_module_to_the_minion(loaders, minion_opts):
 def test_a_fresh_minion_loads_the_writing_modules_with_the_synced_utils(tmp_path):
     root = tmp_path / "fresh"
     (root / "pillar").mkdir(parents=True)
-    proc = subprocess.run([sys.executable, "-c", FRESH_MINION, PROJECT, str(root)], capture_output=True,
+    config = saltconfig.minion_config(str(root), "fresh-minion", pillar_roots=[str(root / "pillar")])
+    config.pop("return")  # nothing to report to carbon from here
+    (root / "minion").write_text(json.dumps(config))
+    proc = subprocess.run([sys.executable, "-c", FRESH_MINION, str(root / "minion")], capture_output=True,
                           text=True, timeout=120, stdin=subprocess.DEVNULL, cwd=str(tmp_path))
     assert proc.returncode == 0, proc.stderr[-2000:]
     found = json.loads(proc.stdout.strip().splitlines()[-1])

@@ -1,4 +1,4 @@
-"""The monitoring renderers and the Salt-run metrics returner, as plain Python."""
+"""The monitoring renderers, the threshold beacon's logic and the Salt-run metrics, as plain Python."""
 
 from __future__ import annotations
 
@@ -6,15 +6,15 @@ import datetime
 import os
 
 import pytest
+from devstack_salt import carbon, collectd, thresholds, whisper
+from devstack_salt import run_metrics as r
+from devstack_salt.errors import MonitoringError
 
 from project import PROJECT, load_source
 
-m = load_source("monitoring_module", os.path.join(PROJECT, "_modules", "monitoring.py"))
-r = load_source("salt_run_metrics_returner", os.path.join(PROJECT, "_returners", "salt_run_metrics.py"))
-
 
 def test_any_plugin_with_options_lists_and_labelled_blocks():
-    text = m.render_collectd_conf({"plugins": {"processes": {"Process": ["a", "b"]}, "mysql": {
+    text = collectd.render_collectd_conf({"plugins": {"processes": {"Process": ["a", "b"]}, "mysql": {
         "Database nova": {"Host": "db", "Port": 3306, "Password": 'p"w\\'}}, "exec": {"Exec": [["nobody", "/x"]]}}})
     assert '<Plugin processes>\n  Process "a"\n  Process "b"\n</Plugin>' in text
     assert '<Database "nova">\n    Host "db"\n    Port 3306\n    Password "p\\"w\\\\"\n  </Database>' in text
@@ -23,7 +23,7 @@ def test_any_plugin_with_options_lists_and_labelled_blocks():
 
 
 def test_default_plugins_when_the_pillar_names_none():
-    text = m.render_collectd_conf({})
+    text = collectd.render_collectd_conf({})
     for name in ("cpu", "memory", "load", "df", "interface", "processes"):
         assert f"LoadPlugin {name}\n" in text
 
@@ -37,30 +37,30 @@ def test_default_plugins_when_the_pillar_names_none():
     ({"carbon_port": "x"}, "monitoring:collectd:carbon_port"),
 ])
 def test_bad_collectd_pillar_names_the_key(config, path):
-    with pytest.raises(m.MonitoringError) as info:
-        m.render_collectd_conf(config)
+    with pytest.raises(MonitoringError) as info:
+        collectd.render_collectd_conf(config)
     assert any(e.startswith(path) for e in info.value.errors), info.value.errors
 
 
 def test_secrets_are_detected_for_hiding_the_diff():
-    assert m.has_secret({"plugins": {"mysql": {"Database x": {"Password": "p"}}}})
-    assert not m.has_secret({"plugins": {"cpu": {}}})
+    assert collectd.has_secret({"plugins": {"mysql": {"Database x": {"Password": "p"}}}})
+    assert not collectd.has_secret({"plugins": {"cpu": {}}})
 
 
 def test_carbon_binds_where_the_pillar_says_and_raises_the_create_rate():
-    text = m.render_carbon_conf({"address": "127.0.0.1", "port": 12003, "max_creates_per_minute": 5000})
+    text = carbon.render_carbon_conf({"address": "127.0.0.1", "port": 12003, "max_creates_per_minute": 5000})
     assert "LINE_RECEIVER_INTERFACE = 127.0.0.1\n" in text and "LINE_RECEIVER_PORT = 12003\n" in text
     assert "MAX_CREATES_PER_MINUTE = 5000\n" in text
-    with pytest.raises(m.MonitoringError, match="monitoring:carbon:settings:lower"):
-        m.render_carbon_conf({"settings": {"lower": 1}})
+    with pytest.raises(MonitoringError, match="monitoring:carbon:settings:lower"):
+        carbon.render_carbon_conf({"settings": {"lower": 1}})
 
 
 def test_storage_schemas_keep_pillar_order_and_check_retentions():
-    text = m.render_storage_schemas({"schemas": [{"name": "b", "pattern": "^b", "retentions": "10s:1d"},
+    text = carbon.render_storage_schemas({"schemas": [{"name": "b", "pattern": "^b", "retentions": "10s:1d"},
                                                  {"name": "a", "pattern": ".*", "retentions": "1m:30d"}]})
     assert text.index("[b]") < text.index("[a]")
-    with pytest.raises(m.MonitoringError, match=r"schemas\[0\]:retentions"):
-        m.render_storage_schemas({"schemas": [{"name": "a", "pattern": ".*", "retentions": "forever"}]})
+    with pytest.raises(MonitoringError, match=r"schemas\[0\]:retentions"):
+        carbon.render_storage_schemas({"schemas": [{"name": "a", "pattern": ".*", "retentions": "forever"}]})
 
 
 def test_run_metrics_of_a_state_run():
@@ -81,7 +81,7 @@ b = load_source("metric_threshold_beacon", os.path.join(PROJECT, "_beacons", "me
 
 def test_threshold_beacon_reports_one_crossing_until_rearmed(monkeypatch, tmp_path):
     values = iter([1.0, 9.0, 9.5, 8.0, 3.0, 9.0])
-    monkeypatch.setattr(b, "measure", lambda source, whisper_dir, now: next(values))
+    monkeypatch.setattr(thresholds, "measure", lambda source, whisper_dir, now: next(values))
     monkeypatch.setattr(b, "__opts__", {"cachedir": str(tmp_path)}, raising=False)
     config = [{"thresholds": {"t": {"source": "load1", "above": 5, "rearm_below": 4}}}]
     reports = [b.beacon(config) for _ in range(6)]
@@ -94,16 +94,15 @@ def test_a_crossing_outlives_a_reload_of_the_beacon_module(monkeypatch, tmp_path
     """The minion reloads beacon modules on every pillar or module refresh (each highstate's
     sync): a threshold still above its limit afterwards is the same crossing, not a new one."""
     config = [{"thresholds": {"t": {"source": "load1", "above": 5}, "gone": {"source": "load1", "above": 50}}}]
-    monkeypatch.setattr(b, "measure", lambda source, whisper_dir, now: 60.0)
+    monkeypatch.setattr(thresholds, "measure", lambda source, whisper_dir, now: 60.0)
     monkeypatch.setattr(b, "__opts__", {"cachedir": str(tmp_path)}, raising=False)
     first = {e["threshold"]: e["crossing"] for e in b.beacon(config)}
     reloaded = load_source("metric_threshold_beacon_reloaded", os.path.join(PROJECT, "_beacons", "metric_threshold.py"))
-    monkeypatch.setattr(reloaded, "measure", lambda source, whisper_dir, now: 60.0)
     reloaded.__opts__ = {"cachedir": str(tmp_path)}
     assert {e["threshold"]: e["crossing"] for e in reloaded.beacon(config)} == first
     # A threshold taken out of the configuration is forgotten: configured again, it trips anew.
     reloaded.beacon([{"thresholds": {"t": config[0]["thresholds"]["t"]}}])
-    assert set(b.read_tripped(str(tmp_path / b.STATE_FILE))) == {"t"}
+    assert set(thresholds.read_tripped(str(tmp_path / thresholds.STATE_FILE))) == {"t"}
 
 
 def test_threshold_beacon_validates_sources():
@@ -121,8 +120,8 @@ def test_whisper_reader_takes_the_newest_fresh_point(tmp_path):
     points = struct.pack("!Ld", now - 20, 1.0) + struct.pack("!Ld", now - 10, 2.0) + struct.pack("!Ld", now - 4000, 9.0)
     path = tmp_path / "m.wsp"
     path.write_bytes(header + points)
-    assert b.whisper_latest(str(path), now) == 2.0
-    assert b.whisper_latest(str(path), now + 10_000) is None
+    assert whisper.latest(str(path), now) == 2.0
+    assert whisper.latest(str(path), now + 10_000) is None
 
 
 # ---- the database and broker roles' own metrics (monitoring:collectd:role_metrics) -----------
@@ -134,16 +133,16 @@ BROKER = {"address": "10.0.0.5", "management_port": 15673, "plugins": ["rabbitmq
 
 
 def test_role_metrics_read_each_role_as_its_own_declared_account():
-    plugins = m.role_plugins(ROLE_METRICS, ["all-in-one"], DATABASE, BROKER)
+    plugins = collectd.role_plugins(ROLE_METRICS, ["all-in-one"], DATABASE, BROKER)
     assert plugins["mysql"] == {"Database mariadb": {"Socket": "/run/mysqld/mysqld.sock", "User": "collectd",
                                                      "Password": "DbMonPw1", "InnodbStats": True}}
     (url, block), = plugins["curl_json"].items()
     assert url == "URL http://10.0.0.5:15673/api/overview"
     assert block["User"] == "collectd" and block["Password"] == "MqMonPw1"
     assert block["Key queue_totals/messages"] == {"Type": "gauge"}
-    text = m.render_collectd_conf({"plugins": {"load": {}, **plugins}})
+    text = collectd.render_collectd_conf({"plugins": {"load": {}, **plugins}})
     assert '<URL "http://10.0.0.5:15673/api/overview">' in text and '<Key "object_totals/queues">' in text
-    assert m.has_secret({"plugins": plugins}) and not m.has_secret({"plugins": {"load": {}}})
+    assert collectd.has_secret({"plugins": plugins}) and not collectd.has_secret({"plugins": {"load": {}}})
 
 
 @pytest.mark.parametrize("roles, expected", [
@@ -151,12 +150,12 @@ def test_role_metrics_read_each_role_as_its_own_declared_account():
     ("all-in-one", {"mysql", "curl_json"}),
 ])
 def test_role_metrics_only_for_the_roles_this_node_carries(roles, expected):
-    assert set(m.role_plugins(ROLE_METRICS, roles, DATABASE, BROKER)) == expected
+    assert set(collectd.role_plugins(ROLE_METRICS, roles, DATABASE, BROKER)) == expected
 
 
 def test_a_wildcard_broker_address_is_read_on_loopback_and_ipv6_is_bracketed():
     for address, url in (("0.0.0.0", "http://127.0.0.1:15673/"), ("fd00::5", "http://[fd00::5]:15673/")):
-        plugins = m.role_plugins({"broker": {"user": "collectd"}}, ["broker"], {}, {**BROKER, "address": address})
+        plugins = collectd.role_plugins({"broker": {"user": "collectd"}}, ["broker"], {}, {**BROKER, "address": address})
         assert next(iter(plugins["curl_json"])).startswith(f"URL {url}")
 
 
@@ -168,25 +167,59 @@ def test_a_wildcard_broker_address_is_read_on_loopback_and_ipv6_is_bracketed():
     (DATABASE, {**BROKER, "users": {"collectd": {"password": "x1", "tags": []}}}, "broker:users:collectd:tags must include monitoring"),
 ])
 def test_role_metrics_errors_name_the_pillar_key_to_fix(database, broker, key):
-    with pytest.raises(m.MonitoringError) as info:
-        m.role_plugins(ROLE_METRICS, ["all-in-one"], database, broker)
+    with pytest.raises(MonitoringError) as info:
+        collectd.role_plugins(ROLE_METRICS, ["all-in-one"], database, broker)
     assert key in str(info.value)
     assert "DbMonPw1" not in str(info.value) and "MqMonPw1" not in str(info.value)
 
 
 def test_plugins_bring_the_libraries_collectd_core_only_suggests():
     config = {"plugins": {"load": {}, "mysql": {}, "curl_json": {}}, "packages": ["libfoo1"]}
-    assert m.plugin_packages(config) == ["libcurl3-gnutls", "libfoo1", "libmariadb3", "libyajl2"]
-    assert m.plugin_packages({}) == []
-    with pytest.raises(m.MonitoringError, match="monitoring:collectd:packages"):
-        m.plugin_packages({"packages": "libfoo1"})
+    assert collectd.plugin_packages(config) == ["libcurl3-gnutls", "libfoo1", "libmariadb3", "libyajl2"]
+    assert collectd.plugin_packages({}) == []
+    with pytest.raises(MonitoringError, match="monitoring:collectd:packages"):
+        collectd.plugin_packages({"packages": "libfoo1"})
 
 
 def test_a_plugin_collectd_does_not_have_is_an_error_naming_it(tmp_path):
     (tmp_path / "load.so").write_text("")
     (tmp_path / "write_graphite.so").write_text("")
-    assert "LoadPlugin load" in m.render_collectd_conf({"plugins": {"load": {}}}, plugin_dir=str(tmp_path))
-    with pytest.raises(m.MonitoringError, match=r"monitoring:collectd:plugins:lod: collectd has no plugin lod"):
-        m.render_collectd_conf({"plugins": {"lod": {}}}, plugin_dir=str(tmp_path))
+    assert "LoadPlugin load" in collectd.render_collectd_conf({"plugins": {"load": {}}}, plugin_dir=str(tmp_path))
+    with pytest.raises(MonitoringError, match=r"monitoring:collectd:plugins:lod: collectd has no plugin lod"):
+        collectd.render_collectd_conf({"plugins": {"lod": {}}}, plugin_dir=str(tmp_path))
     # Before collectd is installed (a first test=True) there is nothing to check against.
-    assert "LoadPlugin lod" in m.render_collectd_conf({"plugins": {"lod": {}}}, plugin_dir=str(tmp_path / "none"))
+    assert "LoadPlugin lod" in collectd.render_collectd_conf({"plugins": {"lod": {}}}, plugin_dir=str(tmp_path / "none"))
+
+
+# ---- reactions (devstack_salt.reactions: the reactor's calls without Salt) --------------------
+
+def test_a_stopped_service_is_started_once_per_min_interval(tmp_path):
+    from devstack_salt import reactions
+
+    started = []
+    config = reactions.settings({"enabled": True, "min_interval": 60, "services": ["collectd"]})
+    react = lambda now: reactions.react_service(  # noqa: E731
+        "t", {"service_name": "collectd"}, config, lambda name: bool(started), started.append, lambda: False, now,
+        str(tmp_path / "stamps"), str(tmp_path / "log.jsonl"))
+    assert react(1000.0)["running_after"] is True and started == ["collectd"]
+    started.clear()
+    assert react(1030.0)["skipped"].startswith("reacted 30 s ago") and started == []
+    assert [entry["action"] for entry in reactions.recent(5, str(tmp_path / "log.jsonl"))] == ["service.start collectd"] * 2
+    off = reactions.settings({})
+    assert reactions.react_service("t", {"service_name": "collectd"}, off, bool, started.append, bool, 0)["action"] is None
+
+
+def test_a_threshold_action_runs_once_per_crossing(tmp_path):
+    from devstack_salt import reactions
+
+    calls = []
+    config = reactions.settings({"enabled": True, "min_interval": 0})
+    spec = {"action": {"function": "monitoring.alert", "args": ["full"]}}
+    functions = {"monitoring.alert": lambda message: calls.append(message) or True}
+    react = lambda crossing, now: reactions.react_threshold(  # noqa: E731
+        "t", {"threshold": "disk", "crossing": crossing}, config, spec, functions, lambda: False, now,
+        str(tmp_path / "stamps"), str(tmp_path / "log.jsonl"))
+    assert react(1, 10.0)["result"] is True
+    assert react(1, 20.0) == {"action": None, "reason": "already acted on this crossing"}
+    assert react(2, 30.0)["result"] is True and calls == ["full", "full"]
+    assert (tmp_path / "stamps" / "threshold-disk.crossing").stat().st_mode & 0o777 == 0o600

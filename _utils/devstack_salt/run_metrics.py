@@ -1,0 +1,84 @@
+"""
+Salt measuring itself: the metrics of one state run (duration, states, changes, failures, exit
+code) as Graphite paths, for the ``salt_run_metrics`` returner.
+
+Metrics, with ``<id>`` the minion id (dots become '_')::
+
+    <prefix>.<id>.<function>.duration_ms   wall time of the job
+    <prefix>.<id>.<function>.states        states run
+    <prefix>.<id>.<function>.changed       states that changed something
+    <prefix>.<id>.<function>.failed        states whose result was False
+    <prefix>.<id>.<function>.retcode       the job's exit code
+"""
+
+from __future__ import annotations
+
+import datetime
+import re
+from typing import Any
+
+#: Only these functions are measured: they return a state run.
+STATE_FUNCTIONS = frozenset({
+    "state.apply", "state.highstate", "state.sls", "state.single", "state.sls_id", "state.top",
+    "state.template_str", "state.orchestrate",
+})
+
+
+def settings(monitoring: Any) -> dict:
+    """``monitoring:salt_runs`` with its defaults: off, prefix ``salt``, and collectd's carbon
+    host and port unless it names its own."""
+    monitoring = monitoring or {}
+    runs = monitoring.get("salt_runs") or {}
+    collectd = monitoring.get("collectd") or {}
+    return {
+        "enabled": runs.get("enabled", False) is True,
+        "host": runs.get("carbon_host", collectd.get("carbon_host", "127.0.0.1")),
+        "port": int(runs.get("carbon_port", collectd.get("carbon_port", 2003))),
+        "prefix": runs.get("prefix", "salt"),
+    }
+
+
+def job_seconds(jid: str, now: float) -> float | None:
+    """Seconds since the job started, from its jid (a local timestamp, YYYYmmddHHMMSSffffff)."""
+    try:
+        started = datetime.datetime.strptime(str(jid)[:20], "%Y%m%d%H%M%S%f")
+    except ValueError:
+        return None
+    return max(0.0, now - started.timestamp())
+
+
+def run_metrics(ret: dict, now: float) -> dict[str, float]:
+    """The metrics of one job return (empty for a non-state function or a non-dict return)."""
+    fun = ret.get("fun")
+    states = ret.get("return")
+    if fun not in STATE_FUNCTIONS or not isinstance(states, dict):
+        return {}
+    results = [s for s in states.values() if isinstance(s, dict) and "result" in s]
+    metrics = {
+        "states": len(results),
+        "changed": sum(1 for s in results if s.get("changes")),
+        "failed": sum(1 for s in results if s.get("result") is False),
+        "retcode": ret.get("retcode", 0) or 0,
+    }
+    seconds = job_seconds(ret.get("jid", ""), now)
+    if seconds is not None:
+        metrics["duration_ms"] = round(seconds * 1000, 1)
+    return metrics
+
+
+def _clean(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_-]", "_", text)
+
+
+def metric_prefix(prefix: str, minion_id: str, fun: str) -> str:
+    """``salt.node1_example_org.state_apply``: dots in names would split the Graphite path."""
+    return f"{prefix}.{_clean(minion_id)}.{_clean(fun)}"
+
+
+def paths(ret: dict, minion_id: str, prefix: str, now: float) -> dict[str, float]:
+    """``{graphite path: value}`` of one job return, sorted by path ({} when nothing is measured)."""
+    metrics = run_metrics(ret, now)
+    if not metrics:
+        return {}
+    base = metric_prefix(prefix, minion_id, ret["fun"])
+    return {f"{base}.{name}": value for name, value in sorted(metrics.items())}
