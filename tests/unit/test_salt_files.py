@@ -8,11 +8,9 @@ import stat
 
 import pytest
 
-from project import PROJECT, devstack, load_source
+from project import devstack
 
-from devstack_salt import files
-
-database_server = load_source("database_server_files", os.path.join(PROJECT, "_modules", "database_server.py"))
+from devstack_salt import files, mariadb_options, rabbitmq_server
 
 
 def test_content_and_mode_are_written_whatever_the_umask(tmp_path):
@@ -82,7 +80,13 @@ def test_the_file_belongs_to_the_given_owner(tmp_path):
     assert (info.st_uid, info.st_gid) == (nobody.pw_uid, nobody.pw_gid)
 
 
-def test_the_devstack_and_database_modules_write_through_this_one_function():
-    for module in (devstack, database_server):
+def test_the_devstack_module_writes_through_this_one_function():
+    for module in (devstack,):
         assert module.devstack_salt_files is files
+        assert not hasattr(module, "atomic_write")
+
+
+def test_the_database_and_broker_logic_write_through_this_one_function():
+    for module in (mariadb_options, rabbitmq_server):
+        assert module.files is files
         assert not hasattr(module, "atomic_write")
