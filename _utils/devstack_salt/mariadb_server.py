@@ -15,6 +15,12 @@ from typing import Any
 
 try:
     import pymysql
+    # Bound now, from sys.modules["pymysql.err"], the module whose classes PyMySQL raises: Salt's
+    # core mysql module (loaded by sys.doc, sys.list_functions, the mysql_* states' __virtual__)
+    # calls pymysql.install_as_MySQLdb() and imports MySQLdb.cursors, which executes
+    # pymysql/err.py again as MySQLdb.err and rebinds the attribute pymysql.err to it: an
+    # ``except pymysql.err.MySQLError`` then no longer catches what PyMySQL raises.
+    from pymysql.err import MySQLError
 except ImportError:  # pragma: no cover - the Salt module's __virtual__ says so
     pymysql = None
 
@@ -50,7 +56,7 @@ def connect(model: dict, socket_path: str = SOCKET):
             kwargs = {"password": password} if password else {}
             return pymysql.connect(unix_socket=socket_path, user="root", connect_timeout=5, autocommit=True,
                                    charset="utf8mb4", **kwargs)
-        except pymysql.err.MySQLError as exc:
+        except MySQLError as exc:
             last = exc
     raise DatabaseDown(
         f"cannot reach the database server as root through {socket_path} (database:server; database:root:auth): "
@@ -104,7 +110,7 @@ def apply_part(part: str, model: dict, socket_path: str = SOCKET) -> dict:
             for statement, params in sql:
                 try:
                     cur.execute(statement, params or None)
-                except pymysql.err.MySQLError as exc:
+                except MySQLError as exc:
                     raise CommandFailed(
                         f"the server refused a change of {part} ({', '.join(sorted(changes))}): "
                         f"{server_error(exc)}") from None
