@@ -7,6 +7,7 @@ Every state only calls the ``database_server`` execution module (``plan`` then `
 the module from pillar, never passed through SLS data (rendered SLS is logged at debug level).
 """
 
+from devstack_salt.errors import DatabaseDown
 from salt.exceptions import CommandExecutionError
 
 __virtualname__ = "database_server"
@@ -32,12 +33,15 @@ def _converge(name, part, pillar_key, **kwargs):
     what = PARTS[part]
     try:
         changes = __salt__["database_server.plan"](part, pillar_key=pillar_key, **kwargs)
-    except CommandExecutionError as exc:
-        if __opts__["test"] and part != "config" and "cannot reach the database server" in str(exc):
+    except DatabaseDown as exc:
+        if __opts__["test"]:
             # A fresh host under test=True: the server is not installed or started yet.
             ret["result"] = None
             ret["comment"] = f"{what}: cannot be predicted before the server runs ({exc})"
             return ret
+        ret["comment"] = f"{what}: {exc}"
+        return ret
+    except CommandExecutionError as exc:
         ret["comment"] = f"{what}: {exc}"
         return ret
     if not changes:

@@ -6,6 +6,7 @@ The model, the reading, the comparison and the writing live in the ``message_bro
 module; these states only call it, so ``salt-call message_broker.diff`` and the state agree.
 """
 
+from devstack_salt.errors import BrokerDown, BrokerError
 from salt.exceptions import CommandExecutionError
 
 __virtualname__ = "message_broker"
@@ -33,7 +34,7 @@ def valid(name, pillar_key="broker"):
     check = __salt__["message_broker.validate"](pillar_key=pillar_key)
     if not check["valid"]:
         ret["result"] = False
-        ret["comment"] = "invalid broker pillar (nothing was changed):\n- " + "\n- ".join(check["errors"])
+        ret["comment"] = str(BrokerError(check["errors"]))
     return ret
 
 
@@ -61,14 +62,17 @@ def defined(name, pillar_key="broker"):
     test = bool(__opts__["test"])
     try:
         result = __salt__["message_broker.apply"](pillar_key=pillar_key, test=test)
-    except CommandExecutionError as exc:
-        # BrokerDown is the execution module's class (a state module cannot import it). Under
-        # test=True on a fresh host the role has not installed or started RabbitMQ yet: what a
-        # real run would change cannot be predicted, which is not a failure (as for the database).
-        if test and type(exc).__name__ == "BrokerDown":
+    except BrokerDown as exc:
+        # Under test=True on a fresh host the role has not installed or started RabbitMQ yet:
+        # what a real run would change cannot be predicted, which is not a failure (as for the
+        # database).
+        if test:
             ret["result"] = None
             ret["comment"] = f"the broker's definition cannot be predicted before the broker runs ({exc})"
             return ret
+        ret["comment"] = str(exc)
+        return ret
+    except CommandExecutionError as exc:
         ret["comment"] = str(exc)
         return ret
     changes = result["changes"]

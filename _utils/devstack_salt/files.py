@@ -57,3 +57,26 @@ def write_json(path: str, data: dict, mode: int = 0o600) -> None:
     """``data`` as JSON in ``path`` (0600, the running user), atomically; its folder is made 0700."""
     os.makedirs(os.path.dirname(os.path.abspath(path)), mode=0o700, exist_ok=True)
     write_text(path, json.dumps(data, indent=2, sort_keys=True) + "\n", mode)
+
+
+def append_line(path: str, line: str, mode: int) -> None:
+    """Append one line to a log as ONE ``write()`` with ``O_APPEND`` (created with ``mode``):
+    concurrent writers never interleave or lose a line, which a whole-file rewrite could."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, mode)
+    try:
+        os.write(fd, line.encode("utf-8"))
+    finally:
+        os.close(fd)
+
+
+def open_log(path: str, uid: int, gid: int, mode: int = 0o600):
+    """A log written as output arrives (a run's output cannot be written whole): truncated, its
+    owner and mode set before the first byte. Returns a binary file object."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    try:
+        os.fchown(fd, uid, gid)
+        os.fchmod(fd, mode)
+    except BaseException:
+        os.close(fd)
+        raise
+    return os.fdopen(fd, "wb")

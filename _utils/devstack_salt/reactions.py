@@ -56,18 +56,10 @@ def brake(key: str, min_interval: float, state_running: bool, now: float, direct
     return None
 
 
-def _append_line(path: str, line: str, mode: int) -> None:
-    # One write() of one line with O_APPEND: concurrent reactions never interleave or lose a
-    # line, which a whole-file atomic rewrite could (two readers, two renames).
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, mode)
-    with os.fdopen(fd, "a", encoding="utf-8") as handle:
-        handle.write(line)
-
-
 def record(entry: dict, path: str = REACTIONS_LOG) -> dict:
     """Append a reaction to the reactions log (JSON lines, root only) and return it."""
     os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
-    _append_line(path, json.dumps(entry, sort_keys=True, default=str) + "\n", 0o600)
+    files.append_line(path, json.dumps(entry, sort_keys=True, default=str) + "\n", 0o600)
     return entry
 
 
@@ -83,7 +75,7 @@ def recent(last: int = 20, path: str = REACTIONS_LOG) -> list[dict]:
 
 def alert(message: str, path: str = ALERTS_LOG) -> bool:
     """Append a timestamped alert line to ``path`` (created 0640 when missing)."""
-    _append_line(path, f"{time.strftime('%Y-%m-%dT%H:%M:%S%z')} {message}\n", 0o640)
+    files.append_line(path, f"{time.strftime('%Y-%m-%dT%H:%M:%S%z')} {message}\n", 0o640)
     return True
 
 

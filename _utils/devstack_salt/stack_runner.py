@@ -90,9 +90,7 @@ def run_script(cfg: dict, script: str, timeout: int, log_path: str, progress: st
     os.chown(os.path.dirname(log_path), entry.pw_uid, entry.pw_gid)
     masks = [(secret.encode(), MASK.encode()) for secret in secrets if secret]
     started = time.time()
-    fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    os.fchown(fd, entry.pw_uid, entry.pw_gid)
-    log = os.fdopen(fd, "wb")
+    log = files.open_log(log_path, entry.pw_uid, entry.pw_gid, 0o600)
 
     def write(data: bytes) -> None:
         data = URL_CREDENTIALS_RE_BYTES.sub(rb"\1" + MASK.encode() + b"@", data)

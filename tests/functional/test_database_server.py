@@ -9,6 +9,8 @@ import stat
 import pytest
 from salt.exceptions import CommandExecutionError
 
+from devstack_salt.errors import DatabaseDown
+
 PASSWORD = "FuncDbPassw0rd"
 VALID = {"database": {
     "server": {"port": 3399, "max_connections": 50, "options": {"sql_mode": "TRADITIONAL"}},
@@ -37,6 +39,13 @@ def test_an_unreachable_server_is_a_clear_error_naming_the_socket(loaders, tmp_p
     assert socket_path in str(info.value) and "database:server" in str(info.value)
 
 
+def test_the_server_is_still_a_clear_error_once_salt_loaded_its_own_mysql_module(loaders, tmp_path):
+    # Salt's mysql module turns pymysql into MySQLdb and re-imports its error classes.
+    assert loaders.modules.sys.list_functions("mysql")
+    with pytest.raises(DatabaseDown, match="cannot reach the database server"):
+        loaders.modules.database_server.plan("secure", socket_path=str(tmp_path / "no-server.sock"))
+
+
 @pytest.fixture
 def config_sls(salt_root):
     """An SLS with only the option-file state, its target from pillar."""
@@ -60,3 +69,19 @@ def test_the_option_file_state_writes_once_and_test_mode_predicts_it(loaders, tm
     (again,) = list(loaders.modules.state.sls(config_sls, pillar=pillar))
     assert again.result is True and again.changes == {}
     assert PASSWORD not in repr(real) and PASSWORD not in open(path).read()
+
+
+PUBLIC = {"validate", "options", "plan", "apply", "devstack_settings"}
+
+
+def test_salt_publishes_exactly_the_documented_functions(loaders):
+    functions = loaders.modules.sys.list_functions("database_server")
+    assert set(functions) == {f"database_server.{name}" for name in PUBLIC}
+    for function in functions:
+        assert "CLI Example:" in loaders.modules[function].__doc__, function
+
+
+@pytest.mark.parametrize("helper", ["build", "connect", "read_server", "plan_part", "apply_part", "plan_users",
+                                    "apply_options", "plan_options", "known_options", "devstack_localrc"])
+def test_the_logic_is_not_callable_through_salt(loaders, helper):
+    assert f"database_server.{helper}" not in loaders.modules

@@ -6,13 +6,12 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import os
 
 import pytest
+from salt.exceptions import CommandExecutionError
 
-from project import PROJECT, load_source
-
-broker = load_source("message_broker_model", os.path.join(PROJECT, "_modules", "message_broker.py"))
+from devstack_salt import rabbitmq_config, rabbitmq_model, rabbitmq_plan, rabbitmq_server
+from devstack_salt.errors import BrokerDown, BrokerError
 
 FULL = {"configure": ".*", "write": ".*", "read": ".*"}
 
@@ -32,7 +31,8 @@ def export_of(model: dict) -> dict:
     return {
         "vhosts": [{"name": v} for v in model["vhosts"]],
         "users": [{"name": n, "tags": u["tags"], "hashing_algorithm": "rabbit_password_hashing_sha256",
-                   "password_hash": broker.password_hash(u["password"]), "limits": {}} for n, u in model["users"].items()],
+                   "password_hash": rabbitmq_plan.password_hash(u["password"]), "limits": {}}
+                  for n, u in model["users"].items()],
         "permissions": [{"user": n, "vhost": v, **p} for n, u in model["users"].items() for v, p in u["permissions"].items()],
         "policies": [{"vhost": p["vhost"], "name": n, "pattern": p["pattern"], "apply-to": p["apply_to"],
                       "definition": p["definition"], "priority": p["priority"]} for n, p in model["policies"].items()],
@@ -40,63 +40,64 @@ def export_of(model: dict) -> dict:
 
 
 def errors_of(data) -> list[str]:
-    with pytest.raises(broker.BrokerError) as info:
-        broker.normalize(data)
+    with pytest.raises(BrokerError) as info:
+        rabbitmq_model.normalize(data)
     return info.value.errors
 
 
 def test_password_hash_matches_rabbitmq_sha256_scheme():
-    encoded = broker.password_hash("guest", salt=b"\x01\x02\x03\x04")
+    encoded = rabbitmq_plan.password_hash("guest", salt=b"\x01\x02\x03\x04")
     raw = base64.b64decode(encoded)
     assert raw == b"\x01\x02\x03\x04" + hashlib.sha256(b"\x01\x02\x03\x04guest").digest()
-    assert broker.password_matches("guest", encoded, "rabbit_password_hashing_sha256")
-    assert not broker.password_matches("Guest", encoded, "rabbit_password_hashing_sha256")
+    assert rabbitmq_plan.password_matches("guest", encoded, "rabbit_password_hashing_sha256")
+    assert not rabbitmq_plan.password_matches("Guest", encoded, "rabbit_password_hashing_sha256")
     # guest's hash as a fresh RabbitMQ 3.10.8 exported it
-    assert broker.password_matches("guest", "NaPgveeeamyVFg9c5GSKALQbLLwlxsLJLZHHcpb6NGv7elGU",
+    assert rabbitmq_plan.password_matches("guest", "NaPgveeeamyVFg9c5GSKALQbLLwlxsLJLZHHcpb6NGv7elGU",
                                    "rabbit_password_hashing_sha256")
-    assert not broker.password_matches("x", "not base64!", "rabbit_password_hashing_sha256")
+    assert not rabbitmq_plan.password_matches("x", "not base64!", "rabbit_password_hashing_sha256")
 
 
 def test_matching_broker_plans_nothing():
-    model = broker.normalize(pillar())
-    current = broker.current_from_export(export_of(model), ["rabbitmq_management"])
-    assert broker.plan(model, current) == {"changes": {}, "import": {}, "remove": [], "plugins": None}
+    model = rabbitmq_model.normalize(pillar())
+    current = rabbitmq_plan.current_from_export(export_of(model), ["rabbitmq_management"])
+    assert rabbitmq_plan.plan(model, current) == {"changes": {}, "import": {}, "remove": [], "plugins": None}
 
 
 def test_plan_names_each_difference_and_hides_passwords():
-    model = broker.normalize(pillar())
-    old = broker.normalize(pillar(vhosts=["/", "gone"], users={
+    model = rabbitmq_model.normalize(pillar())
+    old = rabbitmq_model.normalize(pillar(vhosts=["/", "gone"], users={
         "devstack": {"password": "OldPass1", "tags": ["monitoring"], "permissions": {"/": {**FULL, "read": ""}}},
         "guest": {"password": "guest", "tags": ["administrator"], "permissions": {"/": dict(FULL)}}},
         policies={"old": {"vhost": "/", "pattern": "x", "definition": {"expires": 1}}}))
-    current = broker.current_from_export(export_of(old), [])
-    steps = broker.plan(model, current)
+    current = rabbitmq_plan.current_from_export(export_of(old), [])
+    steps = rabbitmq_plan.plan(model, current)
     assert set(steps["changes"]) == {"vhost:app", "vhost:gone", "user:devstack:tags", "user:devstack:password",
                                      "user:guest", "permissions:devstack@/", "policy:app:qq", "policy:/:old",
                                      "plugin:rabbitmq_management"}
     assert "Secret123" not in json.dumps(steps["changes"]) and "OldPass1" not in json.dumps(steps["changes"])
     assert "Secret123" not in json.dumps(steps["import"])  # hashes only
     user = steps["import"]["users"][0]
-    assert broker.password_matches("Secret123", user["password_hash"], user["hashing_algorithm"])
+    assert rabbitmq_plan.password_matches("Secret123", user["password_hash"], user["hashing_algorithm"])
     assert steps["remove"] == [("clear_policy", "-p", "/", "old"), ("delete_user", "guest"), ("delete_vhost", "gone")]
     assert steps["plugins"] == ["rabbitmq_management"]
 
 
 def test_tags_only_change_keeps_the_existing_hash():
-    model = broker.normalize(pillar())
+    model = rabbitmq_model.normalize(pillar())
     exported = export_of(model)
     exported["users"][0]["tags"] = ["administrator"]
-    steps = broker.plan(model, broker.current_from_export(exported, ["rabbitmq_management"]))
+    steps = rabbitmq_plan.plan(model, rabbitmq_plan.current_from_export(exported, ["rabbitmq_management"]))
     assert list(steps["changes"]) == ["user:devstack:tags"]
     assert steps["import"]["users"][0]["password_hash"] == exported["users"][0]["password_hash"]
 
 
 def test_prune_false_keeps_undeclared_things():
-    model = broker.normalize(pillar(prune=False))
+    model = rabbitmq_model.normalize(pillar(prune=False))
     exported = export_of(model)
     exported["users"].append({"name": "guest", "tags": [], "password_hash": "", "hashing_algorithm": ""})
     exported["vhosts"].append({"name": "other"})
-    assert broker.plan(model, broker.current_from_export(exported, ["rabbitmq_management"]))["changes"] == {}
+    current = rabbitmq_plan.current_from_export(exported, ["rabbitmq_management"])
+    assert rabbitmq_plan.plan(model, current)["changes"] == {}
 
 
 @pytest.mark.parametrize("mutate, path", [
@@ -125,47 +126,48 @@ def test_the_cli_addresses_the_node_asked_for_and_a_missing_cli_means_the_broker
 
     def fake_run(command, **kwargs):
         calls.append(command)
-        return broker.subprocess.CompletedProcess(command, 0, "{}", "")
+        return rabbitmq_server.subprocess.CompletedProcess(command, 0, "{}", "")
 
-    monkeypatch.setattr(broker.subprocess, "run", fake_run)
-    monkeypatch.setattr(broker, "_cli", lambda tool: "/bin/" + tool)
-    broker.read_export()
-    broker.read_export("other@localhost")
+    monkeypatch.setattr(rabbitmq_server.subprocess, "run", fake_run)
+    monkeypatch.setattr(rabbitmq_server, "_cli", lambda tool: "/bin/" + tool)
+    rabbitmq_server.read_export()
+    rabbitmq_server.read_export("other@localhost")
     assert calls == [["/bin/rabbitmqctl", "export_definitions", "-", "--format", "json", "--silent"],
                      ["/bin/rabbitmqctl", "-n", "other@localhost", "export_definitions", "-", "--format", "json",
                       "--silent"]]
     monkeypatch.undo()
-    monkeypatch.setattr(broker, "CLI_DIRS", ())
+    monkeypatch.setattr(rabbitmq_server, "CLI_DIRS", ())
     monkeypatch.setenv("PATH", "/nonexistent")
-    with pytest.raises(broker.BrokerDown, match="not installed"):
-        broker.run_cli("rabbitmqctl", ["status"])
+    with pytest.raises(BrokerDown, match="not installed"):
+        rabbitmq_server.run_cli("rabbitmqctl", ["status"])
 
 
 def test_rendered_config_binds_every_listener_to_the_address():
-    model = broker.normalize(pillar(address="192.0.2.21", port=5999, management_port=15999))
-    text = broker.render_rabbitmq_conf(model)
+    model = rabbitmq_model.normalize(pillar(address="192.0.2.21", port=5999, management_port=15999))
+    text = rabbitmq_config.render_rabbitmq_conf(model)
     assert "listeners.tcp.1 = 192.0.2.21:5999\n" in text
     assert "management.tcp.ip = 192.0.2.21\nmanagement.tcp.port = 15999\n" in text
     assert "prometheus.tcp.ip = 192.0.2.21\n" in text
-    assert "listeners.tcp.1 = [::1]:5672" in broker.render_rabbitmq_conf(broker.normalize(pillar(address="::1")))
-    assert "ERL_EPMD_ADDRESS=127.0.0.1\n" in broker.render_env_conf(model)
+    ipv6 = rabbitmq_model.normalize(pillar(address="::1"))
+    assert "listeners.tcp.1 = [::1]:5672" in rabbitmq_config.render_rabbitmq_conf(ipv6)
+    assert "ERL_EPMD_ADDRESS=127.0.0.1\n" in rabbitmq_config.render_env_conf(model)
 
 
 def test_enabled_plugins_file_parsing():
-    assert broker.parse_enabled_plugins("[rabbitmq_management,rabbitmq_prometheus].\n") == [
+    assert rabbitmq_plan.parse_enabled_plugins("[rabbitmq_management,rabbitmq_prometheus].\n") == [
         "rabbitmq_management", "rabbitmq_prometheus"]
-    assert broker.parse_enabled_plugins("[].") == []
-    assert broker.parse_enabled_plugins("%% comment\n[a].") is None
+    assert rabbitmq_plan.parse_enabled_plugins("[].") == []
+    assert rabbitmq_plan.parse_enabled_plugins("%% comment\n[a].") is None
 
 
 def test_devstack_localrc_comes_from_the_broker_pillar():
-    assert broker.devstack_localrc(pillar(), {"host": "192.0.2.21"}) == {
+    assert rabbitmq_model.devstack_localrc(pillar(), {"host": "192.0.2.21"}) == {
         "RABBIT_HOST": "192.0.2.21", "RABBIT_USERID": "devstack", "RABBIT_PASSWORD": "Secret123"}
-    assert broker.devstack_localrc(pillar())["RABBIT_HOST"] == "127.0.0.1"
-    with pytest.raises(broker.BrokerError, match="broker:port is 5999"):
-        broker.devstack_localrc(pillar(port=5999))
-    with pytest.raises(broker.BrokerError, match="broker:devstack_user"):
-        broker.devstack_localrc(pillar(devstack_user=None))
+    assert rabbitmq_model.devstack_localrc(pillar())["RABBIT_HOST"] == "127.0.0.1"
+    with pytest.raises(BrokerError, match="broker:port is 5999"):
+        rabbitmq_model.devstack_localrc(pillar(port=5999))
+    with pytest.raises(BrokerError, match="broker:devstack_user"):
+        rabbitmq_model.devstack_localrc(pillar(devstack_user=None))
 
 
 def fake_proc(tmp_path, processes: dict[int, list[str]]):
@@ -183,15 +185,15 @@ CLI = ["/usr/lib/erlang/erts-13.1.5/bin/beam.smp", "-B", "--", "-boot", "no_dot_
 def test_the_pid_file_must_name_the_one_running_server_node(tmp_path):
     proc = fake_proc(tmp_path / "proc", {516: SERVER, 700: CLI, 701: ["/bin/sh", "-s", "rabbit"]})
     pid_file = tmp_path / "pid"
-    assert broker.server_pids(proc) == [516]
-    assert broker.pid_file_plan(str(pid_file), proc) == {"old": None, "new": 516}  # missing: the hang
+    assert rabbitmq_server.server_pids(proc) == [516]
+    assert rabbitmq_server.pid_file_plan(str(pid_file), proc) == {"old": None, "new": 516}  # missing: the hang
     pid_file.write_text("24090\n")
-    assert broker.pid_file_plan(str(pid_file), proc) == {"old": 24090, "new": 516}  # a dead node's
+    assert rabbitmq_server.pid_file_plan(str(pid_file), proc) == {"old": 24090, "new": 516}  # a dead node's
     pid_file.write_text("516\n")
-    assert broker.pid_file_plan(str(pid_file), proc) == {}
+    assert rabbitmq_server.pid_file_plan(str(pid_file), proc) == {}
 
 
 def test_no_server_node_needs_no_pid_file_and_two_are_an_error(tmp_path):
-    assert broker.pid_file_plan(str(tmp_path / "pid"), fake_proc(tmp_path / "none", {700: CLI})) == {}
-    with pytest.raises(broker.CommandExecutionError, match=r"2 RabbitMQ server nodes are running \(pids \[516, 517\]\)"):
-        broker.pid_file_plan(str(tmp_path / "pid"), fake_proc(tmp_path / "two", {516: SERVER, 517: SERVER}))
+    assert rabbitmq_server.pid_file_plan(str(tmp_path / "pid"), fake_proc(tmp_path / "none", {700: CLI})) == {}
+    with pytest.raises(CommandExecutionError, match=r"2 RabbitMQ server nodes are running \(pids \[516, 517\]\)"):
+        rabbitmq_server.pid_file_plan(str(tmp_path / "pid"), fake_proc(tmp_path / "two", {516: SERVER, 517: SERVER}))

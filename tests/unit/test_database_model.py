@@ -8,10 +8,9 @@ import os
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from salt.exceptions import CommandExecutionError
 
-from project import PROJECT, load_source
-
-db = load_source("database_server_model", os.path.join(PROJECT, "_modules", "database_server.py"))
+from devstack_salt import mariadb_model, mariadb_options, mariadb_plan, mariadb_server
 
 PASSWORD = "DevStackPassw0rd"
 PILLAR = {
@@ -25,13 +24,13 @@ KNOWN = frozenset({"sql-mode", "name-resolve", "max-connections", "port", "bind-
 
 
 def errors_of(pillar, known=None) -> str:
-    with pytest.raises(db.CommandExecutionError) as info:
-        db.build(pillar, known_options=known)
+    with pytest.raises(CommandExecutionError) as info:
+        mariadb_model.build(pillar, known_options=known)
     return str(info.value)
 
 
 def test_a_valid_pillar_becomes_the_model():
-    model = db.build(PILLAR, known_options=KNOWN)
+    model = mariadb_model.build(PILLAR, known_options=KNOWN)
     assert model["server"]["options"] == {"bind-address": "127.0.0.1", "port": "3306", "max-connections": "100",
                                           "sql-mode": "TRADITIONAL", "skip-name-resolve": "ON"}
     assert model["users"]["app"]["grants"] == {"app_db": frozenset({"SELECT", "INSERT"})}
@@ -67,20 +66,20 @@ def test_every_error_is_reported_at_once_and_no_password_is_shown():
 
 
 def test_options_are_checked_against_the_server_only_when_it_is_known():
-    db.build({"server": {"options": {"made_up": 1}}}, known_options=None)  # not installed yet: later
-    assert db.is_known_option("skip-name-resolve", frozenset({"name-resolve"}))
-    assert db.is_known_option("loose-innodb-x", frozenset({"innodb-x"}))
+    mariadb_model.build({"server": {"options": {"made_up": 1}}}, known_options=None)  # not installed yet: later
+    assert mariadb_model.is_known_option("skip-name-resolve", frozenset({"name-resolve"}))
+    assert mariadb_model.is_known_option("loose-innodb-x", frozenset({"innodb-x"}))
 
 
 def test_the_option_file_round_trips_and_a_hand_edit_is_a_named_change(tmp_path):
-    options = db.build(PILLAR, known_options=KNOWN)["server"]["options"]
-    text = db.render_options(options)
-    assert db.parse_options(text) == options
+    options = mariadb_model.build(PILLAR, known_options=KNOWN)["server"]["options"]
+    text = mariadb_options.render_options(options)
+    assert mariadb_options.parse_options(text) == options
     path = tmp_path / "99-salt.cnf"
-    assert db.plan_options(str(path), options)[0]["mysqld:port"] == {"old": None, "new": "3306"}
+    assert mariadb_options.plan_options(str(path), options)[0]["mysqld:port"] == {"old": None, "new": "3306"}
     path.write_text(text.replace("port = 3306", "port = 3307"))
     path.chmod(0o644)
-    changes, data = db.plan_options(str(path), options)
+    changes, data = mariadb_options.plan_options(str(path), options)
     if os.geteuid() == 0:
         assert changes == {"mysqld:port": {"old": "3307", "new": "3306"}}
     assert data == text.encode()
@@ -88,7 +87,7 @@ def test_the_option_file_round_trips_and_a_hand_edit_is_a_named_change(tmp_path)
 
 def test_the_password_hash_is_mariadbs_native_one():
     expected = "*" + hashlib.sha1(hashlib.sha1(b"secret").digest()).hexdigest().upper()
-    assert db.password_hash("secret") == expected == "*14E65567ABDB5135D0CFD9A70B3032C179A49EE7"
+    assert mariadb_plan.password_hash("secret") == expected == "*14E65567ABDB5135D0CFD9A70B3032C179A49EE7"
 
 
 def test_show_grants_are_read_by_target_as_written():
@@ -99,18 +98,19 @@ def test_show_grants_are_read_by_target_as_written():
         "GRANT SELECT ON `app\\_db`.`t` TO `app`@`localhost`",
         "GRANT USAGE ON *.* TO `app`@`localhost`",
     ]
-    assert db.parse_grants(lines) == {"*.*": frozenset({"ALL PRIVILEGES", "GRANT OPTION"}),
+    assert mariadb_plan.parse_grants(lines) == {"*.*": frozenset({"ALL PRIVILEGES", "GRANT OPTION"}),
                                       "`app\\_db`.*": frozenset({"SELECT", "INSERT"}),
                                       "`app_db`.*": frozenset({"SELECT"})}
 
 
 def test_root_authentication_is_read_from_show_create_user():
     debian = "CREATE USER `root`@`localhost` IDENTIFIED VIA mysql_native_password USING 'invalid' OR unix_socket"
-    assert db.root_auth_of(debian) == "unix_socket"
-    assert db.root_auth_of("CREATE USER `root`@`localhost` IDENTIFIED VIA unix_socket") == "unix_socket"
-    hashed = f"CREATE USER `root`@`localhost` IDENTIFIED BY PASSWORD '{db.password_hash('x')}'"
-    assert db.root_auth_of(hashed) == "password" and db.root_hash_of(hashed) == db.password_hash("x")
-    assert db.root_auth_of("CREATE USER `root`@`localhost`") == "none"
+    assert mariadb_plan.root_auth_of(debian) == "unix_socket"
+    assert mariadb_plan.root_auth_of("CREATE USER `root`@`localhost` IDENTIFIED VIA unix_socket") == "unix_socket"
+    hashed = f"CREATE USER `root`@`localhost` IDENTIFIED BY PASSWORD '{mariadb_plan.password_hash('x')}'"
+    assert mariadb_plan.root_auth_of(hashed) == "password"
+    assert mariadb_plan.root_hash_of(hashed) == mariadb_plan.password_hash("x")
+    assert mariadb_plan.root_auth_of("CREATE USER `root`@`localhost`") == "none"
 
 
 def server_state(**overrides):
@@ -121,9 +121,9 @@ def server_state(**overrides):
 
 
 def test_securing_plans_each_removal_and_nothing_on_a_secure_server():
-    model = db.build({})
-    assert db.plan_secure(model, server_state()) == ({}, [])
-    changes, sql = db.plan_secure(model, server_state(anonymous=["%"], remote_root=["192.0.2.9"],
+    model = mariadb_model.build({})
+    assert mariadb_plan.plan_secure(model, server_state()) == ({}, [])
+    changes, sql = mariadb_plan.plan_secure(model, server_state(anonymous=["%"], remote_root=["192.0.2.9"],
                                                       databases={"test": ("latin1", "latin1_swedish_ci")},
                                                       test_grants=["test\\_%"]))
     assert set(changes) == {"anonymous@%", "root@192.0.2.9", "database:test", "grants:test"}
@@ -131,17 +131,18 @@ def test_securing_plans_each_removal_and_nothing_on_a_secure_server():
 
 
 def test_a_root_password_is_set_as_a_hash_and_shown_hidden():
-    model = db.build({"root": {"auth": "password", "password": "RootPassw0rd"}})
-    changes, sql = db.plan_secure(model, server_state())
+    model = mariadb_model.build({"root": {"auth": "password", "password": "RootPassw0rd"}})
+    changes, sql = mariadb_plan.plan_secure(model, server_state())
     assert changes == {"root@localhost:auth": {"old": "unix_socket", "new": "password <hidden>"}}
-    assert sql == [("ALTER USER 'root'@'localhost' IDENTIFIED BY PASSWORD %s", (db.password_hash("RootPassw0rd"),))]
-    hashed = f"CREATE USER `root`@`localhost` IDENTIFIED BY PASSWORD '{db.password_hash('RootPassw0rd')}'"
-    assert db.plan_secure(model, server_state(root=hashed)) == ({}, [])
+    assert sql == [("ALTER USER 'root'@'localhost' IDENTIFIED BY PASSWORD %s",
+                    (mariadb_plan.password_hash("RootPassw0rd"),))]
+    hashed = f"CREATE USER `root`@`localhost` IDENTIFIED BY PASSWORD '{mariadb_plan.password_hash('RootPassw0rd')}'"
+    assert mariadb_plan.plan_secure(model, server_state(root=hashed)) == ({}, [])
 
 
 def test_users_converge_to_their_hosts_password_and_grants():
-    model = db.build(PILLAR, known_options=KNOWN)
-    ok_hash = db.password_hash("AppPassw0rd99")
+    model = mariadb_model.build(PILLAR, known_options=KNOWN)
+    ok_hash = mariadb_plan.password_hash("AppPassw0rd99")
     state = server_state(users={
         ("app", "localhost"): {"plugin": "mysql_native_password", "hash": ok_hash,
                                "grants": {"`app\\_db`.*": frozenset({"SELECT"}), "`other`.*": frozenset({"SELECT"})}},
@@ -149,7 +150,7 @@ def test_users_converge_to_their_hosts_password_and_grants():
         ("devstack", "192.0.2.10"): {"plugin": "mysql_native_password", "hash": "*00",
                                      "grants": {"*.*": frozenset({"ALL PRIVILEGES", "GRANT OPTION"})}},
     })
-    changes, sql = db.plan_users(model, state)
+    changes, sql = mariadb_plan.plan_users(model, state)
     assert changes == {
         "user:app@%": {"old": "present", "new": "absent (host not declared)"},
         "grants:app@localhost:`app\\_db`.*": {"old": ["SELECT"], "new": ["INSERT", "SELECT"]},
@@ -163,36 +164,38 @@ def test_users_converge_to_their_hosts_password_and_grants():
 
 def test_grant_statements_handle_all_privileges_and_the_grant_option():
     all_go = frozenset({"ALL PRIVILEGES", "GRANT OPTION"})
-    assert db.grant_statements(frozenset(), all_go, "*.*") == ["GRANT ALL PRIVILEGES ON *.* TO %s@%s WITH GRANT OPTION"]
-    assert db.grant_statements(all_go, frozenset({"SELECT"}), "`a`.*") == [
+    assert mariadb_plan.grant_statements(frozenset(), all_go, "*.*") == [
+        "GRANT ALL PRIVILEGES ON *.* TO %s@%s WITH GRANT OPTION"]
+    assert mariadb_plan.grant_statements(all_go, frozenset({"SELECT"}), "`a`.*") == [
         "REVOKE ALL PRIVILEGES ON `a`.* FROM %s@%s", "REVOKE GRANT OPTION ON `a`.* FROM %s@%s",
         "GRANT SELECT ON `a`.* TO %s@%s"]
-    assert db.grant_statements(frozenset({"SELECT"}), frozenset({"SELECT", "GRANT OPTION"}), "`a`.*") == [
+    assert mariadb_plan.grant_statements(frozenset({"SELECT"}), frozenset({"SELECT", "GRANT OPTION"}), "`a`.*") == [
         "GRANT USAGE ON `a`.* TO %s@%s WITH GRANT OPTION"]
 
 
 def test_databases_are_created_or_altered_to_their_character_set():
-    model = db.build(PILLAR, known_options=KNOWN)
-    assert db.plan_databases(model, server_state())[1] == [("CREATE DATABASE `app_db` CHARACTER SET utf8mb4", ())]
+    model = mariadb_model.build(PILLAR, known_options=KNOWN)
+    assert mariadb_plan.plan_databases(model, server_state())[1] == [
+        ("CREATE DATABASE `app_db` CHARACTER SET utf8mb4", ())]
     same = server_state(databases={"app_db": ("utf8mb4", "utf8mb4_general_ci")})
-    assert db.plan_databases(model, same) == ({}, [])
+    assert mariadb_plan.plan_databases(model, same) == ({}, [])
     other = server_state(databases={"app_db": ("latin1", "latin1_swedish_ci")})
-    assert db.plan_databases(model, other)[0] == {"database:app_db": {"old": {"character_set": "latin1"},
+    assert mariadb_plan.plan_databases(model, other)[0] == {"database:app_db": {"old": {"character_set": "latin1"},
                                                                       "new": {"character_set": "utf8mb4"}}}
 
 
 def test_devstack_settings_hide_the_password_unless_revealed():
-    model = db.build(PILLAR, known_options=KNOWN)
-    assert db.devstack_localrc(model) == {
+    model = mariadb_model.build(PILLAR, known_options=KNOWN)
+    assert mariadb_model.devstack_localrc(model) == {
         "localrc": {"DATABASE_TYPE": "mysql", "DATABASE_HOST": "192.0.2.20", "DATABASE_USER": "devstack",
                     "DATABASE_PASSWORD": "<hidden>"},
         "services": {"mysql": False}}
-    assert db.devstack_localrc(model, reveal=True)["localrc"]["DATABASE_PASSWORD"] == PASSWORD
+    assert mariadb_model.devstack_localrc(model, reveal=True)["localrc"]["DATABASE_PASSWORD"] == PASSWORD
 
 
 def test_server_errors_never_quote_the_statement():
     exc = Exception(1064, "You have an error in your SQL syntax; near 'IDENTIFIED BY PASSWORD '*14E6...' at line 1")
-    assert db.server_error(exc) == "error 1064: You have an error in your SQL syntax;"
+    assert mariadb_server.server_error(exc) == "error 1064: You have an error in your SQL syntax;"
 
 
 @given(st.dictionaries(st.from_regex(r"[a-z][a-z0-9_]{0,20}", fullmatch=True),
@@ -201,10 +204,12 @@ def test_server_errors_never_quote_the_statement():
                                                fullmatch=True)),
                        max_size=8))
 def test_any_valid_options_round_trip_through_the_option_file(options):
-    options = {k: v for k, v in options.items() if db.option_name(k) not in db.SERVER_KEYS.values()
-               and db.option_name(k) not in ("bind-address", "port")}
-    names = [db.option_name(k) for k in options]
+    options = {k: v for k, v in options.items()
+               if mariadb_model.option_name(k) not in mariadb_model.SERVER_KEYS.values()
+               and mariadb_model.option_name(k) not in ("bind-address", "port")}
+    names = [mariadb_model.option_name(k) for k in options]
     if len(set(names)) != len(names):
         return
-    model = db.build({"server": {"options": options}})
-    assert db.parse_options(db.render_options(model["server"]["options"])) == model["server"]["options"]
+    model = mariadb_model.build({"server": {"options": options}})
+    rendered = mariadb_options.render_options(model["server"]["options"])
+    assert mariadb_options.parse_options(rendered) == model["server"]["options"]

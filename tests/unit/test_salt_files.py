@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import os
+import re
 import pwd
 import stat
 
 import pytest
 
-from project import PROJECT, load_source
+from project import PROJECT
 
-from devstack_salt import files, localconf_text, stack_runner
-
-database_server = load_source("database_server_files", os.path.join(PROJECT, "_modules", "database_server.py"))
+from devstack_salt import files, localconf_text, mariadb_options, rabbitmq_server, reactions, stack_runner
 
 
 def test_content_and_mode_are_written_whatever_the_umask(tmp_path):
@@ -82,13 +81,39 @@ def test_the_file_belongs_to_the_given_owner(tmp_path):
     assert (info.st_uid, info.st_gid) == (nobody.pw_uid, nobody.pw_gid)
 
 
-def test_the_database_module_writes_through_this_one_function():
-    for module in (database_server,):
-        assert module.devstack_salt_files is files
-        assert not hasattr(module, "atomic_write")
-
-
-def test_the_devstack_logic_writes_local_conf_and_the_stamp_through_this_one_module():
-    for module in (localconf_text, stack_runner):
+def test_the_logic_writes_through_this_one_module():
+    for module in (localconf_text, stack_runner, mariadb_options, rabbitmq_server, reactions):
         assert module.files is files
         assert not hasattr(module, "atomic_write") and not hasattr(module, "write_json")
+
+
+#: What writing a file its own way looks like in Python source.
+OWN_WRITE = re.compile(r"os\.open\(|mkstemp\(|os\.replace\(|\.write_(text|bytes)\(|open\([^)]*[\"'][wax]b?[\"']")
+
+
+def test_no_other_code_of_the_project_writes_a_file_its_own_way():
+    sources = [os.path.join(PROJECT, "bin", "configure")]
+    for folder in ("_utils/devstack_salt", "_modules", "_states", "_beacons", "_returners"):
+        sources += [os.path.join(PROJECT, folder, name) for name in sorted(os.listdir(os.path.join(PROJECT, folder)))
+                    if name.endswith(".py") and name != "files.py"]
+    offenders = []
+    for path in sources:
+        with open(path, encoding="utf-8") as handle:
+            for number, line in enumerate(handle, 1):
+                if OWN_WRITE.search(line) and "files.write_text(" not in line:
+                    offenders.append(f"{os.path.relpath(path, PROJECT)}:{number}: {line.strip()}")
+    assert offenders == []
+
+
+def test_a_log_line_is_appended_whole_and_a_streamed_log_gets_its_mode_first(tmp_path):
+    log = tmp_path / "reactions.jsonl"
+    files.append_line(str(log), "one\n", 0o600)
+    files.append_line(str(log), "two\n", 0o600)
+    assert log.read_text() == "one\ntwo\n" and stat.S_IMODE(log.stat().st_mode) == 0o600
+    run = tmp_path / "run.log"
+    run.write_text("an older run\n")
+    run.chmod(0o644)
+    with files.open_log(str(run), os.getuid(), os.getgid(), 0o600) as handle:
+        assert stat.S_IMODE(os.fstat(handle.fileno()).st_mode) == 0o600
+        handle.write(b"new\n")
+    assert run.read_text() == "new\n"
