@@ -18,8 +18,6 @@ from __future__ import annotations
 from typing import Any
 
 from devstack_salt.errors import DevstackSaltError
-# Still read here by tests/unit/test_pillar_fuzz.py (not yet moved to devstack_salt); imported, so not published.
-from devstack_salt.errors import DatabasePillarError  # noqa: F401
 from devstack_salt.mariadb_model import build, devstack_localrc
 from devstack_salt.mariadb_options import CONFIG_FILE, apply_options, known_options, plan_options
 from devstack_salt.mariadb_plan import PLANNERS

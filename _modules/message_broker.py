@@ -21,8 +21,6 @@ from typing import Any
 
 from devstack_salt.errors import BrokerError, DevstackSaltError
 from devstack_salt.rabbitmq_config import RENDERERS
-# Still read here by tests/unit/test_pillar_fuzz.py (not yet moved to devstack_salt); imported, so not published.
-from devstack_salt.rabbitmq_config import render_env_conf, render_rabbitmq_conf  # noqa: F401
 from devstack_salt.rabbitmq_model import HIDDEN, devstack_localrc, normalize
 from devstack_salt.rabbitmq_plan import plan
 from devstack_salt.rabbitmq_server import PID_FILE, converge, pid_file_plan, read_current, write_pid_file

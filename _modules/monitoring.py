@@ -27,7 +27,6 @@ from devstack_salt import reactions as _reactions
 from devstack_salt.carbon import pillar_section, render_carbon_conf, render_storage_schemas, send_plaintext
 from devstack_salt.collectd import (PLUGIN_DIR, has_secret, merge_role_plugins, plugin_packages,
                                     render_collectd_conf, role_plugins)
-from devstack_salt.errors import MonitoringError  # noqa: F401 - raised by the functions above
 
 __virtualname__ = "monitoring"
 

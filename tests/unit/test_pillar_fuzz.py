@@ -17,14 +17,10 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from project import PROJECT, load_source
+from project import PROJECT
 
-from devstack_salt import localconf, localconf_text
-from devstack_salt.errors import LocalConfError
-
-database_server = load_source("database_server_model", os.path.join(PROJECT, "_modules", "database_server.py"))
-message_broker = load_source("message_broker_model", os.path.join(PROJECT, "_modules", "message_broker.py"))
-monitoring = load_source("monitoring_model", os.path.join(PROJECT, "_modules", "monitoring.py"))
+from devstack_salt import carbon as carbon_files, collectd as collectd_files, localconf, localconf_text, mariadb_model, rabbitmq_config, rabbitmq_model
+from devstack_salt.errors import BrokerError, DatabasePillarError, LocalConfError, MonitoringError
 
 PATH_RE = re.compile(r"(devstack|database|broker|monitoring|roles)(:|\b)")
 FUZZ = settings(max_examples=int(os.environ.get("PILLAR_FUZZ_EXAMPLES", "300")), deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -98,8 +94,8 @@ MONITORING = {
 
 
 def test_the_base_pillars_are_valid():
-    database_server.build(DATABASE)
-    message_broker.normalize(BROKER)
+    mariadb_model.build(DATABASE)
+    rabbitmq_model.normalize(BROKER)
     localconf.build(DEVSTACK, lookup={"database": DATABASE, "broker": BROKER}.get)
     validate_monitoring(MONITORING, ["all-in-one"], DATABASE, BROKER)
 
@@ -121,24 +117,24 @@ def test_devstack_pillar(pillar, others):
 @given(mutated(DATABASE))
 def test_database_pillar(pillar):
     try:
-        model = database_server.build(pillar, "database", frozenset({"sql-mode", "default-storage-engine"}))
-    except database_server.DatabasePillarError as exc:
+        model = mariadb_model.build(pillar, "database", frozenset({"sql-mode", "default-storage-engine"}))
+    except DatabasePillarError as exc:
         assert_error_names_a_path(exc.errors)
         return
     if model["devstack"] is not None:
-        database_server.devstack_localrc(model)
+        mariadb_model.devstack_localrc(model)
 
 
 @FUZZ
 @given(mutated(BROKER))
 def test_broker_pillar(pillar):
     try:
-        model = message_broker.normalize(pillar)
-    except message_broker.BrokerError as exc:
+        model = rabbitmq_model.normalize(pillar)
+    except BrokerError as exc:
         assert_error_names_a_path(exc.errors)
         return
-    message_broker.render_rabbitmq_conf(model)
-    message_broker.render_env_conf(model)
+    rabbitmq_config.render_rabbitmq_conf(model)
+    rabbitmq_config.render_env_conf(model)
 
 
 def validate_monitoring(pillar, roles, database, broker):
@@ -146,15 +142,15 @@ def validate_monitoring(pillar, roles, database, broker):
     collectd = pillar.get("collectd") if isinstance(pillar, dict) else pillar
     carbon = pillar.get("carbon") if isinstance(pillar, dict) else pillar
     if not isinstance(pillar, dict):
-        monitoring.pillar_section(pillar, "collectd")
-    config = monitoring.pillar_section(collectd, "collectd")
-    extra = monitoring.role_plugins(config.get("role_metrics"), roles, database, broker)
-    monitoring.render_collectd_conf(monitoring.merge_role_plugins(config, extra))
-    monitoring.plugin_packages(config)
-    monitoring.has_secret(config)
-    carbon = monitoring.pillar_section(carbon, "carbon")
-    monitoring.render_carbon_conf(carbon)
-    monitoring.render_storage_schemas(carbon)
+        carbon_files.pillar_section(pillar, "collectd")
+    config = carbon_files.pillar_section(collectd, "collectd")
+    extra = collectd_files.role_plugins(config.get("role_metrics"), roles, database, broker)
+    collectd_files.render_collectd_conf(collectd_files.merge_role_plugins(config, extra))
+    collectd_files.plugin_packages(config)
+    collectd_files.has_secret(config)
+    carbon = carbon_files.pillar_section(carbon, "carbon")
+    carbon_files.render_carbon_conf(carbon)
+    carbon_files.render_storage_schemas(carbon)
 
 
 @FUZZ
@@ -164,7 +160,7 @@ def test_monitoring_and_roles_pillars(pillar):
         pillar = {"monitoring": pillar}
     try:
         validate_monitoring(pillar.get("monitoring"), pillar.get("roles"), pillar.get("database"), pillar.get("broker"))
-    except monitoring.MonitoringError as exc:
+    except MonitoringError as exc:
         assert_error_names_a_path(exc.errors)
 
 
@@ -172,14 +168,14 @@ def test_the_crashes_of_the_issue_are_errors_naming_the_path():
     for section in ("collectd", "carbon"):
         try:
             validate_monitoring({section: "a string"}, [], {}, {})
-        except monitoring.MonitoringError as exc:
+        except MonitoringError as exc:
             assert any(e.startswith(f"monitoring:{section} must be a mapping") for e in exc.errors), exc.errors
         else:
             raise AssertionError(f"monitoring:{section} as a string was accepted")
     plugins = {"tail": {"File a\nb": {"Instance": "x"}}}
     try:
-        monitoring.render_collectd_conf({"plugins": plugins})
-    except monitoring.MonitoringError as exc:
+        collectd_files.render_collectd_conf({"plugins": plugins})
+    except MonitoringError as exc:
         assert any(e.startswith("monitoring:collectd:plugins:tail:File a\nb") for e in exc.errors), exc.errors
     else:
         raise AssertionError("a block label with a newline was accepted")
