@@ -69,19 +69,3 @@ def test_the_option_file_state_writes_once_and_test_mode_predicts_it(loaders, tm
     (again,) = list(loaders.modules.state.sls(config_sls, pillar=pillar))
     assert again.result is True and again.changes == {}
     assert PASSWORD not in repr(real) and PASSWORD not in open(path).read()
-
-
-PUBLIC = {"validate", "options", "plan", "apply", "devstack_settings"}
-
-
-def test_salt_publishes_exactly_the_documented_functions(loaders):
-    functions = loaders.modules.sys.list_functions("database_server")
-    assert set(functions) == {f"database_server.{name}" for name in PUBLIC}
-    for function in functions:
-        assert "CLI Example:" in loaders.modules[function].__doc__, function
-
-
-@pytest.mark.parametrize("helper", ["build", "connect", "read_server", "plan_part", "apply_part", "plan_users",
-                                    "apply_options", "plan_options", "known_options", "devstack_localrc"])
-def test_the_logic_is_not_callable_through_salt(loaders, helper):
-    assert f"database_server.{helper}" not in loaders.modules

@@ -166,21 +166,3 @@ def test_an_invalid_config_argument_is_rejected_before_the_broker_is_read(loader
         loaders.modules.message_broker.apply(config={**VALID, "users": {"devstack": {"password": PASSWORD, "tags": "x"}}})
     assert type(info.value).__name__ == "BrokerError" and "broker:users:devstack:tags" in str(info.value)
     assert PASSWORD not in str(info.value)
-
-
-PUBLIC = {"validate", "render", "diff", "apply", "current", "devstack_settings", "pid_file"}
-
-
-def test_salt_publishes_exactly_the_documented_functions(loaders):
-    functions = loaders.modules.sys.list_functions("message_broker")
-    assert set(functions) == {f"message_broker.{name}" for name in PUBLIC}
-    for function in functions:
-        assert "CLI Example:" in loaders.modules[function].__doc__, function
-
-
-@pytest.mark.parametrize("helper", ["run_cli", "read_export", "read_current", "apply_plan", "converge", "plan",
-                                    "normalize", "devstack_localrc", "render_rabbitmq_conf", "pid_file_plan",
-                                    "write_pid_file", "server_pids"])
-def test_the_logic_is_not_callable_through_salt(loaders, helper):
-    # run_cli would run any RabbitMQ CLI command as the rabbitmq user for anyone allowed message_broker.*
-    assert f"message_broker.{helper}" not in loaders.modules
