@@ -18,7 +18,8 @@ from __future__ import annotations
 from typing import Any
 
 from devstack_salt.errors import DevstackSaltError
-from devstack_salt.mariadb_model import build, devstack_localrc
+from devstack_salt import contract
+from devstack_salt.mariadb_model import MASK, build
 from devstack_salt.mariadb_options import CONFIG_FILE, apply_options, known_options, plan_options
 from devstack_salt.mariadb_plan import PLANNERS
 from devstack_salt.mariadb_server import HAS_PYMYSQL, SOCKET, apply_part, plan_part
@@ -125,4 +126,7 @@ def devstack_settings(pillar_key="database", reveal=False):
 
         salt-call database_server.devstack_settings
     """
-    return devstack_localrc(_model(pillar_key, check_options=False), reveal=bool(reveal))
+    localrc = contract.devstack_database(_pillar(pillar_key) or {}, root=pillar_key)
+    if not reveal:
+        localrc["DATABASE_PASSWORD"] = MASK
+    return {"localrc": localrc, "services": {contract.DEVSTACK_SERVICES["database"]: False}}

@@ -21,7 +21,8 @@ from typing import Any
 
 from devstack_salt.errors import BrokerError, DevstackSaltError
 from devstack_salt.rabbitmq_config import RENDERERS
-from devstack_salt.rabbitmq_model import HIDDEN, devstack_localrc, normalize
+from devstack_salt import contract
+from devstack_salt.rabbitmq_model import HIDDEN, normalize
 from devstack_salt.rabbitmq_plan import plan
 from devstack_salt.rabbitmq_server import PID_FILE, converge, pid_file_plan, read_current, write_pid_file
 
@@ -146,7 +147,8 @@ def devstack_settings(pillar_key="broker", node_key="devstack:broker", reveal=Fa
         salt-call message_broker.devstack_settings
     """
     node = __salt__["pillar.get"](node_key, None, unmask=True)  # noqa: F821 - Salt dunder
-    settings = devstack_localrc(_pillar(pillar_key), node, pillar_key)
+    host = node.get("host") if isinstance(node, dict) else None
+    settings = contract.devstack_broker(_pillar(pillar_key), host, pillar_key)
     if not reveal:
         settings["RABBIT_PASSWORD"] = HIDDEN
     return settings

@@ -11,7 +11,8 @@ import re
 from typing import Any
 
 from .carbon import ADDRESS_RE, METRIC_PART_RE
-from .errors import MonitoringError
+from . import mariadb_model, rabbitmq_model
+from .errors import MonitoringError, PillarError
 from .roles import carries
 
 PLUGIN_RE = re.compile(r"[a-z][a-z0-9_]*\Z")
@@ -202,22 +203,29 @@ def has_secret(config: Any) -> bool:
     return False
 
 
-def _role_account(settings: Any, role: str, accounts: Any, root: str, errors: list[str]) -> tuple:
+def _role_model(role: str, pillar: Any, errors: list[str]) -> dict | None:
+    """The role's own validated model of its pillar (``contract``: the same validation the role
+    converges with); None when the role rejects the pillar, whose errors are added."""
+    try:
+        if role == "database":
+            return mariadb_model.build({} if pillar is None else pillar, role)
+        return rabbitmq_model.normalize({} if pillar is None else pillar, role)
+    except PillarError as exc:
+        errors.extend(exc.errors)
+        return None
+
+
+def _role_account(settings: Any, role: str, model: dict, root: str, errors: list[str]) -> tuple:
     """(user, account) for ``role_metrics:<role>:user``, declared under ``<role>:users``."""
     where = f"{root}:{role}"
     if not isinstance(settings, dict) or set(settings) - {"user", "socket"} or not settings.get("user"):
         errors.append(f"{where} must be a mapping with user (one of {role}:users)")
         return None, None
     user = settings["user"]
-    account = accounts.get(user) if isinstance(accounts, dict) and isinstance(user, str) else None
-    if not isinstance(account, dict):
+    account = model["users"].get(user) if isinstance(user, str) else None
+    if account is None:
         errors.append(f"{where}:user: {user!r} is not declared under {role}:users; declare it there "
                       f"(see pillar/{role}.sls) or remove {where}")
-        return None, None
-    password = account.get("password")
-    if not isinstance(password, str) or not password:
-        errors.append(f"{role}:users:{user}:password is not set: bin/configure generates it in "
-                      ".salt/pillar/secrets.sls (run it again; existing passwords are kept)")
         return None, None
     return user, account
 
@@ -227,17 +235,17 @@ def role_plugins(settings: Any, roles: Any, database: Any, broker: Any,
     """collectd plugin blocks for the metrics of the roles this node carries: MariaDB through
     the mysql plugin on the server's socket, RabbitMQ through curl_json on the management API.
     Each reads as an account declared in its own role's pillar, the password in its one place
-    (``database:users:<user>:password``, ``broker:users:<user>:password``)."""
+    (``database:users:<user>:password``, ``broker:users:<user>:password``), from the role's own
+    validated model: a pillar the role rejects is rejected here with the role's message."""
     errors: list[str] = []
     settings = settings or {}
     if not isinstance(settings, dict) or set(settings) - {"database", "broker"}:
         raise MonitoringError([f"{root} must be a mapping with database and/or broker"])
     plugins: dict = {}
     if settings.get("database") and carries(roles, "database"):
-        database = database if isinstance(database, dict) else {}
-        user, account = _role_account(settings["database"], "database", database.get("users"), root, errors)
-        hosts = account.get("hosts", ["localhost"]) if user else []
-        if user and (not isinstance(hosts, list) or "localhost" not in hosts):
+        model = _role_model("database", database, errors)
+        user, account = _role_account(settings["database"], "database", model, root, errors) if model else (None, None)
+        if user and "localhost" not in account["hosts"]:
             errors.append(f"database:users:{user}:hosts must include localhost: collectd connects through "
                           "the server's socket")
         elif user:
@@ -246,22 +254,19 @@ def role_plugins(settings: Any, roles: Any, database: Any, broker: Any,
                 "Password": account["password"], "InnodbStats": True,
             }}
     if settings.get("broker") and carries(roles, "broker"):
-        broker = broker if isinstance(broker, dict) else {}
-        user, account = _role_account(settings["broker"], "broker", broker.get("users"), root, errors)
-        tags = account.get("tags", []) if user else []
-        tags = [t for t in tags if isinstance(t, str)] if isinstance(tags, list) else []
-        if user and not {"monitoring", "administrator"} & set(tags):
+        model = _role_model("broker", broker, errors)
+        user, account = _role_account(settings["broker"], "broker", model, root, errors) if model else (None, None)
+        if user and not {"monitoring", "administrator"} & set(account["tags"]):
             errors.append(f"broker:users:{user}:tags must include monitoring: the management API shows "
                           "the whole broker's statistics to monitoring users only")
-        broker_plugins = broker.get("plugins")
-        if not isinstance(broker_plugins, list) or "rabbitmq_management" not in broker_plugins:
+        if model and "rabbitmq_management" not in (model["plugins"] or []):
             errors.append("broker:plugins must include rabbitmq_management: collectd reads RabbitMQ's "
                           f"statistics from the management API (or remove {root}:broker)")
         elif user and not errors:
-            address = str(broker.get("address") or "127.0.0.1")
+            address = model["address"]
             address = "127.0.0.1" if address in ("0.0.0.0", "::", "*") else address
             host = f"[{address}]" if ":" in address else address
-            url = f"http://{host}:{broker.get('management_port') or 15672}/api/overview"
+            url = f"http://{host}:{model['management_port']}/api/overview"
             plugins["curl_json"] = {f"URL {url}": {
                 "Instance": "rabbitmq", "User": user, "Password": account["password"], "Timeout": 5000,
                 **{f"Key {key}": {"Type": kind} for key, kind in RABBITMQ_OVERVIEW_KEYS.items()},

@@ -29,7 +29,8 @@ from .devstack_facts import (
     RESERVED_VARIABLES, SECTION_RE, SERVICE_ALIASES, SERVICE_RE, canonical_header_file, header_identity,
     header_problem, is_password_variable, is_secret_name,
 )
-from .errors import LocalConfError
+from . import contract
+from .errors import LocalConfError, PillarError
 from .shell import NAME_RE, config_value_problem, has_bad_char, template_parts
 
 MODEL_KEYS = ("disable_all_services", "services", "localrc", "plugins", "config")
@@ -38,11 +39,6 @@ ROLE_KEYS = frozenset({
     "user", "group", "dest", "local_conf", "known_variables", "repo", "ref", "stack", "checkout",
     "stack_timeout", "unstack_before_restack", "database", "broker",
 })
-#: localrc variables that come from the database and broker pillars when a node uses them.
-WIRED_VARIABLES = {
-    "database": ("DATABASE_TYPE", "DATABASE_HOST", "DATABASE_USER", "DATABASE_PASSWORD"),
-    "broker": ("RABBIT_HOST", "RABBIT_USERID", "RABBIT_PASSWORD"),
-}
 #: The role's defaults (README: "The DevStack node role").
 NODE_DEFAULTS = {
     "user": "stack",
@@ -570,26 +566,17 @@ def check(model: dict, root: str = "devstack", known_variables: Iterable[str] = 
     return errors
 
 
-def _get(mapping: Any, key: Any) -> Any:
-    """``mapping[key]`` when mapping is a mapping holding it; None otherwise (any YAML value)."""
-    try:
-        return mapping.get(key) if isinstance(mapping, dict) else None
-    except TypeError:  # an unhashable key (a list where a name belongs)
-        return None
-
-
 def wire_backends(pillar: dict, model: dict, root: str, lookup, errors: list[str]) -> None:
     """Fill the localrc of a node that uses this project's database or broker role.
 
-    ``devstack:database`` (true, or ``{host: ...}``) takes DATABASE_TYPE/HOST/USER/PASSWORD from
-    the ``database`` pillar (``database:devstack``); ``devstack:broker`` takes RABBIT_HOST/USERID/
-    PASSWORD from the ``broker`` pillar (``broker:devstack_user`` and ``broker:users``). Each
-    password lives only there. With ``true`` the host is the mine's address of the node that
-    carries the role (``lookup("mine:<role>")``, first by minion id), else the pillar's.
-    DevStack's own ``mysql`` / ``rabbit`` service is disabled: the role runs that server.
-    ``lookup(key)`` returns another pillar key (or None).
+    ``devstack:database`` (true, or ``{host: ...}``) takes DATABASE_* and ``devstack:broker``
+    RABBIT_* from that role's pillar, through the role's own validation (``contract``): each
+    password lives only there, and a pillar the role rejects is an error here too. With ``true``
+    the host is the mine's address of the node that carries the role (``lookup("mine:<role>")``,
+    first by minion id), else the role's. DevStack's own ``mysql`` / ``rabbit`` service is
+    disabled: the role runs that server. ``lookup(key)`` returns another pillar key (or None).
     """
-    for backend, variables in WIRED_VARIABLES.items():
+    for backend, variables in contract.DEVSTACK_VARIABLES.items():
         use = pillar.get(backend)
         if use is None or use is False:
             continue
@@ -608,32 +595,18 @@ def wire_backends(pillar: dict, model: dict, root: str, lookup, errors: list[str
         if host is None:
             carriers = lookup(f"mine:{backend}") or {}
             host = next(iter(carriers.values()), None) if isinstance(carriers, dict) else None
-        if backend == "database":
-            account = _get(source, "devstack")
-            values = {"DATABASE_TYPE": "mysql", "DATABASE_HOST": host or _get(account, "host"),
-                      "DATABASE_USER": _get(account, "user"), "DATABASE_PASSWORD": _get(account, "password")}
-            keys = {"DATABASE_HOST": "database:devstack:host", "DATABASE_USER": "database:devstack:user",
-                    "DATABASE_PASSWORD": "database:devstack:password"}
-            service = "mysql"
-        else:
-            user = source.get("devstack_user")
-            values = {"RABBIT_HOST": host or source.get("address"), "RABBIT_USERID": user,
-                      "RABBIT_PASSWORD": _get(_get(_get(source, "users"), user), "password")}
-            keys = {"RABBIT_HOST": "broker:address", "RABBIT_USERID": "broker:devstack_user",
-                    "RABBIT_PASSWORD": f"broker:users:{user}:password"}
-            service = "rabbit"
-        missing = [keys[name] for name, value in values.items() if value in (None, "")]
-        if missing:
-            errors.append(f"{where} is set but {', '.join(missing)} is missing; set it in the {backend} pillar")
+        if host is not None and (_scalar_text(host) is None or has_bad_char(_scalar_text(host))):
+            errors.append(f"{where}:host must be a single-line address")
             continue
-        for name, value in values.items():
-            text = _scalar_text(value)
-            if text is None or has_bad_char(text):
-                errors.append(f"{keys.get(name, where)} must be a single-line string")
-                continue
-            model["localrc"][name] = text
+        try:
+            values = contract.DEVSTACK_VIEWS[backend](source, None if host is None else _scalar_text(host))
+        except PillarError as exc:
+            errors.extend(f"{where} uses the {backend} role: {error}" for error in exc.errors)
+            continue
+        model["localrc"].update(values)
         # The role manages that server, even on this host: DevStack's own service would reset
         # its root password, rewrite its config and restart it behind the role's back.
+        service = contract.DEVSTACK_SERVICES[backend]
         if model["services"].get(service) is True:
             errors.append(f"{root}:services enables {service}, but {where} says the {backend} role provides "
                           f"it: DevStack would take over that server; remove {service} from {root}:services")

@@ -1,6 +1,6 @@
 """
 The database role's pillar as a model: ``database:`` validated (every error names its pillar
-path) into the model the server is converged to, and DevStack's view of it (``devstack_localrc``).
+path) into the model the server is converged to. DevStack's view of it is ``contract.devstack_database``.
 
 The model::
 
@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from .errors import DatabasePillarError, DevstackSaltError
+from .errors import DatabasePillarError
 
 MASK = "<hidden>"
 
@@ -305,17 +305,3 @@ def _devstack(raw: Any, path: str, model: dict, errors: list[str]) -> dict | Non
         "grants": {"*": DEVSTACK_GRANTS},
     }
     return {"user": user, "host": host, "nodes": nodes}
-
-
-def devstack_localrc(model: dict, reveal: bool = False) -> dict:
-    """What a DevStack node using this database puts in its local.conf: the DATABASE_* variables
-    and the local mysql service disabled (the database role owns the server)."""
-    ds = model["devstack"]
-    if ds is None:
-        raise DevstackSaltError("database:devstack is not set: there is no DevStack database user")
-    password = model["users"][ds["user"]]["password"]
-    return {
-        "localrc": {"DATABASE_TYPE": "mysql", "DATABASE_HOST": ds["host"], "DATABASE_USER": ds["user"],
-                    "DATABASE_PASSWORD": password if reveal else MASK},
-        "services": {"mysql": False},
-    }

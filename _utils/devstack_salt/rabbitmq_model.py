@@ -1,7 +1,7 @@
 """
 The broker role's pillar as a definition: ``broker:`` validated (every error names its pillar
-path) into the definition the broker is converged to, and DevStack's view of it
-(``devstack_localrc``).
+path) into the definition the broker is converged to. DevStack's view of it is
+``contract.devstack_broker``.
 
 The definition::
 
@@ -222,29 +222,3 @@ def _policies(raw: Any, path: str, vhosts: set[str], errors: list[str]) -> dict:
         policies[name] = {"vhost": vhost, "pattern": pattern, "definition": dict(definition),
                           "priority": priority, "apply_to": apply_to}
     return policies
-
-
-def devstack_localrc(pillar: Any, node: Any = None, root: str = "broker") -> dict:
-    """DevStack's localrc variables for a node that uses this broker (the broker pillar is the
-    single source of truth; the password lives only under broker:users). ``node`` is the node's
-    ``devstack:broker`` mapping (``host`` overrides broker:address). Secrets are returned: the
-    caller masks them."""
-    model = normalize(pillar, root)
-    user = model["devstack_user"]
-    if not user:
-        raise BrokerError([f"{root}:devstack_user is not set: name the user under {root}:users that DevStack uses"])
-    errors = []
-    if model["port"] != 5672:
-        errors.append(f"{root}:port is {model['port']}, but DevStack's lib/rpc_backend always connects to port 5672")
-    perm = model["users"][user]["permissions"].get("/")
-    if not perm or any(perm[k] != ".*" for k in PERMISSION_KEYS):
-        errors.append(f"{root}:users:{user}:permissions:/ must grant configure, write and read '.*' (DevStack's services "
-                      "declare their own queues and exchanges in the default virtual host)")
-    host = (node or {}).get("host") if isinstance(node, dict) else None
-    if host is None:
-        host = model["address"]
-        if host in ("0.0.0.0", "::"):
-            errors.append(f"{root}:address listens on every address: set devstack:broker:host to the one nodes use")
-    if errors:
-        raise BrokerError(errors)
-    return {"RABBIT_HOST": str(host), "RABBIT_USERID": user, "RABBIT_PASSWORD": model["users"][user]["password"]}

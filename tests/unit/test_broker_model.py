@@ -10,7 +10,7 @@ import json
 import pytest
 from salt.exceptions import CommandExecutionError
 
-from devstack_salt import rabbitmq_config, rabbitmq_model, rabbitmq_plan, rabbitmq_server
+from devstack_salt import contract, rabbitmq_config, rabbitmq_model, rabbitmq_plan, rabbitmq_server
 from devstack_salt.errors import BrokerDown, BrokerError
 
 FULL = {"configure": ".*", "write": ".*", "read": ".*"}
@@ -161,13 +161,13 @@ def test_enabled_plugins_file_parsing():
 
 
 def test_devstack_localrc_comes_from_the_broker_pillar():
-    assert rabbitmq_model.devstack_localrc(pillar(), {"host": "192.0.2.21"}) == {
+    assert contract.devstack_broker(pillar(), "192.0.2.21") == {
         "RABBIT_HOST": "192.0.2.21", "RABBIT_USERID": "devstack", "RABBIT_PASSWORD": "Secret123"}
-    assert rabbitmq_model.devstack_localrc(pillar())["RABBIT_HOST"] == "127.0.0.1"
+    assert contract.devstack_broker(pillar())["RABBIT_HOST"] == "127.0.0.1"
     with pytest.raises(BrokerError, match="broker:port is 5999"):
-        rabbitmq_model.devstack_localrc(pillar(port=5999))
+        contract.devstack_broker(pillar(port=5999))
     with pytest.raises(BrokerError, match="broker:devstack_user"):
-        rabbitmq_model.devstack_localrc(pillar(devstack_user=None))
+        contract.devstack_broker(pillar(devstack_user=None))
 
 
 def fake_proc(tmp_path, processes: dict[int, list[str]]):

@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from salt.exceptions import CommandExecutionError
 
-from devstack_salt import mariadb_model, mariadb_options, mariadb_plan, mariadb_server
+from devstack_salt import contract, mariadb_model, mariadb_options, mariadb_plan, mariadb_server
 
 PASSWORD = "DevStackPassw0rd"
 PILLAR = {
@@ -184,13 +184,11 @@ def test_databases_are_created_or_altered_to_their_character_set():
                                                                       "new": {"character_set": "utf8mb4"}}}
 
 
-def test_devstack_settings_hide_the_password_unless_revealed():
-    model = mariadb_model.build(PILLAR, known_options=KNOWN)
-    assert mariadb_model.devstack_localrc(model) == {
-        "localrc": {"DATABASE_TYPE": "mysql", "DATABASE_HOST": "192.0.2.20", "DATABASE_USER": "devstack",
-                    "DATABASE_PASSWORD": "<hidden>"},
-        "services": {"mysql": False}}
-    assert mariadb_model.devstack_localrc(model, reveal=True)["localrc"]["DATABASE_PASSWORD"] == PASSWORD
+def test_devstack_settings_come_from_the_database_pillar():
+    assert contract.devstack_database(PILLAR) == {
+        "DATABASE_TYPE": "mysql", "DATABASE_HOST": "192.0.2.20", "DATABASE_USER": "devstack",
+        "DATABASE_PASSWORD": PASSWORD}
+    assert contract.devstack_database(PILLAR, "192.0.2.99")["DATABASE_HOST"] == "192.0.2.99"
 
 
 def test_server_errors_never_quote_the_statement():

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from project import PROJECT
 
-from devstack_salt import carbon as carbon_files, collectd as collectd_files, localconf, localconf_text, mariadb_model, rabbitmq_config, rabbitmq_model
+from devstack_salt import carbon as carbon_files, contract, collectd as collectd_files, localconf, localconf_text, mariadb_model, rabbitmq_config, rabbitmq_model
 from devstack_salt.errors import BrokerError, DatabasePillarError, LocalConfError, MonitoringError
 
 PATH_RE = re.compile(r"(devstack|database|broker|monitoring|roles)(:|\b)")
@@ -122,7 +122,7 @@ def test_database_pillar(pillar):
         assert_error_names_a_path(exc.errors)
         return
     if model["devstack"] is not None:
-        mariadb_model.devstack_localrc(model)
+        contract.devstack_database(pillar)
 
 
 @FUZZ
