@@ -13,7 +13,7 @@ from typing import Any
 from .carbon import ADDRESS_RE, METRIC_PART_RE
 from . import mariadb_model, rabbitmq_model
 from .errors import MonitoringError, PillarError
-from .roles import carries
+from .roles import carries, local_address
 
 PLUGIN_RE = re.compile(r"[a-z][a-z0-9_]*\Z")
 KEY_RE = re.compile(r"[A-Za-z][A-Za-z0-9_]*\Z")
@@ -263,8 +263,7 @@ def role_plugins(settings: Any, roles: Any, database: Any, broker: Any,
             errors.append("broker:plugins must include rabbitmq_management: collectd reads RabbitMQ's "
                           f"statistics from the management API (or remove {root}:broker)")
         elif user and not errors:
-            address = model["address"]
-            address = "127.0.0.1" if address in ("0.0.0.0", "::", "*") else address
+            address = local_address(model["address"])
             host = f"[{address}]" if ":" in address else address
             url = f"http://{host}:{model['management_port']}/api/overview"
             plugins["curl_json"] = {f"URL {url}": {

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import mariadb_model, rabbitmq_model
+from . import mariadb_model, rabbitmq_model, roles
 from .errors import BrokerError, DatabasePillarError
 
 #: The localrc variables each role gives a DevStack node that uses it.
@@ -29,7 +29,6 @@ DEVSTACK_SERVICES = {"database": "mysql", "broker": "rabbit"}
 #: Where DevStack's lib/rpc_backend always connects (it has no RABBIT_PORT).
 DEVSTACK_RABBIT_PORT = 5672
 
-WILDCARDS = ("0.0.0.0", "::", "*")
 
 
 def devstack_database(database: Any, host: str | None = None, root: str = "database") -> dict[str, str]:
@@ -62,7 +61,7 @@ def devstack_broker(broker: Any, host: str | None = None, root: str = "broker") 
                       "declare their own queues and exchanges in the default virtual host)")
     if host is None:
         host = model["address"]
-        if host in WILDCARDS:
+        if host in roles.WILDCARDS:
             errors.append(f"{root}:address listens on every address: set devstack:broker:host to the one nodes use")
     if errors:
         raise BrokerError(errors)

@@ -20,6 +20,7 @@ import re
 from typing import Any
 
 from .errors import DatabasePillarError
+from .roles import local_address
 
 MASK = "<hidden>"
 
@@ -295,7 +296,7 @@ def _devstack(raw: Any, path: str, model: dict, errors: list[str]) -> dict | Non
         errors.append(f"{path}:user: {user} is also declared under {path.rsplit(':', 1)[0]}:users; declare it once")
         return None
     bind = model["server"]["bind_address"] or "127.0.0.1"
-    host = raw.get("host", "127.0.0.1" if bind in ("0.0.0.0", "::", "*") else bind)
+    host = raw.get("host", local_address(bind))
     if not isinstance(host, str) or not HOST_NAME.match(host) or "%" in host:
         errors.append(f"{path}:host: {host!r}: the address DevStack nodes connect to (DATABASE_HOST)")
     nodes = _hosts(raw.get("nodes", ["127.0.0.1", "localhost"]), f"{path}:nodes", errors)

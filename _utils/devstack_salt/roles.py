@@ -4,7 +4,8 @@ orchestration, the mine lookups, monitoring and the node checks all use.
 
 A node's roles come from its pillar, ``roles: [database, broker, monitoring, devstack]`` or
 ``roles: [all-in-one]`` (every role). Every node carries ``monitoring``'s agent; the monitoring
-role proper (carbon, reactions) follows the pillar like the others.
+role proper (carbon, reactions) follows the pillar like the others. Also where a node reaches a
+role's server that listens on every address (``local_address``).
 """
 
 from __future__ import annotations
@@ -36,3 +37,13 @@ def target(role: str) -> str:
     if role not in ROLES:
         raise ValueError(f"unknown role {role!r}: one of {', '.join(ROLES)}")
     return f"I@roles:{role} or I@roles:{ALL_IN_ONE}"
+
+
+#: Listen addresses that mean "every address of this node".
+WILDCARDS = ("0.0.0.0", "::", "*", "")
+
+
+def local_address(address: str | None) -> str:
+    """Where a client on the same node reaches a server listening on ``address``: loopback for a
+    wildcard (or no) address, else the address itself."""
+    return "127.0.0.1" if address is None or str(address) in WILDCARDS else str(address)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from devstack_salt import contract, localconf, mariadb_model, rabbitmq_model
+from devstack_salt import contract, localconf, mariadb_model, rabbitmq_model, roles
 from devstack_salt.errors import LocalConfError, PillarError
 
 FULL = {"configure": ".*", "write": ".*", "read": ".*"}
@@ -107,7 +107,7 @@ def test_devstack_gets_the_broker_account_the_broker_role_creates(pillar, host):
     account = model["users"][view["RABBIT_USERID"]]
     assert account["password"] == view["RABBIT_PASSWORD"] and account["permissions"]["/"] == FULL
     assert model["port"] == contract.DEVSTACK_RABBIT_PORT
-    assert view["RABBIT_HOST"] == (host or model["address"]) and view["RABBIT_HOST"] not in contract.WILDCARDS
+    assert view["RABBIT_HOST"] == (host or model["address"]) and view["RABBIT_HOST"] not in roles.WILDCARDS
 
 
 def test_a_broker_port_devstack_cannot_reach_is_an_error_on_the_devstack_node_too():
