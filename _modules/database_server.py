@@ -79,6 +79,15 @@ def options(pillar_key="database"):
     return _model(pillar_key, check_options=False)["server"]["options"]
 
 
+def _part(part, pillar_key, socket_path, path, apply):
+    model = _model(pillar_key)
+    _check_part(part)
+    if part == "config":
+        options = model["server"]["options"]
+        return apply_options(path, options) if apply else plan_options(path, options)[0]
+    return apply_part(part, model, socket_path) if apply else plan_part(part, model, socket_path)[0]
+
+
 def plan(part, pillar_key="database", socket_path=SOCKET, path=CONFIG_FILE):
     """
     The changes one part would make, without making them (secrets shown as <hidden>): ``config``
@@ -90,11 +99,7 @@ def plan(part, pillar_key="database", socket_path=SOCKET, path=CONFIG_FILE):
 
         salt-call database_server.plan users
     """
-    model = _model(pillar_key)
-    _check_part(part)
-    if part == "config":
-        return plan_options(path, model["server"]["options"])[0]
-    return plan_part(part, model, socket_path)[0]
+    return _part(part, pillar_key, socket_path, path, apply=False)
 
 
 def apply(part, pillar_key="database", socket_path=SOCKET, path=CONFIG_FILE):
@@ -107,11 +112,7 @@ def apply(part, pillar_key="database", socket_path=SOCKET, path=CONFIG_FILE):
 
         salt-call database_server.apply secure
     """
-    model = _model(pillar_key)
-    _check_part(part)
-    if part == "config":
-        return apply_options(path, model["server"]["options"])
-    return apply_part(part, model, socket_path)
+    return _part(part, pillar_key, socket_path, path, apply=True)
 
 
 def devstack_settings(pillar_key="database", reveal=False):

@@ -16,7 +16,7 @@ import os
 from typing import Any
 
 from devstack_salt import files, localconf, localconf_text, stack_runner
-from devstack_salt.errors import DevstackSaltError, LocalConfError
+from devstack_salt.errors import DevstackSaltError, LocalConfError, verdict
 
 __virtualname__ = "devstack"
 __func_alias__ = {"import_": "import"}
@@ -85,11 +85,7 @@ def validate(config=None, pillar_key="devstack"):
 
         salt-call devstack.validate
     """
-    try:
-        _model(config, pillar_key)
-    except LocalConfError as exc:
-        return {"valid": False, "errors": exc.errors}
-    return {"valid": True, "errors": []}
+    return verdict(_model, config, pillar_key)
 
 
 def render(config=None, pillar_key="devstack", reveal=False):

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from devstack_salt.errors import BrokerError, DevstackSaltError
+from devstack_salt.errors import BrokerError, DevstackSaltError, verdict
 from devstack_salt.rabbitmq_config import RENDERERS
 from devstack_salt import contract
 from devstack_salt.rabbitmq_model import HIDDEN, normalize
@@ -66,11 +66,7 @@ def validate(config=None, pillar_key="broker"):
 
         salt-call message_broker.validate
     """
-    try:
-        _model(config, pillar_key)
-    except BrokerError as exc:
-        return {"valid": False, "errors": exc.errors}
-    return {"valid": True, "errors": []}
+    return verdict(_model, config, pillar_key)
 
 
 def render(name="rabbitmq.conf", config=None, pillar_key="broker"):

@@ -84,12 +84,7 @@ def check_devstack_sees_what_the_role_says(role, pillar, host):
     return view
 
 
-@settings(max_examples=300, deadline=None)
-@given(database_pillars, node_hosts)
-def test_devstack_gets_the_database_account_the_database_role_creates(pillar, host):
-    view = check_devstack_sees_what_the_role_says("database", pillar, host)
-    if view is None:
-        return
+def database_account_as_converged(pillar, view, host):
     model = mariadb_model.build(pillar)  # what database_server converges the server to
     account = model["users"][view["DATABASE_USER"]]
     assert account["password"] == view["DATABASE_PASSWORD"]
@@ -97,17 +92,22 @@ def test_devstack_gets_the_database_account_the_database_role_creates(pillar, ho
     assert view["DATABASE_HOST"] == (host or model["devstack"]["host"])
 
 
-@settings(max_examples=300, deadline=None)
-@given(broker_pillars, node_hosts)
-def test_devstack_gets_the_broker_account_the_broker_role_creates(pillar, host):
-    view = check_devstack_sees_what_the_role_says("broker", pillar, host)
-    if view is None:
-        return
+def broker_account_as_converged(pillar, view, host):
     model = rabbitmq_model.normalize(pillar)  # what message_broker converges the broker to
     account = model["users"][view["RABBIT_USERID"]]
     assert account["password"] == view["RABBIT_PASSWORD"] and account["permissions"]["/"] == FULL
     assert model["port"] == contract.DEVSTACK_RABBIT_PORT
     assert view["RABBIT_HOST"] == (host or model["address"]) and view["RABBIT_HOST"] not in roles.WILDCARDS
+
+
+@settings(max_examples=600, deadline=None)
+@given(st.one_of(st.tuples(st.just("database"), database_pillars, node_hosts),
+                 st.tuples(st.just("broker"), broker_pillars, node_hosts)))
+def test_devstack_gets_the_account_the_role_itself_creates(case):
+    role, pillar, host = case
+    view = check_devstack_sees_what_the_role_says(role, pillar, host)
+    if view is not None:
+        {"database": database_account_as_converged, "broker": broker_account_as_converged}[role](pillar, view, host)
 
 
 def test_a_broker_port_devstack_cannot_reach_is_an_error_on_the_devstack_node_too():
