@@ -19,6 +19,7 @@ from typing import Any
 
 from devstack_salt.errors import DevstackSaltError
 from devstack_salt import contract
+from devstack_salt.faces import pillar_value
 from devstack_salt.mariadb_model import MASK, build
 from devstack_salt.mariadb_options import CONFIG_FILE, apply_options, known_options, plan_options
 from devstack_salt.mariadb_plan import PLANNERS
@@ -36,8 +37,7 @@ def __virtual__():
 
 
 def _pillar(pillar_key: str) -> Any:
-    # Salt 3008 masks pillar.get outside template rendering; ask for the real values.
-    return __salt__["pillar.get"](pillar_key, None, unmask=True)  # noqa: F821 - Salt dunder
+    return pillar_value(__salt__["pillar.get"], pillar_key)  # noqa: F821 - Salt dunder
 
 
 def _model(pillar_key: str, check_options: bool = True) -> dict:

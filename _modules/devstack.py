@@ -16,7 +16,8 @@ import os
 from typing import Any
 
 from devstack_salt import files, localconf, localconf_text, stack_runner
-from devstack_salt.errors import DevstackSaltError, LocalConfError, verdict
+from devstack_salt.errors import DevstackSaltError, LocalConfError
+from devstack_salt.faces import pillar_value, verdict
 
 __virtualname__ = "devstack"
 __func_alias__ = {"import_": "import"}
@@ -28,12 +29,7 @@ def __virtual__():
 
 
 def _pillar(pillar_key: str) -> Any:
-    # Salt 3008 masks pillar.get results as '**********' outside template rendering; this module
-    # needs the real values (and keeps them out of everything it returns).
-    value = __salt__["pillar.get"](pillar_key, None, unmask=True)  # noqa: F821 - Salt dunder
-    if value is None:
-        raise LocalConfError([f"pillar key {pillar_key} is not set; see pillar/ in this project for an example"])
-    return value
+    return pillar_value(__salt__["pillar.get"], pillar_key, LocalConfError)  # noqa: F821 - Salt dunder
 
 
 def _lookup(key: str) -> Any:
@@ -49,7 +45,7 @@ def _lookup(key: str) -> Any:
         # This node carrying the role itself reaches it at the role's own (often loopback)
         # address from pillar, not at the address it publishes to others.
         return {minion: addr for minion, addr in found.items() if minion != __opts__.get("id")}  # noqa: F821
-    return __salt__["pillar.get"](key, None, unmask=True)  # noqa: F821 - Salt dunder
+    return pillar_value(__salt__["pillar.get"], key)  # noqa: F821 - Salt dunder
 
 
 def _model(config: Any, pillar_key: str) -> dict:

@@ -19,9 +19,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from devstack_salt.errors import BrokerError, DevstackSaltError, verdict
-from devstack_salt.rabbitmq_config import RENDERERS
 from devstack_salt import contract
+from devstack_salt.errors import BrokerError, DevstackSaltError
+from devstack_salt.faces import pillar_value, verdict
+from devstack_salt.rabbitmq_config import RENDERERS
 from devstack_salt.rabbitmq_model import HIDDEN, normalize
 from devstack_salt.rabbitmq_plan import plan
 from devstack_salt.rabbitmq_server import PID_FILE, converge, pid_file_plan, read_current, write_pid_file
@@ -36,12 +37,7 @@ def __virtual__():
 
 
 def _pillar(pillar_key: str) -> Any:
-    # Salt 3008 masks pillar.get results outside template rendering; the passwords are needed
-    # (to hash and compare them) and are kept out of everything this module returns.
-    value = __salt__["pillar.get"](pillar_key, None, unmask=True)  # noqa: F821 - Salt dunder
-    if value is None:
-        raise BrokerError([f"pillar key {pillar_key} is not set; see pillar/broker.sls for an example"])
-    return value
+    return pillar_value(__salt__["pillar.get"], pillar_key, BrokerError, "pillar/broker.sls")  # noqa: F821
 
 
 def _model(config: Any, pillar_key: str) -> dict:

@@ -8,6 +8,7 @@ the module from pillar, never passed through SLS data (rendered SLS is logged at
 """
 
 from devstack_salt.errors import DatabaseDown
+from devstack_salt.faces import state_virtual
 from salt.exceptions import CommandExecutionError
 
 __virtualname__ = "database_server"
@@ -22,10 +23,8 @@ PARTS = {
 
 def __virtual__():
     """Available when the database_server execution module (this project's _modules) is loaded."""
-    if "database_server.plan" in __salt__:
-        return __virtualname__
-    return (False, "the database_server execution module is not loaded: run saltutil.sync_all and "
-                   "install PyMySQL (requirements.lock)")
+    return state_virtual(__salt__, "database_server.plan", __virtualname__,  # noqa: F821 - Salt dunder
+                         "run saltutil.sync_all and install PyMySQL (requirements.lock)")
 
 
 def _converge(name, part, pillar_key, **kwargs):

@@ -8,15 +8,14 @@ checkout fails the state with its message; anything else is Salt's to report.
 """
 
 from devstack_salt.errors import DevstackSaltError
+from devstack_salt.faces import state_virtual
 
 __virtualname__ = "devstack"
 
 
 def __virtual__():
     """Available when the devstack execution module (this project's _modules) is synced."""
-    if "devstack.plan" in __salt__:
-        return __virtualname__
-    return (False, "the devstack execution module is not loaded; run saltutil.sync_all")
+    return state_virtual(__salt__, "devstack.plan", __virtualname__)  # noqa: F821 - Salt dunder
 
 
 def valid(name, pillar_key="devstack"):

@@ -7,6 +7,7 @@ module; these states only call it, so ``salt-call message_broker.diff`` and the 
 """
 
 from devstack_salt.errors import BrokerDown, BrokerError
+from devstack_salt.faces import state_virtual
 from salt.exceptions import CommandExecutionError
 
 __virtualname__ = "message_broker"
@@ -14,9 +15,7 @@ __virtualname__ = "message_broker"
 
 def __virtual__():
     """Available when the message_broker execution module (this project's _modules) is synced."""
-    if "message_broker.apply" in __salt__:
-        return __virtualname__
-    return (False, "the message_broker execution module is not loaded; run saltutil.sync_all")
+    return state_virtual(__salt__, "message_broker.apply", __virtualname__)  # noqa: F821 - Salt dunder
 
 
 def valid(name, pillar_key="broker"):

@@ -7,14 +7,14 @@ in the ``monitoring`` execution module (``monitoring.beacons_loaded``); this sta
 and refreshes the daemon's pillar.
 """
 
+from devstack_salt.faces import state_virtual
+
 __virtualname__ = "monitoring"
 
 
 def __virtual__():
     """Available when the monitoring execution module (this project's _modules) is synced."""
-    if "monitoring.beacons_loaded" in __salt__:
-        return __virtualname__
-    return (False, "the monitoring execution module is not loaded; run saltutil.sync_all")
+    return state_virtual(__salt__, "monitoring.beacons_loaded", __virtualname__)  # noqa: F821 - Salt dunder
 
 
 def beacons_loaded(name, timeout=10):

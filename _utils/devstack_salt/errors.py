@@ -74,12 +74,3 @@ class BrokerDown(ServiceDown):
 class CommandFailed(DevstackSaltError):
     """A command this project ran failed; the message holds its masked output."""
 
-
-def verdict(check, *args, **kwargs) -> dict:
-    """``{"valid": bool, "errors": [...]}`` of calling ``check``: the errors of the PillarError
-    it raises (each naming its pillar path), or none. What every ``*.validate`` returns."""
-    try:
-        check(*args, **kwargs)
-    except PillarError as exc:
-        return {"valid": False, "errors": exc.errors}
-    return {"valid": True, "errors": []}
