@@ -20,7 +20,7 @@ import node_checks
 import stacked_checks
 from machine_node import CHECKOUT, MIRRORS, SITE, Node, install_project
 
-PROBE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "probe_stacked.py")
+PROBE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "support", "probe_stacked.py")
 
 #: The same meaning, other order and comments: must not stack.
 SITE_REORDERED = f"""\
