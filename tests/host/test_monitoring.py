@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from common import wait_until
+from common import command_lines, wait_until
 from host_salt import salt_call
 from monitoring_helpers import WHISPER, pid_of, process_running, reactions_since, wait_for_points
 from salt_node import failed
@@ -59,12 +59,8 @@ def collectd_configs() -> list[str]:
     default = re.search(r"Config file\s+(\S+)", subprocess.run(["collectd", "-h"], capture_output=True,
                                                                 text=True).stdout).group(1)
     found = []
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            with open(f"/proc/{pid}/cmdline", "rb") as handle:
-                argv = handle.read().decode(errors="replace").split("\0")
-        except OSError:
-            continue
+    for _, raw in command_lines():
+        argv = [arg.decode(errors="replace") for arg in raw]
         if os.path.basename(argv[0]) == "collectd":
             found.append(argv[argv.index("-C") + 1] if "-C" in argv else default)
     return found
