@@ -316,10 +316,11 @@ def test_status_shows_a_run_in_progress_with_its_latest_log_line(node):
                            stdin=subprocess.DEVNULL)
     try:
         def running() -> dict | None:
+            # Seen running, and past the instant before stack.sh printed its first line.
             status = node.call("devstack.status")
-            return status if "running" in status else None
+            return status if status.get("running", {}).get("latest") else None
 
-        status = wait_until(running, 30, 0.5, "devstack.status to show the run in progress")
+        status = wait_until(running, 30, 0.5, "devstack.status to show the run in progress and its latest line")
         assert status["running"]["script"] == "stack.sh" and status["running"]["alive"] is True
         assert status["running"]["latest"] in ("fixture stack.sh running", "fixture stack.sh is taking its time")
     finally:
