@@ -78,6 +78,14 @@ class BrokerNode(SaltNode):
                                          connection_attempts=1, socket_timeout=10, blocked_connection_timeout=60)
 
 
+def confirmed_channel(connection: pika.BlockingConnection, queue: str):
+    """A channel with publisher confirms on, ``queue`` declared on it (durable)."""
+    channel = connection.channel()
+    channel.queue_declare(queue, durable=True)
+    channel.confirm_delivery()
+    return channel
+
+
 def publish_confirmed(params: pika.ConnectionParameters, queue: str, count: int, persistent: bool,
                       prefix: str, timeout: float = 180) -> int:
     """Publish ``count`` messages (ids prefix-0 ... prefix-N) to ``queue`` through the default

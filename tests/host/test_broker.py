@@ -20,8 +20,8 @@ import uuid
 import pika
 import pytest
 
-from broker_helpers import (BrokerNode, beam_pids, consume_all, listening, process_args_containing,
-                            publish_confirmed, wait_port)
+from broker_helpers import (BrokerNode, beam_pids, confirmed_channel, consume_all, listening,
+                            process_args_containing, publish_confirmed, wait_port)
 from common import free_port, password
 from host_salt import salt_call
 
@@ -146,9 +146,7 @@ def test_publish_consume_round_trip_with_confirms(node):
     params = node.params("worker", "work")
     queue = f"work.roundtrip.{uuid.uuid4().hex[:8]}"
     with pika.BlockingConnection(params) as connection:
-        channel = connection.channel()
-        channel.queue_declare(queue, durable=True)
-        channel.confirm_delivery()
+        channel = confirmed_channel(connection, queue)
         channel.basic_publish("", queue, b"hello", pika.BasicProperties(message_id="m1", delivery_mode=2), mandatory=True)
         method, props, body = channel.basic_get(queue, auto_ack=True)
         assert (props.message_id, body) == ("m1", b"hello")
@@ -321,9 +319,7 @@ def test_a_new_erlang_cookie_stops_the_node_first_and_keeps_the_broker_whole(nod
     params = node.params("worker", "work")
     queue = f"work.cookie.{uuid.uuid4().hex[:8]}"
     with pika.BlockingConnection(params) as connection:
-        channel = connection.channel()
-        channel.queue_declare(queue, durable=True)
-        channel.confirm_delivery()
+        channel = confirmed_channel(connection, queue)
         for i in range(5):
             channel.basic_publish("", queue, f"m{i}".encode(), pika.BasicProperties(delivery_mode=2), mandatory=True)
     old = node.broker["erlang_cookie"]
