@@ -25,6 +25,8 @@ import subprocess
 import sys
 import time
 
+from figures import table
+
 PROJECT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SALT_CALL = os.path.join(PROJECT, "bin", "salt-call")
 APPLY = ("state.apply", "devstack")
@@ -62,14 +64,6 @@ def converged_report() -> tuple[int, int, list[str]]:
     failed = [sid for sid, state in states.items() if state.get("result") is not True]
     return len(states), len(changed), failed
 
-
-def table(rows: list[tuple[str, list[float]]]) -> str:
-    """A small text table of min and median per row."""
-    width = max(len(label) for label, _ in rows)
-    lines = [f"{'command':<{width}}  {'runs':>5}  {'min ms':>8}  {'median ms':>9}"]
-    for label, times in rows:
-        lines.append(f"{label:<{width}}  {len(times):>5}  {min(times):>8.0f}  {statistics.median(times):>9.0f}")
-    return "\n".join(lines)
 
 
 def main() -> int:

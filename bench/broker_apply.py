@@ -17,22 +17,17 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import secrets
-import string
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 
-sys.path[:0] = [os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests")]
-from project import PROJECT, configure  # noqa: E402
-
-SALT_CALL = os.path.join(PROJECT, ".venv", "bin", "salt-call")
-
-
-def password() -> str:
-    return "".join(secrets.choice(string.ascii_letters + string.digits) for _ in range(20))
+PROJECT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# A Salt node of the bench's own: tests/support's, the one the host tier's broker tests use.
+sys.path[:0] = [os.path.join(PROJECT, "tests", "support"), os.path.join(PROJECT, "tests")]
+from common import command_lines, password  # noqa: E402
+from salt_node import SaltNode  # noqa: E402
 
 
 def definition(n_vhosts: int, n_users: int, n_policies: int, port: int, cookie: str) -> dict:
@@ -65,22 +60,16 @@ def core_sls(broker: dict) -> str:
     return "\n".join(out)
 
 
-class Env:
+class Env(SaltNode):
+    """A Salt node with the broker definition as its pillar and the core variant's SLS in a
+    state directory of its own, next to the project's state tree."""
+
     def __init__(self, base: str, broker: dict):
-        self.salt = os.path.join(base, "salt")
         states = os.path.join(base, "states")
-        pillar = os.path.join(base, "pillar")
-        for d in (self.salt, states, pillar):
-            os.makedirs(d)
-        config = configure.minion_config(self.salt, "broker-bench", pillar_roots=[pillar],
-                                         file_roots=[os.path.join(PROJECT, "salt"), states])
-        with open(os.path.join(self.salt, "minion"), "w") as h:
-            json.dump(config, h)
-        with open(os.path.join(pillar, "top.sls"), "w") as h:
-            h.write("base:\n  '*':\n    - broker\n")
-        fd = os.open(os.path.join(pillar, "broker.sls"), os.O_WRONLY | os.O_CREAT, 0o600)
-        with os.fdopen(fd, "w") as h:
-            json.dump({"broker": broker}, h)
+        os.makedirs(states)
+        super().__init__(base, "broker-bench", file_roots=[os.path.join(PROJECT, "salt"), states])
+        self.set_top("broker")
+        self.write_pillar("broker", {"broker": broker})
         with open(os.path.join(states, "bench_core.sls"), "w") as h:
             h.write(core_sls(broker))
 
@@ -91,19 +80,13 @@ class Env:
 
         def sample():
             while not stop.is_set():
-                for pid in filter(str.isdigit, os.listdir("/proc")):
-                    try:
-                        with open(f"/proc/{pid}/cmdline", "rb") as f:
-                            if b"rabbitmqctl" in f.read():
-                                seen.add(int(pid))
-                    except OSError:
-                        pass
+                seen.update(pid for pid, argv in command_lines() if b"rabbitmqctl" in b" ".join(argv))
                 time.sleep(0.05)
 
         watcher = threading.Thread(target=sample)
         watcher.start()
         start = time.monotonic()
-        proc = subprocess.run([SALT_CALL, "-c", self.salt, "--out=json", "--log-level=quiet", "state.apply", sls],
+        proc = subprocess.run(self.command("--log-level=quiet", "state.apply", sls),
                               capture_output=True, text=True, stdin=subprocess.DEVNULL)
         seconds = time.monotonic() - start
         stop.set()
@@ -132,7 +115,7 @@ def main() -> int:
                                        capture_output=True, text=True).stdout)["local"]
     broker = definition(args.vhosts, args.users, args.policies, args.port, cookie or password())
     env = Env(tempfile.mkdtemp(prefix="broker-bench-"), broker)
-    subprocess.run([SALT_CALL, "-c", env.salt, "--log-level=quiet", "saltutil.sync_all"], capture_output=True, check=True)
+    env.sync()
     print(f"definition: {args.vhosts} vhosts, {args.users} users, {args.policies} policies")
     variants = [("message_broker.defined (broker)", "broker")]
     if not args.skip_core:

@@ -1,7 +1,7 @@
 """
 Wall time and memory of ``salt '*' state.apply devstack`` from one master to 1, 5 and 20 minions.
 
-For every fleet size a fresh SaltCloud (tests/host/salt_cloud.py: a real salt-master on loopback
+For every fleet size a fresh SaltCloud (tests/support/salt_cloud.py: a real salt-master on loopback
 ports and real salt-minions, each with its own root_dir) comes up under
 /var/tmp/devstack-salt-fanout-<random>. Every minion gets a DevStack node of its own from one
 Jinja pillar SLS: user fanNN, DEST under the base dir, ``stack: false`` (nothing is cloned or
@@ -44,19 +44,18 @@ import json
 import os
 import pwd
 import resource
-import secrets
 import statistics
-import string
 import subprocess
 import sys
 import time
 import uuid
 
 PROJECT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(PROJECT, "tests"))
-sys.path.insert(0, os.path.join(PROJECT, "tests", "host"))
-
-from salt_cloud import VENV_BIN, SaltCloud  # noqa: E402
+# The master and minions of tests/support, the ones the host tier's topology tests use.
+sys.path[:0] = [os.path.join(PROJECT, "tests", "support"), os.path.join(PROJECT, "tests")]
+from common import password  # noqa: E402
+from salt_cloud import SaltCloud  # noqa: E402
+from salt_node import VENV_BIN  # noqa: E402
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -68,11 +67,6 @@ def minion_ids(size: int) -> list[str]:
 
 def user_of(minion_id: str) -> str:
     return f"fan{minion_id[1:]}"
-
-
-def alphanumeric(length: int) -> str:
-    alphabet = string.ascii_letters + string.digits
-    return "".join(secrets.choice(alphabet) for _ in range(length))
 
 
 def pillar_sls(base: str) -> str:
@@ -88,9 +82,9 @@ def pillar_sls(base: str) -> str:
         "    keystone: true\n"
         "    swift: true\n"
         "  localrc:\n"
-        f"    ADMIN_PASSWORD: {alphanumeric(20)}\n"
+        f"    ADMIN_PASSWORD: {password(20)}\n"
         "    SERVICE_PASSWORD: {ref: ADMIN_PASSWORD}\n"
-        f"    SWIFT_HASH: {alphanumeric(32)}\n"
+        f"    SWIFT_HASH: {password(32)}\n"
     )
 
 

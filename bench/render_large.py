@@ -40,8 +40,12 @@ import time
 from types import ModuleType
 from typing import Any, Callable
 
+from figures import table
+
 PROJECT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MODULE_PATH = os.path.join(PROJECT, "_modules", "devstack.py")
+# The project's logic package, which the module imports (as Salt's loader provides it).
+sys.path.insert(0, os.path.join(PROJECT, "_utils"))
 
 N_VARIABLES = 2000
 N_PLUGINS = 300
@@ -151,14 +155,6 @@ def measure(func: Callable[[], Any], runs: int, warmup: int = 5) -> list[float]:
         times.append((time.perf_counter() - start) * 1000.0)
     return times
 
-
-def table(rows: list[tuple[str, list[float]]]) -> str:
-    """A small text table of min and median per row."""
-    width = max(len(label) for label, _ in rows)
-    lines = [f"{'measurement':<{width}}  {'runs':>5}  {'min ms':>9}  {'median ms':>9}"]
-    for label, times in rows:
-        lines.append(f"{label:<{width}}  {len(times):>5}  {min(times):>9.2f}  {statistics.median(times):>9.2f}")
-    return "\n".join(lines)
 
 
 # --------------------------------------------------------------------------------------------
@@ -370,7 +366,7 @@ def main() -> int:
         render = ansible_renderer(ansible_path, pillar, model)
         ansible_text = render()
         rows.append(("DevStack Ansible LocalConf", measure(render, args.runs)))
-    print(table(rows))
+    print(table(rows, heading="measurement", decimals=2))
     if ansible_path:
         ratio = statistics.median(rows[2][1]) / statistics.median(rows[1][1])
         print(f"ratio median(Ansible LocalConf) / median(build + render_model): {ratio:.2f}")

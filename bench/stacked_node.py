@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""A stacked DevStack node, timed on a booted systemd machine (tests/machines/harness.py):
+"""A stacked DevStack node, timed on a booted systemd machine (tests/support/harness.py):
 
 1. from nothing to a verified node: the root fs (debootstrap, in a fresh cache), the machine's
    boot, ``bin/setup`` with stacking on (packages, .venv, the highstate with a real stack.sh),
@@ -23,9 +23,10 @@ import sys
 import tempfile
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path[:0] = [os.path.join(HERE, "..", "tests"), os.path.join(HERE, "..", "tests", "machines")]
-
+PROJECT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# The machines of tests/support, the ones the machine tier boots.
+SUPPORT = os.path.join(PROJECT, "tests", "support")
+sys.path[:0] = [SUPPORT, os.path.join(PROJECT, "tests")]
 import harness  # noqa: E402
 from machine_node import CHECKOUT, MIRRORS, MIRRORS_TAR, SITE, Node, install_project  # noqa: E402
 
@@ -66,8 +67,8 @@ def main() -> int:
                 print(f"bin/setup failed:\n{setup['tail']}", file=sys.stderr)
                 return 1
             figures["stack.sh itself"] = node.stamp()["seconds"]
-            probe = os.path.join(HERE, "..", "tests", "machines", "probe_stacked.py")
-            machine.put("/root/probe_stacked.py", open(probe).read())
+            with open(os.path.join(SUPPORT, "probe_stacked.py")) as probe:
+                machine.put("/root/probe_stacked.py", probe.read())
             figures["verification (token, object)"], out = timed(
                 node.run, f"{CHECKOUT}/.venv/bin/python /root/probe_stacked.py")
             json.loads(out.stdout)

@@ -4,45 +4,22 @@ AMQP client (pika) that publishes with confirms and consumes by message id."""
 
 from __future__ import annotations
 
-import json
-import os
-import secrets
 import socket
-import string
 import subprocess
 import threading
-import time
 
 import pika
-import yaml
 
-from project import PROJECT, configure
-
-SALT_CALL = os.path.join(PROJECT, ".venv", "bin", "salt-call")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def password(length: int = 24) -> str:
-    alphabet = string.ascii_letters + string.digits
-    return "".join(secrets.choice(alphabet) for _ in range(length))
+from common import command_lines, wait_until
+from salt_node import SaltNode
 
 
 def beam_pids() -> list[int]:
     """PIDs of the RabbitMQ server VM (beam.smp running the rabbit application)."""
     pids = []
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            with open(f"/proc/{pid}/cmdline", "rb") as handle:
-                args = handle.read().split(b"\0")
-        except OSError:
-            continue
+    for pid, args in command_lines():
         if args and args[0].endswith(b"beam.smp") and b"rabbit" in b" ".join(args) and b"rabbitmqcli" not in b" ".join(args):
-            pids.append(int(pid))
+            pids.append(pid)
     return pids
 
 
@@ -57,60 +34,33 @@ def listening(pids: list[int]) -> set[str]:
 
 
 def wait_port(host: str, port: int, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def answers() -> bool:
         try:
             with socket.create_connection((host, port), timeout=1):
-                return
+                return True
         except OSError:
-            time.sleep(0.2)
-    raise AssertionError(f"nothing listens on {host}:{port} after {timeout} s")
+            return False
+
+    wait_until(answers, timeout, 0.2, f"something to listen on {host}:{port}")
 
 
-class BrokerNode:
-    """The host's RabbitMQ under a Salt configuration of this test's own: its pillar (0600)
-    holds the broker definition; logs at debug level so the secret checks see everything."""
+class BrokerNode(SaltNode):
+    """The host's RabbitMQ under a Salt node of this test's own: its pillar (0600) holds the
+    broker definition; logs at debug level so the secret checks see everything."""
 
     def __init__(self, base: str, broker: dict):
-        self.base = base
-        self.salt = os.path.join(base, "salt")
-        self.pillar_dir = os.path.join(base, "pillar")
-        os.makedirs(self.salt)
-        os.makedirs(self.pillar_dir)
-        config = configure.minion_config(self.salt, "broker-test-node", file_roots=[os.path.join(PROJECT, "salt")],
-                                         pillar_roots=[self.pillar_dir])
-        config["log_level_logfile"] = "debug"
-        with open(os.path.join(self.salt, "minion"), "w") as handle:
-            json.dump(config, handle)
-        with open(os.path.join(self.pillar_dir, "top.sls"), "w") as handle:
-            handle.write("base:\n  '*':\n    - broker\n")
+        super().__init__(base, "broker-test-node", options={"log_level_logfile": "debug"})
+        self.set_top("broker")
         self.set_pillar(broker)
-        self.salt_call("saltutil.sync_all")
-
-    @property
-    def log_file(self) -> str:
-        return os.path.join(self.salt, "log", "minion")
+        self.sync()
 
     def set_pillar(self, broker: dict) -> None:
         self.broker = broker
-        path = os.path.join(self.pillar_dir, "broker.sls")
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            yaml.safe_dump({"broker": broker}, handle)
-
-    def salt_call(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-        proc = subprocess.run([SALT_CALL, "-c", self.salt, "--out=json", "--log-level=quiet", *args],
-                              capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=600)
-        if check and proc.returncode != 0:
-            raise AssertionError(f"salt-call {' '.join(args)} exited {proc.returncode}: {proc.stderr[-2000:]}")
-        return proc
+        self.write_pillar("broker", {"broker": broker})
 
     def apply(self, sls: str = "broker", test: bool = False, ok: bool = True) -> dict:
         """state.apply; returns {state id: result}. With ok, every state must have succeeded."""
-        args = ["state.apply", sls] + (["test=True"] if test else [])
-        proc = self.salt_call(*args, check=False)
-        result = json.loads(proc.stdout)["local"]
-        assert isinstance(result, dict), result
+        result = self.state_apply(sls, *(["test=True"] if test else []))
         if ok:
             failed = {k: v["comment"] for k, v in result.items() if v["result"] is False}
             assert not failed, failed
@@ -126,6 +76,14 @@ class BrokerNode:
         creds = pika.PlainCredentials(user, secret) if secret is not None else self.credentials(user)
         return pika.ConnectionParameters(self.broker["address"], self.broker["port"], vhost, creds,
                                          connection_attempts=1, socket_timeout=10, blocked_connection_timeout=60)
+
+
+def confirmed_channel(connection: pika.BlockingConnection, queue: str):
+    """A channel with publisher confirms on, ``queue`` declared on it (durable)."""
+    channel = connection.channel()
+    channel.queue_declare(queue, durable=True)
+    channel.confirm_delivery()
+    return channel
 
 
 def publish_confirmed(params: pika.ConnectionParameters, queue: str, count: int, persistent: bool,
@@ -211,12 +169,8 @@ def consume_all(params: pika.ConnectionParameters, queue: str, idle: float = 3.0
 def process_args_containing(needles: list[str]) -> list[str]:
     """Command lines of running processes that contain any of ``needles``."""
     hits = []
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            with open(f"/proc/{pid}/cmdline", "rb") as handle:
-                args = handle.read().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
+    for pid, argv in command_lines():
+        args = b" ".join(argv).decode(errors="replace")
         if any(n in args for n in needles):
             hits.append(f"{pid}: {args[:200]}")
     return hits

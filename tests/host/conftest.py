@@ -8,6 +8,7 @@ import os
 import pytest
 
 from host_salt import salt_call
+from salt_node import failed
 
 
 def pytest_collection_modifyitems(config, items):
@@ -23,8 +24,7 @@ def applied():
     """The default pillar applied to this host (idempotent: a no-op after bin/setup)."""
     salt_call("saltutil.sync_all")
     result = salt_call("state.apply", "--retcode-passthrough")
-    failed = {k: v["comment"] for k, v in result.items() if v["result"] is not True}
-    assert not failed, failed
+    assert not failed(result), failed(result)
     return result
 
 

@@ -1,5 +1,5 @@
 """The broker role applied for real to this host's RabbitMQ, on free ports, with a pillar of this
-test's own (its own Salt configuration: tests/host/broker_helpers.py). At the end the host's
+test's own (a Salt node of its own: tests/host/broker_helpers.py). At the end the host's
 default broker (pillar/broker.sls) is applied again through bin/salt-call.
 
 What it shows: the service runs and listens on the configured address and ports only; users,
@@ -20,8 +20,9 @@ import uuid
 import pika
 import pytest
 
-from broker_helpers import (BrokerNode, beam_pids, consume_all, free_port, listening, password,
+from broker_helpers import (BrokerNode, beam_pids, confirmed_channel, consume_all, listening,
                             process_args_containing, publish_confirmed, wait_port)
+from common import free_port, password
 from host_salt import salt_call
 
 FULL = {"configure": ".*", "write": ".*", "read": ".*"}
@@ -145,9 +146,7 @@ def test_publish_consume_round_trip_with_confirms(node):
     params = node.params("worker", "work")
     queue = f"work.roundtrip.{uuid.uuid4().hex[:8]}"
     with pika.BlockingConnection(params) as connection:
-        channel = connection.channel()
-        channel.queue_declare(queue, durable=True)
-        channel.confirm_delivery()
+        channel = confirmed_channel(connection, queue)
         channel.basic_publish("", queue, b"hello", pika.BasicProperties(message_id="m1", delivery_mode=2), mandatory=True)
         method, props, body = channel.basic_get(queue, auto_ack=True)
         assert (props.message_id, body) == ("m1", b"hello")
@@ -233,11 +232,11 @@ def test_stopped_broker_fails_clearly_and_next_apply_converges(node):
     b = json.loads(json.dumps(node.broker))
     b["vhosts"].append("after-outage")
     node.set_pillar(b)
-    node.salt_call("service.stop", "rabbitmq-server")
+    node.run("service.stop", "rabbitmq-server")
     result = node.apply("broker.definition", ok=False)["broker-definition"]
     assert result["result"] is False
     assert "not running" in result["comment"] and "Traceback" not in result["comment"]
-    node.salt_call("service.start", "rabbitmq-server")
+    node.run("service.start", "rabbitmq-server")
     wait_port("127.0.0.1", b["port"])
     assert node.definition_changes("broker.definition") == {"vhost:after-outage": {"old": "absent", "new": "present"}}
     assert node.definition_changes("broker.definition") == {}
@@ -278,7 +277,7 @@ def test_negative_control_transient_queue_loses_its_messages_in_a_restart(node):
 
 
 def restart_through_salt(node):
-    node.salt_call("service.restart", "rabbitmq-server")
+    node.run("service.restart", "rabbitmq-server")
     wait_port("127.0.0.1", node.broker["port"])
 
 
@@ -299,7 +298,7 @@ def test_a_lost_pid_file_is_repaired_so_a_restart_cannot_hang(node):
     assert repaired["changes"] == {"pid": {"old": None, "new": int(running)}}
     assert open(pid_file).read() == f"{running}\n" and (os.stat(pid_file).st_mode & 0o777) == 0o644
     assert node.apply()["broker-pid-file"]["changes"] == {}
-    proc = node.salt_call("service.restart", "rabbitmq-server")  # hung for good without the file
+    proc = node.run("service.restart", "rabbitmq-server")  # hung for good without the file
     assert json.loads(proc.stdout)["local"] is True
     wait_port("127.0.0.1", node.broker["port"])
 
@@ -320,9 +319,7 @@ def test_a_new_erlang_cookie_stops_the_node_first_and_keeps_the_broker_whole(nod
     params = node.params("worker", "work")
     queue = f"work.cookie.{uuid.uuid4().hex[:8]}"
     with pika.BlockingConnection(params) as connection:
-        channel = connection.channel()
-        channel.queue_declare(queue, durable=True)
-        channel.confirm_delivery()
+        channel = confirmed_channel(connection, queue)
         for i in range(5):
             channel.basic_publish("", queue, f"m{i}".encode(), pika.BasicProperties(delivery_mode=2), mandatory=True)
     old = node.broker["erlang_cookie"]

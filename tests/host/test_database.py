@@ -13,9 +13,10 @@ import os
 import pymysql
 import pytest
 
+from common import free_port, password
+from database_helpers import CONFIG_FILE, SOCKET, DatabaseNode, changes, server_pid, sql, stop_server
 from host_salt import run_watching_argv
-from database_helpers import (CONFIG_FILE, SOCKET, Salt, changes, failed, free_port, password, server_pid, sql,
-                              stop_server)
+from salt_node import failed
 
 TEST_DB = "salt_test_db"
 TEST_USER = "salt_test_user"
@@ -39,7 +40,7 @@ def drop_test_objects() -> None:
 def salt(tmp_path_factory):
     """A Salt of our own on the default database pillar (only the database role: other roles'
     states do not concern these tests); at the end the host is back to the default."""
-    salt = Salt(tmp_path_factory.mktemp("database-salt"))
+    salt = DatabaseNode(tmp_path_factory.mktemp("database-salt"))
     yield salt
     salt.set_override({})
     if not server_pid():

@@ -19,7 +19,8 @@ import uuid
 import pytest
 import yaml
 
-from project import PROJECT, configure
+from common import wait_until
+from salt_node import SaltNode, failed
 
 USER = "dsfixture"
 PASSWORD = "FixturePw123"
@@ -53,19 +54,17 @@ def run(*args, **kwargs):
     return subprocess.run(args, check=True, capture_output=True, text=True, stdin=subprocess.DEVNULL, **kwargs)
 
 
-class Node:
-    """A throw-away DevStack node: fixture repository, pillar and Salt configuration."""
+class Node(SaltNode):
+    """A throw-away DevStack node: fixture repository, user and a Salt node of its own."""
 
     def __init__(self, base: str):
+        super().__init__(f"{base}/salt", "devstack-fixture-node")
         self.base = base
         self.record = f"{base}/record"
         self.dest = f"{base}/stack"
         self.devstack = f"{self.dest}/devstack"
         self.repo = f"{base}/devstack.git"
-        self.salt = f"{base}/salt"
-        self.pillar_dir = f"{base}/pillar"
-        for path in (self.record + "/calls", self.salt, self.pillar_dir):
-            os.makedirs(path)
+        os.makedirs(self.record + "/calls")
         os.chmod(self.record, 0o777)
         os.chmod(self.record + "/calls", 0o777)
         self.commits = self._make_repo()
@@ -73,11 +72,7 @@ class Node:
         # repository belongs to the node's user, created here (the role then finds it present).
         run("useradd", "--user-group", "--no-create-home", "--home-dir", self.dest, "--shell", "/bin/bash", USER)
         run("chown", "-R", f"{USER}:{USER}", self.repo)
-        config = configure.minion_config(self.salt, "devstack-fixture-node",
-                                         file_roots=[os.path.join(PROJECT, "salt")], pillar_roots=[self.pillar_dir])
-        with open(f"{self.salt}/minion", "w") as handle:
-            json.dump(config, handle)
-        self.salt_call("saltutil.sync_all")
+        self.sync()
 
     def _make_repo(self) -> dict[str, str]:
         work = f"{self.base}/work"
@@ -111,24 +106,13 @@ class Node:
         }}
 
     def set_pillar(self, pillar: dict, text: str | None = None) -> None:
-        with open(f"{self.pillar_dir}/top.sls", "w") as handle:
-            handle.write("base:\n  '*':\n    - node\n")
-        with open(f"{self.pillar_dir}/node.sls", "w") as handle:
-            handle.write(text if text is not None else yaml.safe_dump(pillar))
-
-    def salt_call(self, *args: str) -> dict:
-        proc = subprocess.run(
-            [os.path.join(PROJECT, ".venv", "bin", "salt-call"), "-c", self.salt, "--out=json",
-             "--log-level=quiet", *args], capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=600)
-        try:
-            return json.loads(proc.stdout)["local"]
-        except (ValueError, KeyError):
-            raise AssertionError(f"salt-call {args} gave no JSON: {proc.stdout[-1000:]} {proc.stderr[-2000:]}")
+        self.set_top("node")
+        self.write_pillar("node", text if text is not None else pillar)
 
     def apply(self, pillar: dict | None = None, test: bool = False) -> dict:
         if pillar is not None:
             self.set_pillar(pillar)
-        return self.salt_call("state.apply", "devstack", *(["test=True"] if test else []))
+        return self.call("state.apply", "devstack", *(["test=True"] if test else []))
 
     def calls(self) -> list[str]:
         return sorted(os.listdir(self.record + "/calls"))
@@ -144,13 +128,9 @@ class Node:
         for _ in range(3):
             result = self.apply(pillar or self.pillar())
             if not any(state["changes"] for state in result.values()):
-                assert not failures(result)
+                assert not failed(result)
                 return
         raise AssertionError(f"the node did not converge: {result}")
-
-
-def failures(result: dict) -> dict:
-    return {k: v["comment"] for k, v in result.items() if v["result"] is not True}
 
 
 def stack_state(result: dict) -> dict:
@@ -182,7 +162,7 @@ def node():
 def test_first_apply_stacks_once_and_a_second_apply_changes_nothing(node):
     before = len(node.stacks())
     result = node.apply(node.pillar())
-    assert not failures(result)
+    assert not failed(result)
     if before == 0:
         assert len(node.stacks()) == 1
         assert "never stacked by this role" in stack_state(result)["changes"]["stack.sh"]["ran_because"]
@@ -216,7 +196,7 @@ def test_reordered_pillar_and_comments_do_not_restack(node):
                               for k, v in reversed(list(ds.items()))}}
     node.set_pillar(None, "# reordered, with comments\n" + yaml.safe_dump(reordered, sort_keys=False).replace(
         "localrc:", "localrc:  # the variables"))
-    result = node.salt_call("state.apply", "devstack")
+    result = node.call("state.apply", "devstack")
     assert {k: v["changes"] for k, v in result.items() if v["changes"]} == {}
     assert len(node.stacks()) == count
 
@@ -292,13 +272,13 @@ def test_a_ref_change_moves_the_checkout_and_stacks(node):
 
 def test_status_and_unstack_for_operators(node):
     node.converge()
-    status = node.salt_call("devstack.status")
+    status = node.call("devstack.status")
     assert status["last_stack"]["result"] == "success"
     assert status["checkout"]["commit"] == node.commits["master"]
     assert status["restack_needed_because"] == []
-    unstacked = node.salt_call("devstack.unstack")
+    unstacked = node.call("devstack.unstack")
     assert unstacked["result"] is True and node.calls()[-1].endswith("-unstack.sh")
-    assert node.salt_call("devstack.stack_plan")["reasons"] == ["the last run did not succeed (unstacked)"]
+    assert node.call("devstack.stack_plan")["reasons"] == ["the last run did not succeed (unstacked)"]
     node.converge()
 
 
@@ -332,18 +312,19 @@ def test_status_shows_a_run_in_progress_with_its_latest_log_line(node):
     node.converge()
     open(f"{node.record}/slow", "w").close()
     node.set_pillar(node.pillar(SLOW_MARK=1))
-    run = subprocess.Popen([os.path.join(PROJECT, ".venv", "bin", "salt-call"), "-c", node.salt, "--out=json",
-                            "--log-level=quiet", "devstack.stack"], stdout=subprocess.PIPE, stdin=subprocess.DEVNULL)
+    run = subprocess.Popen(node.command("--log-level=quiet", "devstack.stack"), stdout=subprocess.PIPE,
+                           stdin=subprocess.DEVNULL)
     try:
-        deadline = time.monotonic() + 30
-        status = {}
-        while time.monotonic() < deadline and "running" not in status:
-            time.sleep(0.5)
-            status = node.salt_call("devstack.status")
+        def running() -> dict | None:
+            # Seen running, and past the instant before stack.sh printed its first line.
+            status = node.call("devstack.status")
+            return status if status.get("running", {}).get("latest") else None
+
+        status = wait_until(running, 30, 0.5, "devstack.status to show the run in progress and its latest line")
         assert status["running"]["script"] == "stack.sh" and status["running"]["alive"] is True
         assert status["running"]["latest"] in ("fixture stack.sh running", "fixture stack.sh is taking its time")
     finally:
         out, _ = run.communicate(timeout=120)
     assert json.loads(out)["local"]["result"] is True
-    assert "running" not in node.salt_call("devstack.status")
+    assert "running" not in node.call("devstack.status")
     node.converge()

@@ -12,7 +12,6 @@ this run's unique service and threshold names.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import shutil
 import signal
@@ -24,8 +23,10 @@ import uuid
 import pytest
 import yaml
 
+from common import read_pid, wait_until
+from monitoring_helpers import reactions_since
 from project import configure
-from salt_cloud import SaltCloud, read_pid
+from salt_cloud import SaltCloud
 
 RUN = uuid.uuid4().hex[:8]
 MINION = f"reactortest-{RUN}"
@@ -37,7 +38,6 @@ MIN_INTERVAL = 8  # monitoring:reactions:min_interval
 RESTART_WITHIN = 30  # monitoring:reactions:restart_within: the promise the test holds the reactor to
 INIT_SCRIPT = f"/etc/init.d/{SERVICE}"
 SHARED_INIT_SCRIPT = "/etc/init.d/devstack-salt-minion"  # the host's masterless reactor daemon
-REACTIONS_LOG = "/var/lib/devstack-salt/reactions.jsonl"
 REACTIONS_DIR = "/var/lib/devstack-salt/reactions"
 
 SERVICE_SCRIPT = """#!/bin/sh
@@ -105,15 +105,6 @@ def write_point(base: str, value: float) -> None:
     with open(path + ".tmp", "wb") as handle:
         handle.write(header + points)
     os.replace(path + ".tmp", path)
-
-
-def reactions_since(start: float) -> list[dict]:
-    try:
-        with open(REACTIONS_LOG) as handle:
-            entries = [json.loads(line) for line in handle]
-    except FileNotFoundError:
-        return []
-    return [e for e in entries if e["time"] >= start]
 
 
 def alive(pid: int | None) -> bool:
@@ -222,14 +213,12 @@ def test_a_killed_service_runs_again_within_the_promise_through_the_masters_reac
     assert alive(pid)
     killed_at = time.time()
     os.kill(pid, signal.SIGKILL)
-    deadline = time.monotonic() + RESTART_WITHIN
-    while time.monotonic() < deadline:
+
+    def restarted() -> int | None:
         new = read_pid(cloud.service_pidfile)
-        if new != pid and alive(new):
-            break
-        time.sleep(0.5)
-    else:
-        raise AssertionError(f"{SERVICE} did not run again within {RESTART_WITHIN} s: {reactions_since(killed_at)}")
+        return new if new != pid and alive(new) else None
+
+    wait_until(restarted, RESTART_WITHIN, 0.5, lambda: f"{SERVICE} to run again: {reactions_since(killed_at)}")
     restarted_after = time.time() - killed_at
     time.sleep(INTERVAL * 2)  # later beacon reports must not restart it again
     restarts = [e for e in reactions_since(killed_at) if e.get("action") == f"service.start {SERVICE}"
@@ -255,10 +244,7 @@ def test_a_crossed_threshold_acts_once_per_crossing_not_in_a_loop(cloud):
     assert lines() == [], "the action ran while the value was below the threshold"
 
     write_point(cloud.base, 1.0)
-    deadline = time.monotonic() + 6 * INTERVAL + 10
-    while not lines():
-        assert time.monotonic() < deadline, f"no action within {6 * INTERVAL + 10} s: {reactions_since(start)}"
-        time.sleep(0.5)
+    wait_until(lines, 6 * INTERVAL + 10, 0.5, lambda: f"an action: {reactions_since(start)}")
     acted = time.monotonic()
     # The beacon keeps reporting the tripped threshold every interval. Past min_interval only
     # the crossing id keeps the action from repeating, also across a pillar refresh (which
@@ -279,10 +265,8 @@ def test_a_crossed_threshold_acts_once_per_crossing_not_in_a_loop(cloud):
     write_point(cloud.base, 0.0)
     time.sleep(2 * INTERVAL + 1)
     write_point(cloud.base, 1.0)
-    deadline = time.monotonic() + 6 * INTERVAL + 10
-    while len(lines()) < 2:
-        assert time.monotonic() < deadline, f"the second crossing was not acted on: {reactions_since(start)}"
-        time.sleep(0.5)
+    wait_until(lambda: len(lines()) >= 2, 6 * INTERVAL + 10, 0.5,
+               lambda: f"the second crossing to be acted on: {reactions_since(start)}")
     time.sleep(2 * INTERVAL + 1)
     assert len(lines()) == 2 and len(mine()) == 2, mine()
     write_point(cloud.base, 0.0)

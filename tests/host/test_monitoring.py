@@ -14,39 +14,10 @@ import time
 
 import pytest
 
+from common import command_lines, wait_until
 from host_salt import salt_call
-
-WHISPER = "/var/lib/graphite/whisper"
-
-
-def process_running(name: str) -> bool:
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            with open(f"/proc/{pid}/cmdline", "rb") as handle:
-                if name.encode() in handle.read().replace(b"\0", b" "):
-                    return True
-        except OSError:
-            pass
-    return False
-
-
-def whisper_values(path: str, seconds: int = 600) -> list[float]:
-    """The non-empty points of a whisper file over the last ``seconds`` (Debian's whisper-fetch)."""
-    out = subprocess.run(["whisper-fetch", f"--from={int(time.time()) - seconds}", path],
-                         capture_output=True, text=True, check=True).stdout
-    return [float(value) for _, value in (line.split() for line in out.splitlines()) if value != "None"]
-
-
-def wait_for_points(pattern: str, timeout: float = 90) -> tuple[str, list[float]]:
-    deadline = time.monotonic() + timeout
-    while True:
-        for path in glob.glob(pattern):
-            values = whisper_values(path)
-            if values:
-                return path, values
-        if time.monotonic() > deadline:
-            raise AssertionError(f"no data point for {pattern} within {timeout} s")
-        time.sleep(2)
+from monitoring_helpers import WHISPER, pid_of, process_running, reactions_since, wait_for_points
+from salt_node import failed
 
 
 @pytest.fixture(scope="module")
@@ -54,8 +25,7 @@ def monitoring():
     """The monitoring role applied on its own (it does not need the other roles)."""
     salt_call("saltutil.sync_all")
     result = salt_call("state.apply", "monitoring", "--retcode-passthrough")
-    failed = {k: v["comment"] for k, v in result.items() if v["result"] is not True}
-    assert not failed, failed
+    assert not failed(result), failed(result)
     return salt_call("pillar.get", "monitoring", "unmask=True")
 
 
@@ -70,18 +40,17 @@ def test_carbon_listens_on_the_configured_address_and_ports(host, monitoring):
 def latest_collectd_start(timeout: float = 30) -> list[str]:
     """collectd's log lines of its latest start: after the previous run's end (or start) up to
     "Initialization complete". Debian 12's `collectd -t` checks nothing, so the log it is."""
-    deadline = time.monotonic() + timeout
-    while True:
+    def start() -> list[str] | None:
         with open("/var/log/collectd.log", errors="replace") as handle:
             lines = handle.read().splitlines()
         done = [i for i, line in enumerate(lines) if "Initialization complete" in line]
-        if done:
-            ends = [i for i, line in enumerate(lines[:done[-1]])
-                    if "Initialization complete" in line or "Exiting normally" in line or "collectd: Stopping" in line]
-            return lines[(ends[-1] + 1 if ends else 0):done[-1] + 1]
-        if time.monotonic() > deadline:
-            raise AssertionError("collectd's log shows no complete start")
-        time.sleep(1)
+        if not done:
+            return None
+        ends = [i for i, line in enumerate(lines[:done[-1]])
+                if "Initialization complete" in line or "Exiting normally" in line or "collectd: Stopping" in line]
+        return lines[(ends[-1] + 1 if ends else 0):done[-1] + 1]
+
+    return wait_until(start, timeout, 1, "a complete start in collectd's log")
 
 
 def collectd_configs() -> list[str]:
@@ -90,12 +59,8 @@ def collectd_configs() -> list[str]:
     default = re.search(r"Config file\s+(\S+)", subprocess.run(["collectd", "-h"], capture_output=True,
                                                                 text=True).stdout).group(1)
     found = []
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            with open(f"/proc/{pid}/cmdline", "rb") as handle:
-                argv = handle.read().decode(errors="replace").split("\0")
-        except OSError:
-            continue
+    for _, raw in command_lines():
+        argv = [arg.decode(errors="replace") for arg in raw]
         if os.path.basename(argv[0]) == "collectd":
             found.append(argv[argv.index("-C") + 1] if "-C" in argv else default)
     return found
@@ -130,26 +95,6 @@ def test_salt_runs_are_measured(monitoring):
 
 # ---- reactions: beacons on the masterless minion daemon, the reactor, the brakes -------------
 
-def reactions_since(start: float) -> list[dict]:
-    try:
-        with open("/var/lib/devstack-salt/reactions.jsonl") as handle:
-            entries = [json.loads(line) for line in handle]
-    except FileNotFoundError:
-        return []
-    return [e for e in entries if e["time"] >= start]
-
-
-def pid_of(name: str) -> int | None:
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            with open(f"/proc/{pid}/cmdline", "rb") as handle:
-                if name.encode() in handle.read():
-                    return int(pid)
-        except OSError:
-            pass
-    return None
-
-
 def test_the_reactor_daemon_runs(host, monitoring):
     # systemctl on a systemd host, the init script's status elsewhere (ours tells the truth).
     assert host.service("devstack-salt-minion").is_running
@@ -167,14 +112,12 @@ def test_a_killed_daemon_runs_again_within_the_promised_time_by_the_reactor(host
     assert pid
     killed_at = time.time()
     os.kill(pid, signal.SIGKILL)
-    deadline = time.monotonic() + promise
-    while time.monotonic() < deadline:
+
+    def restarted() -> bool:
         new = pid_of("carbon-cache")
-        if new and new != pid and host.socket(f"tcp://127.0.0.1:{monitoring['carbon']['port']}").is_listening:
-            break
-        time.sleep(1)
-    else:
-        raise AssertionError(f"carbon-cache did not run again within {promise} s")
+        return bool(new and new != pid and host.socket(f"tcp://127.0.0.1:{monitoring['carbon']['port']}").is_listening)
+
+    wait_until(restarted, promise, 1, "carbon-cache to run again")
     restart = [e for e in reactions_since(killed_at) if e.get("action") == "service.start carbon-cache"
                and "skipped" not in e]
     assert len(restart) == 1, reactions_since(killed_at)

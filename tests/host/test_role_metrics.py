@@ -8,16 +8,16 @@ from __future__ import annotations
 import glob
 import json
 import os
-import time
 import uuid
 
 import pika
 import pymysql
 import pytest
 
+from common import wait_until
 from host_salt import SALT_CALL, run_watching_argv, salt_call
-from database_helpers import failed
-from test_monitoring import WHISPER, whisper_values
+from monitoring_helpers import WHISPER, whisper_values
+from salt_node import failed
 
 SOCKET = "/run/mysqld/mysqld.sock"
 COLLECTD_CONF = "/etc/collectd/collectd.conf"
@@ -46,15 +46,18 @@ def metric(plugin: str, name: str) -> str:
 
 def wait_for_value(pattern: str, accept, timeout: float = 90) -> float:
     """The newest point of the metric once ``accept(point)`` holds for it, polling whisper."""
-    deadline = time.monotonic() + timeout
     seen: list[float] = []
-    while time.monotonic() < deadline:
+
+    def acceptable() -> list[float] | None:
+        nonlocal seen
         for path in glob.glob(pattern):
             seen = whisper_values(path, seconds=60)
             if seen and accept(seen[-1]):
-                return seen[-1]
-        time.sleep(2)
-    raise AssertionError(f"{pattern}: no acceptable point within {timeout} s (last points {seen[-5:]})")
+                return seen[-1:]  # a list: a point of 0.0 is an answer too
+        return None
+
+    (point,) = wait_until(acceptable, timeout, 2, lambda: f"an acceptable point of {pattern} (last points {seen[-5:]})")
+    return point
 
 
 def test_open_mariadb_connections_show_in_its_metrics(roles):

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
-import time
 
 import pytest
 
+from common import free_port, wait_until
 from host_salt import salt_call
+from salt_node import failed
 
 SLS = """
 memcached:
@@ -41,12 +41,6 @@ memcached-service:
 """
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def memcached_pids() -> list[int]:
     pids = []
     for pid in filter(str.isdigit, os.listdir("/proc")):
@@ -61,8 +55,7 @@ def memcached_pids() -> list[int]:
 
 def apply(port: int, state: str) -> dict:
     result = salt_call("state.template_str", SLS.format(port=port, state=state), "--retcode-passthrough")
-    failed = {k: v["comment"] for k, v in result.items() if v["result"] is not True}
-    assert not failed, failed
+    assert not failed(result), failed(result)
     return result
 
 
@@ -80,7 +73,6 @@ def test_service_running_and_dead_really_start_and_stop_the_daemon(host, port):
     assert memcached_pids()
     apply(port, "dead")
     assert not host.socket(f"tcp://127.0.0.1:{port}").is_listening
-    deadline = time.monotonic() + 10  # the init script returns once SIGTERM is sent
-    while memcached_pids() and time.monotonic() < deadline:
-        time.sleep(0.1)
+    # The init script returns once SIGTERM is sent.
+    wait_until(lambda: not memcached_pids(), 10, 0.1, "memcached to exit")
     assert not memcached_pids()

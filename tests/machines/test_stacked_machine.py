@@ -18,9 +18,10 @@ import pytest
 
 import node_checks
 import stacked_checks
+from common import wait_until
 from machine_node import CHECKOUT, MIRRORS, SITE, Node, install_project
 
-PROBE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "probe_stacked.py")
+PROBE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "support", "probe_stacked.py")
 
 #: The same meaning, other order and comments: must not stack.
 SITE_REORDERED = f"""\
@@ -133,15 +134,15 @@ def rebooted(changed, stacked):
     started = time.time()
     stacked.machine.reboot()
     # Back by themselves: wait (bounded) for Keystone and Swift, with nothing of ours started by hand.
-    deadline, facts, last = time.time() + 180, None, ""
-    while time.time() < deadline:
-        health = stacked.salt("devstack.status")[1].get("health", {})
-        if health and all(v.startswith("ok") for v in health.values()):
-            facts = probe(stacked)
-            break
-        last = health
-        time.sleep(3)
-    assert facts, f"the stacked services did not come back within 180 s of a reboot: {last}"
+    last = {}
+
+    def healthy() -> bool:
+        last["health"] = stacked.salt("devstack.status")[1].get("health", {})
+        return bool(last["health"]) and all(v.startswith("ok") for v in last["health"].values())
+
+    wait_until(healthy, 180, 3, lambda: f"the stacked services to come back after a reboot: {last['health']}")
+    facts = probe(stacked)
+    assert facts, "the probe of the rebooted node found nothing"
     back_in = round(time.time() - started, 1)
     return {"probe": facts, "back_in": back_in, "stamp_before": before, "apply": stacked.apply(),
             "stamp_after": stacked.stamp()}

@@ -1,37 +1,24 @@
 """A real salt-master with real salt-minions on this machine, for tests and benchmarks.
 
 Every daemon gets its own root_dir, the master listens on 127.0.0.1 on two free ports, and
-everything is stopped by its PID. Minions are told apart by the ``devstack_salt_address``
-grain (127.0.0.N), which is what they publish to the mine as their address.
+everything is stopped by its PID. The minions are salt_node.SaltNode minions of the master, told
+apart by the ``devstack_salt_address`` grain (127.0.0.N), which is what they publish to the mine
+as their address.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import signal
 import socket
 import subprocess
-import time
 
-from project import PROJECT, configure
-
-VENV_BIN = os.path.join(PROJECT, ".venv", "bin")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def read_pid(path: str) -> int | None:
-    try:
-        with open(path) as handle:
-            return int(handle.read().strip())
-    except (OSError, ValueError):
-        return None
+from common import free_port, read_pid, wait_until
+from project import PROJECT
+from salt_node import VENV_BIN, SaltNode
 
 
 class SaltCloud:
@@ -45,7 +32,7 @@ class SaltCloud:
         os.makedirs(self.master_dir, exist_ok=True)
         os.makedirs(self.pillar_dir, exist_ok=True)
         self.publish_port, self.ret_port = free_port(), free_port()
-        self.minions: dict[str, str] = {}
+        self.minions: dict[str, SaltNode] = {}
         config = {
             "id": "devstack-salt-test-master",
             "root_dir": self.master_dir,
@@ -72,27 +59,21 @@ class SaltCloud:
 
     def start_master(self) -> None:
         subprocess.run([f"{VENV_BIN}/salt-master", "-c", self.master_dir, "-d", "--log-level=quiet"], check=True)
-        self._wait(lambda: self._listening(self.ret_port) and self._listening(self.publish_port), 60, "salt-master")
+        wait_until(lambda: self._listening(self.ret_port) and self._listening(self.publish_port), 60, 0.5,
+                   "salt-master")
 
-    def add_minion(self, minion_id: str, address: str) -> None:
-        root = os.path.join(self.base, minion_id)
-        os.makedirs(root, exist_ok=True)
-        config = configure.minion_config(root, minion_id)
-        for masterless in ("file_client", "master_type", "engines", "reactor", "return", "file_roots", "pillar_roots"):
-            config.pop(masterless, None)
-        config.update({
+    def add_minion(self, minion_id: str, address: str) -> SaltNode:
+        self.minions[minion_id] = SaltNode(os.path.join(self.base, minion_id), minion_id, master={
             "master": "127.0.0.1", "master_port": self.ret_port, "publish_port": self.publish_port,
             "acceptance_wait_time": 1, "random_reauth_delay": 0, "auth_timeout": 10,
             "grains": {"devstack_salt_address": address},
         })
-        with open(os.path.join(root, "minion"), "w") as handle:
-            json.dump(config, handle)
-        self.minions[minion_id] = root
+        return self.minions[minion_id]
 
     def start_minions(self, timeout: float = 120) -> None:
-        for root in self.minions.values():
-            subprocess.run([f"{VENV_BIN}/salt-minion", "-c", root, "-d", "--log-level=quiet"], check=True)
-        self._wait(lambda: set(self.ping()) >= set(self.minions), timeout, "the minions to answer")
+        for minion in self.minions.values():
+            minion.start()
+        wait_until(lambda: set(self.ping()) >= set(self.minions), timeout, 0.5, "the minions to answer")
 
     def salt(self, *args: str, timeout: int = 600) -> dict:
         out = subprocess.run([f"{VENV_BIN}/salt", "-c", self.master_dir, "--out=json", "--static",
@@ -117,8 +98,8 @@ class SaltCloud:
     def pids(self) -> dict[str, int]:
         """The daemons' main PIDs (master and each minion)."""
         found = {"master": read_pid(os.path.join(self.master_dir, "run", "salt-master.pid"))}
-        for minion_id, root in self.minions.items():
-            found[minion_id] = read_pid(os.path.join(root, "run", "salt-minion.pid"))
+        for minion_id, minion in self.minions.items():
+            found[minion_id] = minion.pid()
         return {name: pid for name, pid in found.items() if pid}
 
     def stop(self) -> None:
@@ -129,9 +110,9 @@ class SaltCloud:
                 os.kill(pid, signal.SIGTERM)
             except ProcessLookupError:
                 pass
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline and any(os.path.exists(f"/proc/{pid}") for pid in pids.values()):
-            time.sleep(0.2)
+        with contextlib.suppress(AssertionError):  # what is still there gets SIGKILL below
+            wait_until(lambda: not any(os.path.exists(f"/proc/{pid}") for pid in pids.values()), 20, 0.2,
+                       "the daemons to exit")
         for pid in pids.values():
             subprocess.run(["pkill", "-KILL", "-P", str(pid)], capture_output=True)
             try:
@@ -148,11 +129,3 @@ class SaltCloud:
         with socket.socket() as sock:
             sock.settimeout(0.5)
             return sock.connect_ex(("127.0.0.1", port)) == 0
-
-    @staticmethod
-    def _wait(check, timeout: float, what: str) -> None:
-        deadline = time.monotonic() + timeout
-        while not check():
-            if time.monotonic() > deadline:
-                raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-            time.sleep(0.5)

@@ -9,6 +9,7 @@ import os
 import subprocess
 import time
 
+from common import command_lines
 from project import PROJECT
 
 SALT_CALL = os.path.join(PROJECT, "bin", "salt-call")
@@ -33,12 +34,7 @@ def run_watching_argv(command: list[str], tmp_path) -> tuple[int, str, str, str]
         proc = subprocess.Popen(command, stdout=out, stderr=err, stdin=subprocess.DEVNULL, text=True)
         seen = []
         while proc.poll() is None:
-            for pid in filter(str.isdigit, os.listdir("/proc")):
-                try:
-                    with open(f"/proc/{pid}/cmdline", "rb") as handle:
-                        seen.append(handle.read().decode(errors="replace"))
-                except OSError:
-                    pass
+            seen.extend(b"\0".join(argv).decode(errors="replace") for _, argv in command_lines())
             time.sleep(0.05)
     assert seen, "no process was seen while the command ran"
     return proc.returncode, (tmp_path / "watched.out").read_text(), (tmp_path / "watched.err").read_text(), "\n".join(seen)

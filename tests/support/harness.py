@@ -2,12 +2,13 @@
 """Booted test machines: a Debian 12 root fs with systemd as PID 1 in systemd-nspawn, each on a
 veth network of its own with NAT to the package registries, reached over SSH like a Vagrant box.
 
-This is the machine tier's harness (tests/machines) and a small CLI for developers:
+The harness of the machine tier (tests/machines) and of bench/stacked_node.py, and a small CLI for
+developers:
 
-    .venv/bin/python tests/machines/harness.py shell          # boot a machine, ssh into it, tear down
-    .venv/bin/python tests/machines/harness.py run -- CMD...  # boot, run CMD over ssh, tear down
-    .venv/bin/python tests/machines/harness.py rootfs         # build (or show) the cached root fs
-    .venv/bin/python tests/machines/harness.py cleanup        # tear down what dead runs left behind
+    .venv/bin/python tests/support/harness.py shell          # boot a machine, ssh into it, tear down
+    .venv/bin/python tests/support/harness.py run -- CMD...  # boot, run CMD over ssh, tear down
+    .venv/bin/python tests/support/harness.py rootfs         # build (or show) the cached root fs
+    .venv/bin/python tests/support/harness.py cleanup        # tear down what dead runs left behind
 
 Everything a machine adds to the host (the nspawn process, its veth, the NAT rules, ip_forward,
 the loop device lent to it, its root fs copy) is recorded in a file under STATE_DIR before it is
@@ -32,6 +33,8 @@ import subprocess
 import sys
 import time
 from typing import Iterator
+
+from common import wait_until
 
 STATE_DIR = "/run/devstack-salt-machines"
 CACHE_DIR = os.environ.get("DEVSTACK_MACHINE_CACHE", "/var/cache/devstack-salt-machines")
@@ -315,11 +318,12 @@ class Machine:
         log(f"{self.name}: booted in {time.time() - started:.1f} s (systemd: {state}), ssh root@{self.address}")
 
     def _network(self) -> None:
-        deadline = time.time() + 30
-        while run(["ip", "link", "show", self.veth], check=False).returncode != 0:
-            if self._proc.poll() is not None or time.time() > deadline:
-                raise MachineError(f"{self.name}: no {self.veth} appeared; console: {self.console_tail()}")
-            time.sleep(0.2)
+        def veth() -> bool:
+            if self._proc.poll() is not None:
+                raise MachineError(f"{self.name}: nspawn exited before {self.veth} appeared; console: {self.console_tail()}")
+            return run(["ip", "link", "show", self.veth], check=False).returncode == 0
+
+        wait_until(veth, 30, 0.2, lambda: f"{self.veth} of {self.name}; console: {self.console_tail()}", error=MachineError)
         run(["ip", "addr", "replace", f"{self.gateway}/24", "dev", self.veth])
         run(["ip", "link", "set", self.veth, "up"])
         if not self.nat_rules:
@@ -341,15 +345,12 @@ class Machine:
         return ""
 
     def wait_ssh(self, timeout: float) -> None:
-        deadline = time.time() + timeout
-        while True:
+        def answers() -> bool:
             if self._proc.poll() is not None:
                 raise MachineError(f"{self.name}: nspawn exited {self._proc.returncode}; console: {self.console_tail()}")
-            if self.ssh("true", check=False, timeout=10).returncode == 0:
-                return
-            if time.time() > deadline:
-                raise MachineError(f"{self.name}: no SSH within {timeout} s; console: {self.console_tail()}")
-            time.sleep(0.5)
+            return self.ssh("true", check=False, timeout=10).returncode == 0
+
+        wait_until(answers, timeout, 0.5, lambda: f"SSH on {self.name}; console: {self.console_tail()}", error=MachineError)
 
     def poweroff(self, timeout: float = 120) -> None:
         """``systemctl poweroff`` inside, then wait for nspawn to exit (SIGTERM/SIGKILL if it will not)."""
@@ -400,11 +401,9 @@ def _wait_exit(pid: int, timeout: float, proc: subprocess.Popen | None = None) -
         if sig is not None:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(pid, sig)
-        deadline = time.time() + grace
-        while time.time() < deadline:
-            if gone():
-                return
-            time.sleep(0.2)
+        with contextlib.suppress(MachineError):  # not gone yet: the next, harder signal
+            wait_until(gone, grace, 0.2, f"nspawn process {pid} to exit", error=MachineError)
+            return
     raise MachineError(f"nspawn process {pid} did not exit")
 
 
