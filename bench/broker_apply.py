@@ -25,7 +25,7 @@ import time
 
 PROJECT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # A Salt node of the bench's own: tests/support's, the one the host tier's broker tests use.
-sys.path[:0] = [os.path.join(PROJECT, "tests", "support"), os.path.join(PROJECT, "tests")]
+sys.path[:0] = [os.path.join(PROJECT, "tests", "support")]
 from common import command_lines, password  # noqa: E402
 from salt_node import SaltNode  # noqa: E402
 

@@ -52,7 +52,7 @@ import uuid
 
 PROJECT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # The master and minions of tests/support, the ones the host tier's topology tests use.
-sys.path[:0] = [os.path.join(PROJECT, "tests", "support"), os.path.join(PROJECT, "tests")]
+sys.path[:0] = [os.path.join(PROJECT, "tests", "support")]
 from common import password  # noqa: E402
 from salt_cloud import SaltCloud  # noqa: E402
 from salt_node import VENV_BIN  # noqa: E402

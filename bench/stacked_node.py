@@ -26,7 +26,7 @@ import time
 PROJECT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # The machines of tests/support, the ones the machine tier boots.
 SUPPORT = os.path.join(PROJECT, "tests", "support")
-sys.path[:0] = [SUPPORT, os.path.join(PROJECT, "tests")]
+sys.path[:0] = [SUPPORT]
 import harness  # noqa: E402
 from machine_node import CHECKOUT, MIRRORS, MIRRORS_TAR, SITE, Node, install_project  # noqa: E402
 

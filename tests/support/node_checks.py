@@ -17,6 +17,8 @@ import shlex
 
 from project import PROJECT
 
+from devstack_salt import roles  # the one rule for who carries a role (project puts _utils on sys.path)
+
 #: How to reach a node's own Salt over local:// or ssh://: the checkout's bin/salt-call there
 #: (this checkout by default; /vagrant/bin/salt-call on the all-in-one Vagrant box,
 #: /srv/devstack-salt/bin/salt-call on the multi-node boxes).
@@ -42,8 +44,6 @@ class Node:
         return default if value in (None, "") else value
 
     def carries(self, role: str) -> bool:
-        from devstack_salt import roles  # the one rule (project, imported above, puts _utils on sys.path)
-
         return roles.carries(self.pillar("roles", []), role)
 
     def running(self, command: str) -> bool:
@@ -55,13 +55,9 @@ class Node:
         return self.host.socket(f"tcp://{address}:{port}").is_listening
 
 
-def loopback_for(address: str) -> str:
-    return "127.0.0.1" if address in ("0.0.0.0", "::", "*", "") else address
-
-
 def check_database(node: Node) -> None:
     server = node.pillar("database:server", {})
-    address, port = loopback_for(server.get("bind_address", "127.0.0.1")), server.get("port", 3306)
+    address, port = roles.local_address(server.get("bind_address", "127.0.0.1")), server.get("port", 3306)
     assert node.running("mariadbd"), "MariaDB (mariadbd) is not running"
     assert node.listening(address, port), f"MariaDB does not listen on {address}:{port} (database:server)"
     if address != "0.0.0.0":
@@ -71,7 +67,7 @@ def check_database(node: Node) -> None:
 def check_broker(node: Node) -> None:
     broker = {key: node.pillar(f"broker:{key}", default) for key, default in
               (("address", "127.0.0.1"), ("port", 5672), ("management_port", 15672), ("plugins", []))}
-    address = loopback_for(broker["address"])
+    address = roles.local_address(broker["address"])
     assert node.running("beam.smp"), "RabbitMQ (beam.smp) is not running"
     assert node.listening(address, broker["port"]), f"RabbitMQ does not listen on {address}:{broker['port']}"
     if "rabbitmq_management" in broker["plugins"]:
@@ -88,7 +84,7 @@ def check_monitoring(node: Node) -> None:
     assert conf.exists and conf.user == "root" and conf.mode == 0o600, "collectd.conf must be root's, mode 0600"
     carbon = node.pillar("monitoring:carbon", {})
     if carbon.get("server"):
-        address, port = loopback_for(carbon.get("address", "127.0.0.1")), carbon.get("port", 2003)
+        address, port = roles.local_address(carbon.get("address", "127.0.0.1")), carbon.get("port", 2003)
         assert node.running("carbon-cache"), "carbon-cache is not running"
         assert node.listening(address, port), f"carbon does not listen on {address}:{port} (monitoring:carbon)"
 

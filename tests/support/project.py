@@ -7,7 +7,7 @@ import importlib.util
 import os
 import sys
 
-PROJECT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PROJECT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 # The logic (_utils/devstack_salt), importable as plain Python in every tier and subprocess.
 if os.path.join(PROJECT, "_utils") not in sys.path:
     sys.path.insert(0, os.path.join(PROJECT, "_utils"))
