@@ -207,10 +207,15 @@ def plan(path, user="stack", group=None, mode="0600", config=None, pillar_key="d
 
 def stack_plan(force=False, config=None, pillar_key="devstack"):
     """
-    Whether the next apply would run stack.sh, and why:
-    ``{"enabled": bool (devstack:stack), "needed": bool, "reasons": [...]}``.
-    Reasons: never stacked, the last run did not succeed, the meaning of local.conf changed
-    (not its bytes or comments), the checkout moved, or ``force``. Changes nothing.
+    What the next apply would do to the node, and why, changing nothing:
+    ``{"enabled": bool (devstack:stack), "needed": bool, "action": "none" | "in-place" |
+    "restack", "reasons": [...]}``, and for ``in-place`` the ``options`` (file, section, option)
+    it would merge and the ``units`` it would restart.
+
+    A change confined to the options of post-config, post-extra and test-config files the last
+    stack merged is made in place in seconds; anything else (services, plugins, localrc, a new
+    file, a file with no known unit, never stacked, a failed last run, a moved checkout,
+    ``force``) runs stack.sh.
 
     CLI Example:
 
@@ -220,15 +225,20 @@ def stack_plan(force=False, config=None, pillar_key="devstack"):
     """
     cfg, model = _node(config, pillar_key)
     if not cfg["stack"]:
-        return {"enabled": False, "needed": False, "reasons": []}
-    reasons = stack_runner.stack_reasons(cfg, model, bool(force))
-    return {"enabled": True, "needed": bool(reasons), "reasons": reasons}
+        return {"enabled": False, "needed": False, "action": "none", "reasons": []}
+    change = stack_runner.change_plan(cfg, model, bool(force))
+    plan = {"enabled": True, "needed": change["action"] != "none", "action": change["action"],
+            "reasons": change["reasons"]}
+    if change["action"] == "in-place":
+        plan.update(options=change["options"], units=change["units"])
+    return plan
 
 
 def stack(force=False, config=None, pillar_key="devstack"):
     """
-    Run stack.sh as the stack user if the node needs it (see ``stack_plan``), or always with
-    ``force=True``. Never hangs: stdin is closed, a prompt stops the run, and
+    Bring the node up to date with local.conf (see ``stack_plan``): merge a post-config-only
+    change in place and restart the units reading those files, or run stack.sh as the stack user
+    (always with ``force=True``). Never hangs: stdin is closed, a prompt stops the run, and
     ``devstack:stack_timeout`` bounds it. Output goes to ``<dest>/logs/salt-stack-run.log``
     (DevStack writes its own ``LOGFILE`` too); follow it there or with ``devstack.status``.
     Returns the outcome, the reasons and, on failure, the last log lines with secrets masked.

@@ -95,13 +95,28 @@ def local_conf(name, user="stack", group=None, mode="0600", pillar_key="devstack
     return ret
 
 
+def _reconfigured(ret, run):
+    ret["changes"] = {"in place": {"merged": run["options"], "restarted": run["restarted"],
+                                   "seconds": run["seconds"]}}
+    if run["result"]:
+        ret["result"] = True
+        ret["comment"] = (f"changed in place in {run['seconds']} s, without stack.sh: {'; '.join(run['reasons'])}"
+                          + (f"; restarted {', '.join(run['restarted'])}" if run["restarted"] else ""))
+    else:
+        ret["comment"] = ("merged in place, but a service did not answer after its restart (the next apply "
+                          f"tries again):\n{run.get('tail', '')}")
+    return ret
+
+
 def stacked(name, force=False, pillar_key="devstack", config=None):
     """
     Run DevStack's stack.sh on this node when, and only when, it is needed.
 
     It runs when the node was never stacked by this role, the last run did not succeed, the
     *meaning* of local.conf changed (not its bytes, order or comments), the DevStack checkout
-    moved to another commit, or ``force`` is true. What was stacked is recorded in a stamp under
+    moved to another commit, or ``force`` is true. A change only to options of post-config,
+    post-extra or test-config files the last stack merged is made in place instead: those options
+    merged the way DevStack merges them, and only the units reading those files restarted. What was stacked is recorded in a stamp under
     /var/lib/devstack-salt. With ``devstack:stack: false`` in pillar the state does nothing and
     says so. ``test=True`` says whether it would stack and why. A failed, prompting or timed-out
     run returns ``result: False`` with the last log lines (secrets masked); the next apply retries.
@@ -130,6 +145,11 @@ def stacked(name, force=False, pillar_key="devstack", config=None):
             return ret
         if __opts__["test"]:
             ret["result"] = None
+            if plan["action"] == "in-place":
+                ret["changes"] = {"in place": {"would_merge": plan["options"], "would_restart": plan["units"]}}
+                ret["comment"] = ("would change in place, without stack.sh: " + "; ".join(plan["reasons"])
+                                  + (f"; and restart {', '.join(plan['units'])}" if plan["units"] else ""))
+                return ret
             ret["changes"] = {"stack.sh": {"would_run_because": plan["reasons"]}}
             ret["comment"] = "stack.sh would run: " + "; ".join(plan["reasons"])
             return ret
@@ -137,6 +157,8 @@ def stacked(name, force=False, pillar_key="devstack", config=None):
     except DevstackSaltError as exc:
         ret["comment"] = str(exc)
         return ret
+    if run["outcome"] in ("reconfigured", "restart-failed") and "options" in run:
+        return _reconfigured(ret, run)
     ret["changes"] = {"stack.sh": {"ran_because": run["reasons"], "outcome": run["outcome"],
                                    "seconds": run["seconds"], "commit": run["commit"], "log": run["log"]}}
     if run.get("restarted"):

@@ -37,7 +37,7 @@ MODEL_KEYS = ("disable_all_services", "services", "localrc", "plugins", "config"
 #: Keys under devstack: that belong to the role rather than to the local.conf model.
 ROLE_KEYS = frozenset({
     "user", "group", "dest", "local_conf", "known_variables", "repo", "ref", "stack", "checkout",
-    "stack_timeout", "unstack_before_restack", "database", "broker",
+    "stack_timeout", "unstack_before_restack", "database", "broker", "config_units",
 })
 #: The role's defaults (README: "The DevStack node role").
 NODE_DEFAULTS = {
@@ -677,6 +677,7 @@ def node_settings(pillar: dict, root: str = "devstack", errors: list[str] | None
     timeout = cfg["stack_timeout"]
     if isinstance(timeout, bool) or not isinstance(timeout, int) or timeout <= 0:
         errors.append(f"{root}:stack_timeout must be a number of seconds greater than 0")
+    cfg["config_units"] = _config_units(pillar.get("config_units"), f"{root}:config_units", errors)
     if model is not None and isinstance(cfg["dest"], str):
         dest_var = model["localrc"].get("DEST")
         if dest_var is None and cfg["dest"] != NODE_DEFAULTS["dest"]:
@@ -698,6 +699,34 @@ def node_settings(pillar: dict, root: str = "devstack", errors: list[str] | None
     if own and errors:
         raise LocalConfError(errors)
     return cfg
+
+
+#: A systemd unit name or pattern (``devstack@my-api.service``, ``devstack@my-*.service``).
+UNIT_RE = re.compile(r"[A-Za-z0-9@._*:-]+\Z")
+
+
+def _config_units(raw: Any, path: str, errors: list[str]) -> dict[str, list[str]]:
+    """``devstack:config_units``: a plugin's config file (its header or absolute path) -> the
+    units that read it, restarted when the file's options change (after a stack, or in place)."""
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        errors.append(f"{path} must map a config file (a header such as $MY_PLUGIN_CONF, or a path) to a list "
+                      "of systemd units, e.g. {/etc/my-plugin/my.conf: [devstack@my-api.service]}")
+        return {}
+    units: dict[str, list[str]] = {}
+    for header, names in raw.items():
+        if not isinstance(header, str) or not (header.startswith("/") or header.startswith("$")):
+            errors.append(f"{path}:{header}: name the file by its header ($VARIABLE...) or absolute path")
+            continue
+        if isinstance(names, str):
+            names = [names]
+        if not isinstance(names, list) or not all(isinstance(n, str) and UNIT_RE.match(n) for n in names):
+            errors.append(f"{path}:{header} must be a list of systemd unit names or patterns "
+                          "(letters, digits, @ . _ * : -)")
+            continue
+        units[header] = list(names)
+    return units
 
 
 def _path_problem(value: Any, key: str) -> str | None:

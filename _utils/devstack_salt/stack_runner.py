@@ -18,12 +18,13 @@ import re
 import select
 import signal
 import socket
+import stat
 import subprocess
 import time
 import urllib.request
 from typing import Any, Iterable
 
-from . import files
+from . import files, reconfigure
 from .devstack_facts import CONFIG_FILE_UNITS, RESTART_PHASES, header_variable
 from .errors import LocalConfError
 from .localconf import MASK, effective_services, meaning_digest, resolve_literal, scrub_text, secret_values
@@ -46,6 +47,10 @@ def checkout_commit(directory: str) -> str | None:
     return proc.stdout.strip() if proc.returncode == 0 else None
 
 
+#: The reason a changed model gives; only this one may be satisfied in place (``reconfigure``).
+MEANING_CHANGED = "the meaning of local.conf changed since the last stack"
+
+
 def stack_reasons(cfg: dict, model: dict, force: bool = False) -> list[str]:
     """Why stack.sh must run now (empty: it need not). Reads the stamp and the checkout."""
     stamp = files.read_json(cfg["stamp"])
@@ -58,7 +63,7 @@ def stack_reasons(cfg: dict, model: dict, force: bool = False) -> list[str]:
     if stamp.get("result") != "success":
         reasons.append(f"the last run did not succeed ({stamp.get('result')})")
     if stamp.get("meaning") != meaning_digest(model):
-        reasons.append("the meaning of local.conf changed since the last stack")
+        reasons.append(MEANING_CHANGED)
     commit = checkout_commit(cfg["devstack_dir"])
     if stamp.get("commit") != commit:
         reasons.append(f"the DevStack checkout moved from {str(stamp.get('commit'))[:12]} to {str(commit)[:12]}")
@@ -194,14 +199,14 @@ def log_tail(cfg: dict, model: dict, lines: int = 20, since: float = 0.0) -> str
     return ""
 
 
-def config_units(model: dict) -> tuple[list[str], list[str]]:
+def config_units(model: dict, extra: dict[str, list[str]] | None = None) -> tuple[list[str], list[str]]:
     """(unit patterns to restart once stack.sh merged the model's config, header files of
-    those phases whose units this role does not know)."""
+    those phases whose units this role does not know). ``extra``: ``devstack:config_units``."""
     units: list[str] = []
     unknown: list[str] = []
     for phase in RESTART_PHASES:
         for filename in sorted(model["config"].get(phase, {})):
-            patterns = CONFIG_FILE_UNITS.get(header_variable(filename) or "")
+            patterns = (extra or {}).get(filename, CONFIG_FILE_UNITS.get(header_variable(filename) or ""))
             if patterns is None:
                 unknown.append(filename)
             units.extend(p for p in patterns or () if p not in units)
@@ -216,8 +221,15 @@ def systemd_running() -> bool:
 def restart_config_units(cfg: dict, model: dict, wait: float = 120.0) -> dict:
     """Restart the active units that read the model's post-config files, then wait until every
     probed service answers. Returns {"restarted": [...], "unknown": [...], "failing": {...}}."""
-    patterns, unknown = config_units(model)
-    result: dict[str, Any] = {"restarted": [], "unknown": unknown, "failing": {}}
+    patterns, unknown = config_units(model, cfg.get("config_units"))
+    return {**restart_units(cfg, model, patterns, wait), "unknown": unknown}
+
+
+def restart_units(cfg: dict, model: dict, patterns: list[str], wait: float = 120.0) -> dict:
+    """Restart the active units matching ``patterns``, then wait until every probed service
+    answers. Returns {"restarted": [...], "failing": {what: why}}; a unit that does not come back
+    brings its journal's tail, secrets masked."""
+    result: dict[str, Any] = {"restarted": [], "failing": {}}
     if not patterns or not systemd_running():
         return result
     listed = subprocess.run(["systemctl", "list-units", "--state=active", "--plain", "--no-legend", "--full",
@@ -229,14 +241,84 @@ def restart_config_units(cfg: dict, model: dict, wait: float = 120.0) -> dict:
         result["restarted"] = units
         if restart.returncode != 0:
             result["failing"] = {"systemctl restart": scrub_text(model, restart.stderr.strip())}
+            result["failing"].update(_journal_tails(model, units))
             return result
     deadline = time.time() + wait
     while True:
         failing = {k: v for k, v in service_health(cfg, model).items() if not v.startswith("ok")}
         if not failing or time.time() > deadline:
             result["failing"] = failing
+            if failing:
+                result["failing"].update(_journal_tails(model, units))
             return result
         time.sleep(1)
+
+
+def _journal_tails(model: dict, units: list[str], lines: int = 20) -> dict[str, str]:
+    """The last journal lines of each unit that is not active, secrets masked."""
+    tails = {}
+    for unit in units:
+        state = subprocess.run(["systemctl", "is-active", unit], capture_output=True, text=True,
+                               stdin=subprocess.DEVNULL).stdout.strip()
+        if state == "active":
+            continue
+        journal = subprocess.run(["journalctl", "-u", unit, "-n", str(lines), "--no-pager", "-o", "cat"],
+                                 capture_output=True, text=True, stdin=subprocess.DEVNULL)
+        tails[unit] = f"{state}; journal:\n" + scrub_text(model, journal.stdout.strip())
+    return tails
+
+
+def change_plan(cfg: dict, model: dict, force: bool = False) -> dict:
+    """What the next apply does to this node, and why: {"action": "none" | "in-place" |
+    "restack", "reasons", and for in-place "options" (path [section] option), "units", "edits"}.
+    Only a change confined to post-config, post-extra and test-config options of files the last
+    stack merged is made in place (``reconfigure``); anything else runs stack.sh."""
+    reasons = stack_reasons(cfg, model, force)
+    if not reasons:
+        return {"action": "none", "reasons": []}
+    if reasons != [MEANING_CHANGED]:
+        return {"action": "restack", "reasons": reasons}
+    change = reconfigure.plan(files.read_json(cfg["stamp"]), model, cfg["dest"], cfg.get("config_units"))
+    if change["action"] == "restack":
+        return {"action": "restack", "reasons": reasons + change["reasons"]}
+    if change["action"] == "none":  # the same options, written another way (another phase): record it
+        return {**change, "action": "in-place", "reasons": ["only the way local.conf says it changed"]}
+    return change
+
+
+def _write_keeping_owner(path: str, text: str) -> None:
+    info = os.stat(path)
+    files.atomic_write(path, text.encode(), info.st_uid, info.st_gid, stat.S_IMODE(info.st_mode))
+
+
+def _read_text(path: str) -> str:
+    with open(path, encoding="utf-8") as handle:
+        return handle.read()
+
+
+def reconfigure_node(cfg: dict, model: dict, change: dict) -> dict:
+    """Merge the in-place ``change`` into its files, restart the units reading them, wait for the
+    services; record the model as stacked only when they answer (otherwise the next apply tries
+    again). Returns what :func:`stack_node` returns, with "outcome": "reconfigured"."""
+    started = time.time()
+    stamp = files.read_json(cfg["stamp"]) or {}
+    origins = reconfigure.apply_edits(change["edits"], stamp.get("origins") or {}, _read_text, _write_keeping_owner)
+    # What the files hold now is recorded at once: a retry must not take our value for stack.sh's.
+    files.write_json(cfg["stamp"], {**stamp, "origins": origins})
+    restarted = restart_units(cfg, model, change["units"])
+    result = {"ran": True, "reasons": change["reasons"], "options": change["options"],
+              "restarted": restarted["restarted"], "seconds": round(time.time() - started, 1),
+              "commit": stamp.get("commit"), "log": None}
+    if restarted["failing"]:
+        result.update(result=False, outcome="restart-failed",
+                      tail="\n".join(f"{k}: {v}" for k, v in sorted(restarted["failing"].items())))
+        return result
+    files.write_json(cfg["stamp"], {**stamp, "origins": origins, "meaning": meaning_digest(model),
+                                    "base": reconfigure.base_digest(model),
+                                    "config": reconfigure.in_place_config(model),
+                                    "reconfigured": time.time(), "restarted": restarted["restarted"]})
+    result.update(result=True, outcome="reconfigured")
+    return result
 
 
 def stack_node(cfg: dict, model: dict, force: bool = False) -> dict:
@@ -246,15 +328,22 @@ def stack_node(cfg: dict, model: dict, force: bool = False) -> dict:
     Returns {"ran": bool, "result": bool, "reasons", "outcome", "seconds", "log", "tail", "commit",
     "restarted"}.
     """
-    reasons = stack_reasons(cfg, model, force)
+    change = change_plan(cfg, model, force)
+    reasons = change["reasons"]
     commit = checkout_commit(cfg["devstack_dir"])
-    if not reasons:
+    if change["action"] == "none":
         return {"ran": False, "result": True, "reasons": [], "commit": commit}
+    if change["action"] == "in-place":
+        return reconfigure_node(cfg, model, change)
     if not os.path.isfile(os.path.join(cfg["devstack_dir"], "stack.sh")):
         raise LocalConfError([f"{cfg['devstack_dir']}/stack.sh does not exist: check out DevStack first "
                               "(the devstack role does when devstack:stack is true)"])
     secrets = secret_values(model)
     previous = files.read_json(cfg["stamp"]) or {}
+    # Options written in place go back to what stack.sh wrote: it finds its files as it left them.
+    reconfigure.apply_edits(reconfigure.revert_edits(previous.get("origins") or {}), {}, _read_text,
+                            _write_keeping_owner)
+    previous.pop("origins", None)
     if cfg["unstack_before_restack"] and previous.get("result") == "success":
         run_script(cfg, "unstack.sh", int(cfg["stack_timeout"]), cfg["run_log"] + ".unstack", cfg["running"], secrets)
     started = time.time()
@@ -267,6 +356,7 @@ def stack_node(cfg: dict, model: dict, force: bool = False) -> dict:
         if restarted["failing"]:
             outcome = "restart-failed"
     stamp = {"result": "success" if outcome == "success" else outcome, "meaning": meaning_digest(model),
+             "base": reconfigure.base_digest(model), "config": reconfigure.in_place_config(model),
              "commit": commit, "started": started, "finished": time.time(), "seconds": run["seconds"],
              "returncode": run["returncode"], "log": cfg["run_log"], "restarted": restarted["restarted"]}
     files.write_json(cfg["stamp"], stamp)

@@ -175,13 +175,18 @@ class Judge:
             rooted[name] = (str(self.root) + value) if value.startswith("/") else str(self.root).lstrip("/") + "/" + value
         return {**rooted, **MERGE_TIME}
 
-    def read(self, local_conf: str, variables=(), merge_names=()) -> Reading:
+    def read(self, local_conf: str, variables=(), merge_names=(), seed=None) -> Reading:
         """Run DevStack on ``local_conf`` (text) and report what it made of it: the values of
-        ``variables`` after localrc, and of ``merge_names`` when the merge starts."""
+        ``variables`` after localrc, and of ``merge_names`` when the merge starts. ``seed``:
+        {file variable: text} the files hold before the merge (a stacked node's files)."""
         if self.root.exists():
             shutil.rmtree(self.root)
         cwd = self.root / "cwd"
         cwd.mkdir(parents=True)
+        for variable, text in (seed or {}).items():
+            path = Path(self.file_variables()[variable])
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text)
         canary = self.root / "canary"
         canary.write_text("")
         for leftover in ("localrc", ".localrc.auto", "devstack.out"):

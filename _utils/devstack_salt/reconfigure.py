@@ -1,0 +1,197 @@
+"""
+Changing a stacked node in place: when the only difference between the model last stacked and
+the model now is in the options of ``post-config``, ``post-extra`` or ``test-config`` files that
+exist on the node (whether or not the last stack merged options into them), merge exactly those options into the files the way DevStack's merge would,
+restart only the units reading those files, and wait until the services answer. Anything else
+(services, plugins, localrc, the ``extra`` phase, a file not on the node, a file without a known unit, a value
+only DevStack can expand, the removal of an option stack.sh merged itself) is a re-stack.
+
+What this needs to know lives in the stamp (``stack_runner``): ``base``, the digest of the model
+without those phases; ``config``, those phases as last applied; ``origins``, for every option
+first written in place, the lines the file had before (None: absent), so that removing the
+option from the pillar puts back what stack.sh wrote. An option stack.sh merged itself has no
+origin: what stack.sh writes without it is known only by running stack.sh.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from typing import Any
+
+from . import ini_file
+from .devstack_facts import CONFIG_FILE_UNITS, header_identity, header_variable
+from .localconf import resolve_literal
+from .shell import config_value_parts
+
+#: The phases whose options can change in place (``extra`` runs code before services start).
+IN_PLACE_PHASES = ("post-config", "post-extra", "test-config")
+
+#: Files read at run time by a tool, not by a service: nothing to restart.
+NO_UNIT_VARIABLES = frozenset({"TEMPEST_CONFIG"})
+
+
+def base_digest(model: dict) -> str:
+    """A digest of the model without the in-place phases: equal digests mean that only those
+    phases' options differ."""
+    rest = {**model, "config": {phase: files for phase, files in model["config"].items()
+                                if phase not in IN_PLACE_PHASES}}
+    return hashlib.sha256(json.dumps(rest, sort_keys=True).encode()).hexdigest()
+
+
+def in_place_config(model: dict) -> dict:
+    """The model's in-place phases (what the stamp records as last applied)."""
+    return {phase: model["config"][phase] for phase in IN_PLACE_PHASES if phase in model["config"]}
+
+
+def _effective(config: dict, dest: str) -> dict[str, dict]:
+    """Per file (its path on the node): {"header", "phase"} of its last header, and
+    {(section, option): [raw values]} with a later phase winning per option, as stack.sh merges."""
+    files: dict[str, dict] = {}
+    for phase in IN_PLACE_PHASES:
+        for header, sections in (config.get(phase) or {}).items():
+            path = header_identity(header, {"DEST": dest})
+            entry = files.setdefault(path, {"headers": [], "options": {}})
+            entry["headers"].append((phase, header))
+            for section, options in sections.items():
+                for option, value in options.items():
+                    entry["options"][(section, option)] = value if isinstance(value, list) else [value]
+    return files
+
+
+def _units_of(header: str, extra_units: dict[str, list[str]], dest: str) -> tuple[list[str], bool]:
+    """(unit patterns, known) of a header: the pillar's ``devstack:config_units`` (by header or
+    by path) first, then DevStack's own table."""
+    path = header_identity(header, {"DEST": dest})
+    for key in (header, path):
+        if key in extra_units:
+            return list(extra_units[key]), True
+    variable = header_variable(header) or ""
+    if variable in NO_UNIT_VARIABLES:
+        return [], True
+    if variable in CONFIG_FILE_UNITS:
+        return list(CONFIG_FILE_UNITS[variable]), True
+    return [], False
+
+
+def _expanded(values: list[str], localrc: dict, early: dict[str, str]) -> list[str] | str:
+    """The values as DevStack's merge writes them ($NAME expanded, spaces collapsed), or the
+    name of a variable only DevStack knows at merge time."""
+    out = []
+    for value in values:
+        text = []
+        for kind, part in config_value_parts(str(value)):
+            if kind == "lit":
+                text.append(part)
+                continue
+            resolved = resolve_literal(localrc, part, early)
+            if resolved is None:
+                return part
+            text.append(resolved)
+        out.append(" ".join("".join(text).split()))
+    return out
+
+
+def plan(stamp: dict | None, model: dict, dest: str, extra_units: dict[str, list[str]] | None = None,
+         root: str = "devstack", exists=os.path.isfile) -> dict:
+    """What a changed model costs on a node stacked with ``stamp``'s model.
+
+    Returns {"action": "none" | "in-place" | "restack", "reasons": [...], "edits": [...],
+    "units": [...], "options": ["path [section] option", ...]}. ``edits`` are
+    {"path", "section", "option", "values" (None: remove), "origin": "keep" | "record" | "drop"}.
+    """
+    extra_units = extra_units or {}
+    result: dict[str, Any] = {"action": "restack", "reasons": [], "edits": [], "units": [], "options": []}
+    if not stamp or "base" not in stamp or "config" not in stamp:
+        result["reasons"].append("the last stack recorded no model to compare with (stacked by an older version)")
+        return result
+    if stamp["base"] != base_digest(model):
+        result["reasons"].append("the meaning of local.conf changed beyond the options of post-config, post-extra "
+                                 "and test-config (services, plugins, localrc or the extra phase)")
+        return result
+    old = _effective(stamp["config"], dest)
+    new = _effective(in_place_config(model), dest)
+    origins = stamp.get("origins") or {}
+    early = {"DEST": dest}
+    reasons: list[str] = []
+    units: list[str] = []
+    for path in sorted(set(old) | set(new)):
+        before = old.get(path, {"headers": [], "options": {}})
+        after = new.get(path, {"headers": [], "options": {}})
+        changed = sorted(key for key in set(before["options"]) | set(after["options"])
+                         if before["options"].get(key) != after["options"].get(key))
+        if not changed:
+            continue
+        headers = after["headers"] or before["headers"]
+        where = f"{root}:config:{headers[-1][0]}:{headers[-1][1]}"
+        if not exists(path):
+            reasons.append(f"{where}: {path} does not exist on this node (a new file: stack.sh writes it)")
+            continue
+        file_units, known = _units_of(headers[-1][1], extra_units, dest)
+        if not known:
+            reasons.append(f"{where}: no unit is known to read {path}; name it under {root}:config_units "
+                           f"(e.g. {{'{headers[-1][1]}': ['devstack@my-service.service']}}) to change it in place")
+            continue
+        for section, option in changed:
+            name = f"{path} [{section}] {option}"
+            values = after["options"].get((section, option))
+            origin_key = f"{path}\0{section}\0{option}"
+            if values is None:
+                if origin_key not in origins:
+                    reasons.append(f"{name}: removed from the pillar, but stack.sh merged it itself; what stack.sh "
+                                   "writes without it is known only by running stack.sh")
+                    continue
+                result["edits"].append({"path": path, "section": section, "option": option,
+                                        "values": origins[origin_key], "origin": "drop"})
+            else:
+                expanded = _expanded(values, model["localrc"], early)
+                if isinstance(expanded, str):
+                    reasons.append(f"{name} refers to ${expanded}, which only DevStack knows when it merges")
+                    continue
+                first = (section, option) not in before["options"] and origin_key not in origins
+                result["edits"].append({"path": path, "section": section, "option": option, "values": expanded,
+                                        "origin": "record" if first else "keep"})
+            result["options"].append(name)
+            units.extend(unit for unit in file_units if unit not in units)
+    if reasons:
+        result.update(reasons=reasons, edits=[], options=[], units=[])
+        return result
+    if not result["edits"]:
+        result["action"] = "none"
+        return result
+    result.update(action="in-place", units=units,
+                  reasons=[f"only options of post-config files changed: {', '.join(result['options'])}"])
+    return result
+
+
+def apply_edits(edits: list[dict], origins: dict, read, write) -> dict:
+    """Merge ``edits`` into their files (``read(path) -> text``, ``write(path, text)``); return
+    the origins afterwards (each first-time option's previous lines recorded, removed ones
+    dropped). Files are written whole, one write per file."""
+    origins = dict(origins)
+    by_path: dict[str, list[dict]] = {}
+    for edit in edits:
+        by_path.setdefault(edit["path"], []).append(edit)
+    for path, file_edits in sorted(by_path.items()):
+        text = read(path)
+        for edit in file_edits:
+            key = f"{path}\0{edit['section']}\0{edit['option']}"
+            if edit["origin"] == "record":
+                origins[key] = ini_file.get_option(text, edit["section"], edit["option"])
+            elif edit["origin"] == "drop":
+                origins.pop(key, None)
+            text = ini_file.set_option(text, edit["section"], edit["option"], edit["values"])
+        write(path, text)
+    return origins
+
+
+def revert_edits(origins: dict, exists=os.path.isfile) -> list[dict]:
+    """Edits that put every option written in place back to what the file had before (run before
+    a re-stack, so that stack.sh finds its files as it left them)."""
+    edits = []
+    for key, lines in sorted(origins.items()):
+        path, section, option = key.split("\0")
+        if exists(path):
+            edits.append({"path": path, "section": section, "option": option, "values": lines, "origin": "drop"})
+    return edits

@@ -1,0 +1,215 @@
+"""Changing a stacked node in place (devstack_salt.reconfigure, ini_file): which changes are
+made in place and which re-stack, the edits DevStack's merge would make, and the way back to what
+stack.sh wrote when an option leaves the pillar."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from devstack_salt import ini_file, localconf, reconfigure
+
+DEST = "/opt/stack"
+PILLAR = {
+    "disable_all_services": True,
+    "services": {"keystone": True, "swift": True, "mysql": True},
+    "localrc": {"ADMIN_PASSWORD": "Secret123", "SERVICE_PASSWORD": {"ref": "ADMIN_PASSWORD"},
+                "DATABASE_PASSWORD": {"ref": "ADMIN_PASSWORD"}, "SWIFT_HASH": "abc123", "HOST_IP": "192.0.2.10"},
+    "config": {"post-config": {
+        "$KEYSTONE_CONF": {"token": {"expiration": 7200}},
+        "$SWIFT_CONFIG_PROXY_SERVER": {"app:proxy-server": {"node_timeout": 20}},
+    }},
+}
+KEYSTONE = "/etc/keystone/keystone.conf"
+PROXY = "/etc/swift/proxy-server.conf"
+
+
+def stamp_of(pillar, origins=None):
+    """The stamp a successful stack of ``pillar`` leaves (stack_runner.stack_node)."""
+    model = localconf.build(pillar)
+    return {"result": "success", "meaning": localconf.meaning_digest(model), "base": reconfigure.base_digest(model),
+            "config": reconfigure.in_place_config(model), "origins": origins or {}}
+
+
+def changed(**config):
+    pillar = copy.deepcopy(PILLAR)
+    pillar["config"] = {**pillar["config"], **config}
+    return pillar
+
+
+def plan_for(pillar, stamp=None, extra_units=None, exists=lambda path: True):
+    return reconfigure.plan(stamp or stamp_of(PILLAR), localconf.build(pillar), DEST, extra_units, exists=exists)
+
+
+def test_an_unchanged_model_needs_nothing():
+    assert plan_for(PILLAR)["action"] == "none"
+
+
+def test_a_changed_keystone_option_is_merged_in_place_and_only_keystone_restarts():
+    pillar = changed(**{"post-config": {**PILLAR["config"]["post-config"], "$KEYSTONE_CONF": {"token": {"expiration": 5400}}}})
+    plan = plan_for(pillar)
+    assert plan["action"] == "in-place"
+    assert plan["units"] == ["devstack@keystone.service"]
+    assert plan["options"] == [f"{KEYSTONE} [token] expiration"]
+    assert plan["edits"] == [{"path": KEYSTONE, "section": "token", "option": "expiration", "values": ["5400"],
+                              "origin": "keep"}]
+
+
+def test_options_of_a_file_on_the_node_the_last_stack_left_alone_are_merged_in_place():
+    pillar = changed(**{"post-config": {**PILLAR["config"]["post-config"], "$NOVA_CONF": {"DEFAULT": {"debug": True}}}})
+    plan = plan_for(pillar)
+    assert plan["action"] == "in-place" and plan["units"] == ["devstack@n-*.service"]
+    assert plan["edits"] == [{"path": "/etc/nova/nova.conf", "section": "DEFAULT", "option": "debug",
+                              "values": ["True"], "origin": "record"}]
+
+
+def test_a_new_option_in_a_merged_file_records_what_the_file_had():
+    proxy = {"app:proxy-server": {"node_timeout": 20}, "filter:tempurl": {"methods": "GET HEAD"}}
+    plan = plan_for(changed(**{"post-config": {**PILLAR["config"]["post-config"], "$SWIFT_CONFIG_PROXY_SERVER": proxy}}))
+    assert plan["action"] == "in-place" and plan["units"] == ["devstack@s-proxy.service"]
+    assert plan["edits"] == [{"path": PROXY, "section": "filter:tempurl", "option": "methods",
+                              "values": ["GET HEAD"], "origin": "record"}]
+
+
+def test_removing_an_option_written_in_place_puts_back_what_stack_sh_wrote():
+    key = f"{PROXY}\0filter:tempurl\0methods"
+    with_tempurl = changed(**{"post-config": {**PILLAR["config"]["post-config"], "$SWIFT_CONFIG_PROXY_SERVER": {
+        "app:proxy-server": {"node_timeout": 20}, "filter:tempurl": {"methods": "GET HEAD"}}}})
+    stamp = stamp_of(with_tempurl, origins={key: ["GET HEAD PUT POST DELETE"]})
+    plan = plan_for(PILLAR, stamp)
+    assert plan["action"] == "in-place"
+    assert plan["edits"] == [{"path": PROXY, "section": "filter:tempurl", "option": "methods",
+                              "values": ["GET HEAD PUT POST DELETE"], "origin": "drop"}]
+
+
+def test_removing_an_option_stack_sh_merged_itself_re_stacks():
+    pillar = changed(**{"post-config": {"$SWIFT_CONFIG_PROXY_SERVER": PILLAR["config"]["post-config"]["$SWIFT_CONFIG_PROXY_SERVER"],
+                                        "$KEYSTONE_CONF": {}}})
+    plan = plan_for(pillar)
+    assert plan["action"] == "restack"
+    assert any(f"{KEYSTONE} [token] expiration: removed from the pillar, but stack.sh merged it itself" in r
+               for r in plan["reasons"])
+
+
+@pytest.mark.parametrize("change, reason", [
+    ({"services": {"keystone": True, "swift": True, "mysql": True, "tempest": True}}, "beyond the options"),
+    ({"localrc": {**PILLAR["localrc"], "LOGFILE": "/opt/stack/logs/stack.log"}}, "beyond the options"),
+    ({"config": {**PILLAR["config"], "extra": {"$KEYSTONE_CONF": {"a": {"b": 1}}}}}, "beyond the options"),
+    ({"config": {"post-config": {**PILLAR["config"]["post-config"], "$NOVA_CONF": {"DEFAULT": {"debug": True}}}}},
+     "/etc/nova/nova.conf does not exist on this node (a new file"),
+])
+def test_anything_but_options_of_files_on_the_node_re_stacks(change, reason):
+    pillar = {**copy.deepcopy(PILLAR), **change}
+    plan = plan_for(pillar, exists=lambda path: path != "/etc/nova/nova.conf")
+    assert plan["action"] == "restack" and any(reason in r for r in plan["reasons"]), plan["reasons"]
+
+
+def test_a_file_whose_unit_is_unknown_re_stacks_and_names_the_pillar_key(tmp_path):
+    conf = str(tmp_path / "plugin.conf")
+    base = changed(**{"post-config": {**PILLAR["config"]["post-config"], conf: {"a": {"b": 1}}}})
+    new = changed(**{"post-config": {**PILLAR["config"]["post-config"], conf: {"a": {"b": 2}}}})
+    plan = plan_for(new, stamp_of(base))
+    assert plan["action"] == "restack"
+    assert any(f"devstack:config:post-config:{conf}: no unit is known" in r and "devstack:config_units" in r
+               for r in plan["reasons"])
+    plan = plan_for(new, stamp_of(base), extra_units={conf: ["devstack@plugin-api.service"]})
+    assert plan["action"] == "in-place" and plan["units"] == ["devstack@plugin-api.service"]
+
+
+def test_a_file_missing_on_the_node_re_stacks():
+    pillar = changed(**{"post-config": {**PILLAR["config"]["post-config"], "$KEYSTONE_CONF": {"token": {"expiration": 5400}}}})
+    plan = plan_for(pillar, exists=lambda path: False)
+    assert plan["action"] == "restack" and any("does not exist on this node" in r for r in plan["reasons"])
+
+
+def test_values_are_expanded_as_devstack_merges_them_or_re_stack():
+    known = changed(**{"post-config": {**PILLAR["config"]["post-config"],
+                                       "$KEYSTONE_CONF": {"token": {"expiration": 7200}, "x": {"url": "http://$HOST_IP:5000"}}}})
+    plan = plan_for(known)
+    assert plan["edits"][0]["values"] == ["http://192.0.2.10:5000"]
+    internal = changed(**{"post-config": {**PILLAR["config"]["post-config"],
+                                          "$KEYSTONE_CONF": {"token": {"expiration": 7200}, "x": {"url": "$KEYSTONE_SERVICE_URI"}}}})
+    plan = plan_for(internal)
+    assert plan["action"] == "restack" and any("$KEYSTONE_SERVICE_URI, which only DevStack knows" in r
+                                               for r in plan["reasons"])
+
+
+def test_a_stamp_of_an_older_version_re_stacks():
+    stamp = {k: v for k, v in stamp_of(PILLAR).items() if k not in ("base", "config")}
+    plan = plan_for(changed(**{"post-config": {"$KEYSTONE_CONF": {"token": {"expiration": 1}}}}), stamp)
+    assert plan["action"] == "restack"
+
+
+# ---- the edits ------------------------------------------------------------------------------
+
+ORIGINAL = "[DEFAULT]\ndebug = False\n\n[token]\nprovider = fernet\n\n[filter:tempurl]\nuse = egg:swift#tempurl\n"
+
+
+def test_set_and_remove_touch_only_their_option():
+    text = ini_file.set_option(ORIGINAL, "token", "expiration", ["5400"])
+    assert ini_file.options(text)["token"] == {"expiration": ["5400"], "provider": ["fernet"]}
+    assert ini_file.set_option(text, "token", "expiration", None) == ORIGINAL
+    multi = ini_file.set_option(ORIGINAL, "DEFAULT", "debug", ["a", "b"])
+    assert ini_file.options(multi)["DEFAULT"] == {"debug": ["a", "b"]}
+    assert ini_file.options(ini_file.set_option(ORIGINAL, "new", "x", ["1"]))["new"] == {"x": ["1"]}
+
+
+def test_applying_then_reverting_edits_gives_back_the_file(tmp_path):
+    files = {PROXY: ORIGINAL}
+    edits = [{"path": PROXY, "section": "filter:tempurl", "option": "methods", "values": ["GET HEAD"], "origin": "record"},
+             {"path": PROXY, "section": "DEFAULT", "option": "debug", "values": ["True"], "origin": "record"}]
+    origins = reconfigure.apply_edits(edits, {}, files.__getitem__, files.__setitem__)
+    assert origins == {f"{PROXY}\0filter:tempurl\0methods": None, f"{PROXY}\0DEFAULT\0debug": ["False"]}
+    assert ini_file.get_option(files[PROXY], "filter:tempurl", "methods") == ["GET HEAD"]
+    undo = reconfigure.revert_edits(origins, exists=lambda path: path in files)
+    assert reconfigure.apply_edits(undo, origins, files.__getitem__, files.__setitem__) == {}
+    assert files[PROXY] == ORIGINAL
+
+
+def test_the_in_place_merge_writes_what_devstacks_own_merge_writes(judge):
+    """DevStack's merge_config_group run on a file that already has content (the stacked node's)
+    and our edits of the same options give DevStack's view of the file alike."""
+    options = {"token": {"expiration": "5400", "provider": "jwt"}, "DEFAULT": {"debug": ["a", "b"]},
+               "new:section": {"x": "1"}}
+    local_conf = "[[local|localrc]]\n[[post-config|$KEYSTONE_CONF]]\n" + "".join(
+        f"[{section}]\n" + "".join(f"{option} = {v}\n" for option, values in opts.items()
+                                  for v in (values if isinstance(values, list) else [values]))
+        for section, opts in options.items())
+    reading = judge.read(local_conf, seed={"KEYSTONE_CONF": ORIGINAL})
+    devstack = reading.merged("post-config", "$KEYSTONE_CONF")
+    ours = ORIGINAL
+    for section, opts in options.items():
+        for option, values in opts.items():
+            ours = ini_file.set_option(ours, section, option, values if isinstance(values, list) else [values])
+    assert ini_file.options(ours) == devstack
+
+
+def test_the_stack_runner_changes_a_node_in_place_and_back(tmp_path):
+    """stack_runner.stack_node on a node stacked with a plugin's file: a changed option is
+    merged into the file (owner and mode kept), the stamp advances, a second run does nothing,
+    and removing an option added in place gives back the file stack.sh left."""
+    from devstack_salt import files, stack_runner
+
+    conf = tmp_path / "plugin.conf"
+    conf.write_text(ORIGINAL)
+    conf.chmod(0o640)
+    header = str(conf)
+    base = {**copy.deepcopy(PILLAR), "config": {"post-config": {header: {"token": {"provider": "fernet"}}}}}
+    cfg = {"stamp": str(tmp_path / "stamp.json"), "devstack_dir": str(tmp_path / "no-checkout"), "dest": DEST,
+           "config_units": {header: ["devstack@plugin-api.service"]}}
+    files.write_json(cfg["stamp"], {**stamp_of(base), "commit": None})
+
+    def apply(config):
+        return stack_runner.stack_node(cfg, localconf.build({**base, "config": {"post-config": {header: config}}}))
+
+    run = apply({"token": {"provider": "fernet", "expiration": "5400"}})
+    assert run["result"] is True and run["outcome"] == "reconfigured"
+    assert run["options"] == [f"{header} [token] expiration"]
+    assert ini_file.options(conf.read_text())["token"] == {"expiration": ["5400"], "provider": ["fernet"]}
+    assert oct(conf.stat().st_mode & 0o777) == "0o640"
+    assert apply({"token": {"provider": "fernet", "expiration": "5400"}})["ran"] is False
+    run = apply({"token": {"provider": "fernet"}})
+    assert run["outcome"] == "reconfigured" and conf.read_text() == ORIGINAL
+    assert files.read_json(cfg["stamp"])["origins"] == {}
+    assert apply({"token": {"provider": "fernet"}})["ran"] is False
