@@ -6,7 +6,10 @@
    and the probe that gets a Keystone token and round-trips a Swift object;
 2. the no-change ``state.apply`` of the stacked node next to ``test.ping``, in turns, with the
    ratio taken pair by pair;
-3. the ``state.apply`` that re-stacks after a change of meaning (a localrc variable).
+3. a post-config-only change (Keystone's token lifetime, a Swift proxy option): the
+   ``state.apply`` that makes it in place, against a re-stack for the same change (local.conf
+   written, then ``devstack.stack force=True``), with their ratio;
+4. the ``state.apply`` that re-stacks after a change of meaning (a localrc variable).
 
 Run as root on a host that can boot machines (as the machine tier):
 
@@ -28,7 +31,7 @@ PROJECT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SUPPORT = os.path.join(PROJECT, "tests", "support")
 sys.path[:0] = [SUPPORT]
 import harness  # noqa: E402
-from machine_node import CHECKOUT, MIRRORS, MIRRORS_TAR, SITE, Node, install_project  # noqa: E402
+from machine_node import CHECKOUT, MIRRORS, MIRRORS_TAR, SITE, SITE_TUNED, Node, install_project  # noqa: E402
 
 
 def timed(fn, *args):
@@ -80,6 +83,16 @@ def main() -> int:
                 applies.append(apply_s)
                 pings.append(ping_s)
                 ratios.append(apply_s / ping_s)
+            node.put_site_pillar(SITE_TUNED)
+            figures["post-config change in place (apply)"], tuned = timed(node.apply)
+            comments = [v["comment"] for k, v in tuned["states"].items() if "devstack-stacked" in k]
+            assert tuned["rc"] == 0 and comments[0].startswith("changed in place"), comments
+            node.put_site_pillar(SITE)
+            node.apply()  # back in place
+            node.put_site_pillar(SITE_TUNED)
+            node.salt("state.sls_id", "devstack-local-conf", "devstack")
+            figures["the same change by re-stack (stack.sh)"], restacked = timed(node.salt, "devstack.stack", "force=True")
+            assert restacked[1].get("outcome") == "success", restacked
             node.put_site_pillar(SITE + "    LOG_COLOR: false\n")
             figures["re-stack after a change of meaning (apply)"], restack = timed(node.apply)
             assert any("stack.sh" in c for c in restack["changed"].values()), restack["changed"]
@@ -93,6 +106,9 @@ def main() -> int:
           f"(min {min(pings):.2f}, max {max(pings):.2f})")
     print(f"apply / ping, pair by pair:                median {statistics.median(ratios):.2f} "
           f"(min {min(ratios):.2f}, max {max(ratios):.2f})")
+    in_place, by_restack = figures["post-config change in place (apply)"], figures["the same change by re-stack (stack.sh)"]
+    print(f"post-config change: re-stack / in place:  {by_restack / in_place:.1f} "
+          f"({by_restack:.1f} s against {in_place:.1f} s, one run)")
     return 0
 
 

@@ -28,6 +28,10 @@ from .shell import config_value_parts
 #: The phases whose options can change in place (``extra`` runs code before services start).
 IN_PLACE_PHASES = ("post-config", "post-extra", "test-config")
 
+#: Why a change cannot be made in place when more than options changed.
+BEYOND_OPTIONS = ("the meaning of local.conf changed beyond the options of post-config, post-extra and "
+                  "test-config (services, plugins, localrc or the extra phase)")
+
 #: Files read at run time by a tool, not by a service: nothing to restart.
 NO_UNIT_VARIABLES = frozenset({"TEMPEST_CONFIG"})
 
@@ -107,8 +111,7 @@ def plan(stamp: dict | None, model: dict, dest: str, extra_units: dict[str, list
         result["reasons"].append("the last stack recorded no model to compare with (stacked by an older version)")
         return result
     if stamp["base"] != base_digest(model):
-        result["reasons"].append("the meaning of local.conf changed beyond the options of post-config, post-extra "
-                                 "and test-config (services, plugins, localrc or the extra phase)")
+        result["reasons"].append(BEYOND_OPTIONS)
         return result
     old = _effective(stamp["config"], dest)
     new = _effective(in_place_config(model), dest)

@@ -280,7 +280,9 @@ def change_plan(cfg: dict, model: dict, force: bool = False) -> dict:
         return {"action": "restack", "reasons": reasons}
     change = reconfigure.plan(files.read_json(cfg["stamp"]), model, cfg["dest"], cfg.get("config_units"))
     if change["action"] == "restack":
-        return {"action": "restack", "reasons": reasons + change["reasons"]}
+        # More than options changed: the meaning says it all. Otherwise say what kept it from in place.
+        extra = [reason for reason in change["reasons"] if reason != reconfigure.BEYOND_OPTIONS]
+        return {"action": "restack", "reasons": reasons + extra}
     if change["action"] == "none":  # the same options, written another way (another phase): record it
         return {**change, "action": "in-place", "reasons": ["only the way local.conf says it changed"]}
     return change

@@ -1,7 +1,8 @@
 """The product's main job on a fresh systemd host: a clean clone, ``bin/setup`` with stacking on
 (DevStack and GIT_BASE pointed at the local mirrors), a real stack.sh against our MariaDB and
-RabbitMQ, and then what an operator does to the node: apply again, reorder the pillar, give it
-a pillar that would prompt, a stack.sh that fails, a change of meaning, a reboot.
+RabbitMQ, and then what an operator does to the node: apply again, reorder the pillar, tune
+post-config options (in place, without stack.sh) and take them back, give it a pillar that would
+prompt, a stack.sh that fails, a change of meaning, a reboot.
 
 Each phase is a module fixture that runs once and keeps what it saw; a test asks for the phase
 whose result it checks (the phases before it run first), so any selection or order of tests
@@ -19,7 +20,7 @@ import pytest
 import node_checks
 import stacked_checks
 from common import wait_until
-from machine_node import CHECKOUT, MIRRORS, SITE, Node, install_project
+from machine_node import CHECKOUT, MIRRORS, SITE, SITE_TUNED, Node, install_project
 
 PROBE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "support", "probe_stacked.py")
 
@@ -37,6 +38,9 @@ devstack:
   repo: file://{MIRRORS}/openstack/devstack.git
   stack: true
 """
+#: The units whose start times show which ones a change restarted.
+WATCHED_UNITS = ("devstack@keystone", "devstack@s-proxy", "devstack@s-object", "devstack@s-container",
+                 "devstack@s-account", "mariadb", "rabbitmq-server")
 #: ADMIN_PASSWORD empty: stack.sh would prompt for it (and hang an unattended run).
 SITE_PROMPTING = SITE + "    ADMIN_PASSWORD: ''\n"
 #: A plugin from a git repository that does not exist: stack.sh fails when it clones it.
@@ -104,8 +108,44 @@ def reordered(second_test_apply, stacked):
         stacked.put_site_pillar(SITE)
 
 
+def started_at(node: Node) -> dict[str, str]:
+    out = node.run("for u in " + " ".join(WATCHED_UNITS)
+                   + "; do systemctl show -p ExecMainStartTimestampMonotonic --value $u; done").stdout.split()
+    return dict(zip(WATCHED_UNITS, out))
+
+
+def tempurl_methods(node: Node) -> list[str]:
+    script = ("import json, urllib.request; "
+              "print(json.dumps(json.load(urllib.request.urlopen('http://127.0.0.1:8080/info'))['tempurl']['methods']))")
+    return json.loads(node.run(f"{CHECKOUT}/.venv/bin/python -c \"{script}\"").stdout)
+
+
+def change_in_place(node: Node, site: str) -> dict:
+    """Put ``site`` in place and apply it: what test=True predicted, what the apply did and took,
+    which units restarted, what the services do afterwards, and a second apply."""
+    before = {"units": started_at(node), "stamp": node.stamp(), "methods": tempurl_methods(node)}
+    node.put_site_pillar(site)
+    predicted = node.apply("test=True")
+    started = time.time()
+    applied = node.apply()
+    seconds = round(time.time() - started, 1)
+    return {"before": before, "predicted": predicted, "applied": applied, "seconds": seconds,
+            "units": started_at(node), "stamp": node.stamp(), "probe": probe(node),
+            "methods": tempurl_methods(node), "again": node.apply()}
+
+
 @pytest.fixture(scope="module")
-def prompting(reordered, stacked):
+def tuned(reordered, stacked):
+    return change_in_place(stacked, SITE_TUNED)
+
+
+@pytest.fixture(scope="module")
+def untuned(tuned, stacked):
+    return change_in_place(stacked, SITE)
+
+
+@pytest.fixture(scope="module")
+def prompting(untuned, stacked):
     stacked.put_site_pillar(SITE_PROMPTING)
     try:
         local_conf = stacked.run("stat -c '%i %Y' /opt/stack/devstack/local.conf").stdout
@@ -270,6 +310,50 @@ def test_a_reordered_pillar_does_not_stack(stacked, reordered):
     result, stamp = reordered
     assert result["rc"] == 0 and result["changed"].keys() <= {"devstack_|-devstack-local-conf_|-/opt/stack/devstack/local.conf_|-local_conf"}
     assert stamp["started"] == stacked.first["stamp"]["started"]
+
+
+def stacked_state(result: dict) -> dict:
+    return next(state for key, state in result["states"].items() if "devstack-stacked" in key)
+
+
+def test_a_post_config_change_is_made_in_place_and_in_effect(tuned):
+    state = stacked_state(tuned["applied"])
+    assert tuned["applied"]["rc"] == 0 and not tuned["applied"]["failed"], tuned["applied"]["failed"]
+    assert state["comment"].startswith("changed in place"), state["comment"]
+    assert tuned["stamp"]["started"] == tuned["before"]["stamp"]["started"]  # stack.sh did not run
+    assert tuned["probe"]["keystone"]["lifetime"] == 5400  # Keystone's behaviour, not only keystone.conf
+    assert tuned["before"]["methods"] != ["GET", "HEAD"] and tuned["methods"] == ["GET", "HEAD"]
+    print(f"post-config change in place: {tuned['seconds']} s")
+
+
+def test_test_mode_predicts_the_in_place_change(tuned):
+    state = stacked_state(tuned["predicted"])
+    assert state["result"] is None and state["comment"].startswith("would change in place"), state["comment"]
+    merged = set(state["changes"]["in place"]["would_merge"])
+    assert merged == {"/etc/keystone/keystone.conf [token] expiration",
+                      "/etc/swift/proxy-server.conf [filter:tempurl] methods"}
+    assert set(state["changes"]["in place"]["would_restart"]) == {"devstack@keystone.service", "devstack@s-proxy.service"}
+
+
+@pytest.mark.parametrize("phase", ["tuned", "untuned"])
+def test_only_the_units_reading_the_changed_files_restart(request, phase):
+    result = request.getfixturevalue(phase)
+    restarted = {unit for unit in WATCHED_UNITS if result["units"][unit] != result["before"]["units"][unit]}
+    assert restarted == {"devstack@keystone", "devstack@s-proxy"}
+
+
+def test_taking_the_options_back_restores_what_stack_sh_wrote(tuned, untuned):
+    state = unstacked_state(tuned["applied"])
+    assert untuned["applied"]["rc"] == 0 and state["comment"].startswith("changed in place"), state["comment"]
+    assert untuned["stamp"]["started"] == untuned["before"]["stamp"]["started"]
+    assert untuned["probe"]["keystone"]["lifetime"] == 7200
+    assert untuned["methods"] == tuned["before"]["methods"]  # the proxy's own default again
+
+
+@pytest.mark.parametrize("phase", ["tuned", "untuned"])
+def test_a_second_apply_after_an_in_place_change_changes_nothing(request, phase):
+    again = request.getfixturevalue(phase)["again"]
+    assert again["rc"] == 0 and again["changed"] == {}, again["changed"]
 
 
 def test_a_pillar_that_would_prompt_never_reaches_stack_sh(stacked, prompting):
