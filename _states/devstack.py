@@ -103,8 +103,8 @@ def _reconfigured(ret, run):
         ret["comment"] = (f"changed in place in {run['seconds']} s, without stack.sh: {'; '.join(run['reasons'])}"
                           + (f"; restarted {', '.join(run['restarted'])}" if run["restarted"] else ""))
     else:
-        ret["comment"] = ("merged in place, but a service did not answer after its restart (the next apply "
-                          f"tries again):\n{run.get('tail', '')}")
+        ret["comment"] = ("a service did not answer after its restart for the in-place change: the files were "
+                          f"put back and the next apply tries again:\n{run.get('tail', '')}")
     return ret
 
 

@@ -4,7 +4,11 @@ INI files as DevStack's merge edits them (``inc/ini-config``: ``iniset``, ``inis
 line of the file kept as it was.
 
 Lines are ``option = value`` (DevStack writes that spacing); an option given several values is
-several lines, as ``iniset_multiline`` writes them. Sections are matched by their exact name.
+several lines, as the merge writes them (``inidelete``, ``iniset``, ``iniadd_literal``). Sections
+are matched by their exact name. Where DevStack's sed would leave a different but equivalent
+file (an option that had several lines set to one value keeps one line here, not several equal
+ones; a new option goes after the first of repeated section headers), oslo.config and DevStack
+read both alike.
 Text in, text out: the caller reads and writes the file (through :mod:`devstack_salt.files`).
 """
 
@@ -14,6 +18,11 @@ import re
 
 SECTION_RE = re.compile(r"^\[(?P<name>[^\]]*)\]\s*$")
 OPTION_RE = re.compile(r"^(?P<option>[^#;\s=][^=]*?)\s*=\s?(?P<value>.*)$")
+
+
+def _lines(text: str) -> list[str]:
+    """The file's lines as sed sees them: split on newlines only (not on form feeds and the like)."""
+    return text[:-1].split("\n") if text.endswith("\n") else (text.split("\n") if text else [])
 
 
 def _sections(lines: list[str]) -> list[tuple[str | None, int, int]]:
@@ -43,7 +52,7 @@ def _option_lines(lines: list[str], section: str, option: str) -> list[int]:
 
 def get_option(text: str, section: str, option: str) -> list[str] | None:
     """The values of ``option`` in ``section`` (several for a multi-valued option), None if absent."""
-    lines = text.splitlines()
+    lines = _lines(text)
     found = _option_lines(lines, section, option)
     return [OPTION_RE.match(lines[index]).group("value") for index in found] if found else None
 
@@ -54,7 +63,7 @@ def set_option(text: str, section: str, option: str, values: list[str] | None) -
     Existing lines of the option are replaced where the first of them stood; a new option goes
     right after its section's header (where ``iniset`` puts it); a new section goes at the end.
     """
-    lines = text.splitlines()
+    lines = _lines(text)
     found = _option_lines(lines, section, option)
     new = [f"{option} = {value}" for value in (values or [])]
     if found:
@@ -72,7 +81,7 @@ def set_option(text: str, section: str, option: str, values: list[str] | None) -
 
 def options(text: str) -> dict[str, dict[str, list[str]]]:
     """Every section's options and their values (DevStack's view of the file)."""
-    lines = text.splitlines()
+    lines = _lines(text)
     result: dict[str, dict[str, list[str]]] = {}
     for name, start, end in _sections(lines):
         if name is None:

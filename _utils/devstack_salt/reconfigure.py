@@ -21,7 +21,7 @@ import os
 from typing import Any
 
 from . import ini_file
-from .devstack_facts import CONFIG_FILE_UNITS, header_identity, header_variable
+from .devstack_facts import CONFIG_FILE_UNITS, DEVSTACK_PATHS, header_identity, header_variable
 from .localconf import resolve_literal
 from .shell import config_value_parts
 
@@ -44,39 +44,66 @@ def base_digest(model: dict) -> str:
     return hashlib.sha256(json.dumps(rest, sort_keys=True).encode()).hexdigest()
 
 
+def value_digest(value: Any) -> str:
+    """What the stamp keeps of an option's value: a digest (values may be secrets)."""
+    return "sha256:" + hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest()
+
+
 def in_place_config(model: dict) -> dict:
-    """The model's in-place phases (what the stamp records as last applied)."""
-    return {phase: model["config"][phase] for phase in IN_PLACE_PHASES if phase in model["config"]}
+    """The model's in-place phases as the stamp records them: every value as its digest."""
+    return {phase: {header: {section: {option: value_digest(value) for option, value in options.items()}
+                             for section, options in sections.items()}
+                    for header, sections in model["config"][phase].items()}
+            for phase in IN_PLACE_PHASES if phase in model["config"]}
 
 
-def _effective(config: dict, dest: str) -> dict[str, dict]:
-    """Per file (its path on the node): {"header", "phase"} of its last header, and
-    {(section, option): [raw values]} with a later phase winning per option, as stack.sh merges."""
+def file_paths(localrc: dict, dest: str) -> dict[str, str] | str:
+    """The path variables a header may start with, as this node's localrc sets them (literal
+    values only) over DevStack's defaults; or the name of one localrc sets in a way only bash
+    can tell (then the node's files cannot be found without stack.sh)."""
+    early = {"DEST": dest}
+    extra = {"DEST": dest}
+    for name in DEVSTACK_PATHS:
+        if name in localrc:
+            value = resolve_literal(localrc, name, early)
+            if value is None:
+                return name
+            extra[name] = value
+    return extra
+
+
+def _effective(config: dict, paths: dict[str, str], digests: bool) -> dict[str, dict]:
+    """Per file (its path on the node): the headers naming it, and {(section, option): value}
+    with a later phase winning per option, as stack.sh merges. ``digests``: the values are the
+    stamp's digests; otherwise the model's values (lists for multi-valued options)."""
     files: dict[str, dict] = {}
     for phase in IN_PLACE_PHASES:
         for header, sections in (config.get(phase) or {}).items():
-            path = header_identity(header, {"DEST": dest})
+            path = header_identity(header, paths)
             entry = files.setdefault(path, {"headers": [], "options": {}})
             entry["headers"].append((phase, header))
             for section, options in sections.items():
                 for option, value in options.items():
-                    entry["options"][(section, option)] = value if isinstance(value, list) else [value]
+                    entry["options"][(section, option)] = value if digests else value_digest(value)
+                    if not digests:
+                        entry.setdefault("values", {})[(section, option)] = value if isinstance(value, list) else [value]
     return files
 
 
-def _units_of(header: str, extra_units: dict[str, list[str]], dest: str) -> tuple[list[str], bool]:
-    """(unit patterns, known) of a header: the pillar's ``devstack:config_units`` (by header or
-    by path) first, then DevStack's own table."""
-    path = header_identity(header, {"DEST": dest})
-    for key in (header, path):
+def units_of(header: str, extra_units: dict[str, list[str]] | None, paths: dict[str, str]) -> list[str] | None:
+    """The unit patterns that read a header's file: the pillar's ``devstack:config_units`` (by
+    header or by path) first, then DevStack's own table; [] for a file no service reads; None
+    when unknown."""
+    extra_units = extra_units or {}
+    for key in (header, header_identity(header, paths)):
         if key in extra_units:
-            return list(extra_units[key]), True
+            return list(extra_units[key])
     variable = header_variable(header) or ""
     if variable in NO_UNIT_VARIABLES:
-        return [], True
+        return []
     if variable in CONFIG_FILE_UNITS:
-        return list(CONFIG_FILE_UNITS[variable]), True
-    return [], False
+        return list(CONFIG_FILE_UNITS[variable])
+    return None
 
 
 def _expanded(values: list[str], localrc: dict, early: dict[str, str]) -> list[str] | str:
@@ -93,7 +120,10 @@ def _expanded(values: list[str], localrc: dict, early: dict[str, str]) -> list[s
             if resolved is None:
                 return part
             text.append(resolved)
-        out.append(" ".join("".join(text).split()))
+        out.append("".join(text))
+    # The merge writes the last value with iniset, whose unquoted echo collapses runs of spaces;
+    # the others with iniadd_literal, as they are.
+    out[-1] = " ".join(out[-1].split())
     return out
 
 
@@ -113,8 +143,13 @@ def plan(stamp: dict | None, model: dict, dest: str, extra_units: dict[str, list
     if stamp["base"] != base_digest(model):
         result["reasons"].append(BEYOND_OPTIONS)
         return result
-    old = _effective(stamp["config"], dest)
-    new = _effective(in_place_config(model), dest)
+    paths = file_paths(model["localrc"], dest)
+    if isinstance(paths, str):
+        result["reasons"].append(f"{root}:localrc:{paths} sets where DevStack's files are in a way only bash "
+                                 "can tell")
+        return result
+    old = _effective(stamp["config"], paths, digests=True)
+    new = _effective(model["config"], paths, digests=False)
     origins = stamp.get("origins") or {}
     early = {"DEST": dest}
     reasons: list[str] = []
@@ -131,14 +166,14 @@ def plan(stamp: dict | None, model: dict, dest: str, extra_units: dict[str, list
         if not exists(path):
             reasons.append(f"{where}: {path} does not exist on this node (a new file: stack.sh writes it)")
             continue
-        file_units, known = _units_of(headers[-1][1], extra_units, dest)
-        if not known:
+        file_units = units_of(headers[-1][1], extra_units, paths)
+        if file_units is None:
             reasons.append(f"{where}: no unit is known to read {path}; name it under {root}:config_units "
                            f"(e.g. {{'{headers[-1][1]}': ['devstack@my-service.service']}}) to change it in place")
             continue
         for section, option in changed:
             name = f"{path} [{section}] {option}"
-            values = after["options"].get((section, option))
+            values = after.get("values", {}).get((section, option))
             origin_key = f"{path}\0{section}\0{option}"
             if values is None:
                 if origin_key not in origins:

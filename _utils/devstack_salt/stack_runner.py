@@ -25,8 +25,8 @@ import urllib.request
 from typing import Any, Iterable
 
 from . import files, reconfigure
-from .devstack_facts import CONFIG_FILE_UNITS, RESTART_PHASES, header_variable
-from .errors import LocalConfError
+from .devstack_facts import RESTART_PHASES
+from .errors import CommandFailed, LocalConfError
 from .localconf import MASK, effective_services, meaning_digest, resolve_literal, scrub_text, secret_values
 
 #: Console output that means stack.sh (or sudo) is waiting for an answer that never comes.
@@ -199,14 +199,16 @@ def log_tail(cfg: dict, model: dict, lines: int = 20, since: float = 0.0) -> str
     return ""
 
 
-def config_units(model: dict, extra: dict[str, list[str]] | None = None) -> tuple[list[str], list[str]]:
+def config_units(model: dict, extra: dict[str, list[str]] | None = None,
+                 paths: dict[str, str] | None = None) -> tuple[list[str], list[str]]:
     """(unit patterns to restart once stack.sh merged the model's config, header files of
-    those phases whose units this role does not know). ``extra``: ``devstack:config_units``."""
+    those phases whose units this role does not know). ``extra``: ``devstack:config_units``;
+    ``paths``: the node's path variables (``reconfigure.file_paths``)."""
     units: list[str] = []
     unknown: list[str] = []
     for phase in RESTART_PHASES:
         for filename in sorted(model["config"].get(phase, {})):
-            patterns = (extra or {}).get(filename, CONFIG_FILE_UNITS.get(header_variable(filename) or ""))
+            patterns = reconfigure.units_of(filename, extra, paths or {})
             if patterns is None:
                 unknown.append(filename)
             units.extend(p for p in patterns or () if p not in units)
@@ -221,7 +223,8 @@ def systemd_running() -> bool:
 def restart_config_units(cfg: dict, model: dict, wait: float = 120.0) -> dict:
     """Restart the active units that read the model's post-config files, then wait until every
     probed service answers. Returns {"restarted": [...], "unknown": [...], "failing": {...}}."""
-    patterns, unknown = config_units(model, cfg.get("config_units"))
+    paths = reconfigure.file_paths(model["localrc"], cfg["dest"])
+    patterns, unknown = config_units(model, cfg.get("config_units"), paths if isinstance(paths, dict) else None)
     return {**restart_units(cfg, model, patterns, wait), "unknown": unknown}
 
 
@@ -271,8 +274,8 @@ def _journal_tails(model: dict, units: list[str], lines: int = 20) -> dict[str, 
 def change_plan(cfg: dict, model: dict, force: bool = False) -> dict:
     """What the next apply does to this node, and why: {"action": "none" | "in-place" |
     "restack", "reasons", and for in-place "options" (path [section] option), "units", "edits"}.
-    Only a change confined to post-config, post-extra and test-config options of files the last
-    stack merged is made in place (``reconfigure``); anything else runs stack.sh."""
+    Only a change confined to post-config, post-extra and test-config options of files on the
+    node is made in place (``reconfigure``); anything else runs stack.sh."""
     reasons = stack_reasons(cfg, model, force)
     if not reasons:
         return {"action": "none", "reasons": []}
@@ -300,26 +303,42 @@ def _read_text(path: str) -> str:
 
 def reconfigure_node(cfg: dict, model: dict, change: dict) -> dict:
     """Merge the in-place ``change`` into its files, restart the units reading them, wait for the
-    services; record the model as stacked only when they answer (otherwise the next apply tries
-    again). Returns what :func:`stack_node` returns, with "outcome": "reconfigured"."""
+    services, and record the model as stacked. When a service does not come back, the files get
+    back what they held and those units are restarted on it: the node is as it was, the stamp
+    unchanged, and the next apply tries again. Returns what :func:`stack_node` returns, with
+    "outcome": "reconfigured" (or "restart-failed") and the "options" merged."""
     started = time.time()
     stamp = files.read_json(cfg["stamp"]) or {}
-    origins = reconfigure.apply_edits(change["edits"], stamp.get("origins") or {}, _read_text, _write_keeping_owner)
-    # What the files hold now is recorded at once: a retry must not take our value for stack.sh's.
-    files.write_json(cfg["stamp"], {**stamp, "origins": origins})
+    held: dict[str, str] = {}
+
+    def read(path: str) -> str:
+        held.setdefault(path, _read_text(path))
+        return held[path]
+
+    def put_back() -> None:
+        for path, text in held.items():
+            _write_keeping_owner(path, text)
+
+    try:
+        origins = reconfigure.apply_edits(change["edits"], stamp.get("origins") or {}, read, _write_keeping_owner)
+    except (OSError, UnicodeError) as exc:
+        put_back()
+        raise CommandFailed(f"cannot change {getattr(exc, 'filename', None) or 'a config file'} in place: "
+                            f"{getattr(exc, 'strerror', None) or exc}; nothing was changed") from None
     restarted = restart_units(cfg, model, change["units"])
     result = {"ran": True, "reasons": change["reasons"], "options": change["options"],
-              "restarted": restarted["restarted"], "seconds": round(time.time() - started, 1),
-              "commit": stamp.get("commit"), "log": None}
+              "restarted": restarted["restarted"], "commit": stamp.get("commit"), "log": None}
     if restarted["failing"]:
-        result.update(result=False, outcome="restart-failed",
+        put_back()
+        restart_units(cfg, model, change["units"])
+        result.update(result=False, outcome="restart-failed", seconds=round(time.time() - started, 1),
                       tail="\n".join(f"{k}: {v}" for k, v in sorted(restarted["failing"].items())))
         return result
     files.write_json(cfg["stamp"], {**stamp, "origins": origins, "meaning": meaning_digest(model),
                                     "base": reconfigure.base_digest(model),
                                     "config": reconfigure.in_place_config(model),
                                     "reconfigured": time.time(), "restarted": restarted["restarted"]})
-    result.update(result=True, outcome="reconfigured")
+    result.update(result=True, outcome="reconfigured", seconds=round(time.time() - started, 1))
     return result
 
 
@@ -343,8 +362,12 @@ def stack_node(cfg: dict, model: dict, force: bool = False) -> dict:
     secrets = secret_values(model)
     previous = files.read_json(cfg["stamp"]) or {}
     # Options written in place go back to what stack.sh wrote: it finds its files as it left them.
-    reconfigure.apply_edits(reconfigure.revert_edits(previous.get("origins") or {}), {}, _read_text,
-                            _write_keeping_owner)
+    try:
+        reconfigure.apply_edits(reconfigure.revert_edits(previous.get("origins") or {}), {}, _read_text,
+                                _write_keeping_owner)
+    except (OSError, UnicodeError) as exc:
+        raise CommandFailed(f"cannot put back what stack.sh wrote in {getattr(exc, 'filename', None) or 'a config file'}"
+                            f" before stacking: {getattr(exc, 'strerror', None) or exc}") from None
     previous.pop("origins", None)
     if cfg["unstack_before_restack"] and previous.get("result") == "success":
         run_script(cfg, "unstack.sh", int(cfg["stack_timeout"]), cfg["run_log"] + ".unstack", cfg["running"], secrets)

@@ -185,10 +185,10 @@ def test_the_in_place_merge_writes_what_devstacks_own_merge_writes(judge):
     assert ini_file.options(ours) == devstack
 
 
-def test_the_stack_runner_changes_a_node_in_place_and_back(tmp_path):
-    """stack_runner.stack_node on a node stacked with a plugin's file: a changed option is
-    merged into the file (owner and mode kept), the stamp advances, a second run does nothing,
-    and removing an option added in place gives back the file stack.sh left."""
+@pytest.fixture
+def plugin_node(tmp_path, monkeypatch):
+    """A node stacked with a plugin's config file (its unit named in devstack:config_units), and
+    the runner's unit restarts recorded instead of run: (cfg, conf, apply, restarts)."""
     from devstack_salt import files, stack_runner
 
     conf = tmp_path / "plugin.conf"
@@ -199,13 +199,35 @@ def test_the_stack_runner_changes_a_node_in_place_and_back(tmp_path):
     cfg = {"stamp": str(tmp_path / "stamp.json"), "devstack_dir": str(tmp_path / "no-checkout"), "dest": DEST,
            "config_units": {header: ["devstack@plugin-api.service"]}}
     files.write_json(cfg["stamp"], {**stamp_of(base), "commit": None})
+    restarts = []
+    answers = []
 
-    def apply(config):
+    def restart_units(cfg, model, patterns, wait=120.0):
+        restarts.append((list(patterns), conf.read_text()))
+        failing = answers.pop(0) if answers else {}
+        return {"restarted": ["devstack@plugin-api.service"] if patterns else [], "failing": failing}
+
+    monkeypatch.setattr(stack_runner, "restart_units", restart_units)
+
+    def apply(config, failing=None):
+        if failing:
+            answers.append(failing)
         return stack_runner.stack_node(cfg, localconf.build({**base, "config": {"post-config": {header: config}}}))
 
+    return cfg, conf, apply, restarts
+
+
+def test_the_stack_runner_changes_a_node_in_place_and_back(plugin_node):
+    """A changed option is merged into the file (owner and mode kept), only its unit restarts
+    on the new file, the stamp advances, a second run does nothing, and removing an option added
+    in place gives back the file stack.sh left."""
+    from devstack_salt import files
+
+    cfg, conf, apply, restarts = plugin_node
     run = apply({"token": {"provider": "fernet", "expiration": "5400"}})
     assert run["result"] is True and run["outcome"] == "reconfigured"
-    assert run["options"] == [f"{header} [token] expiration"]
+    assert run["options"] == [f"{conf} [token] expiration"]
+    assert restarts == [(["devstack@plugin-api.service"], conf.read_text())]
     assert ini_file.options(conf.read_text())["token"] == {"expiration": ["5400"], "provider": ["fernet"]}
     assert oct(conf.stat().st_mode & 0o777) == "0o640"
     assert apply({"token": {"provider": "fernet", "expiration": "5400"}})["ran"] is False
@@ -213,3 +235,40 @@ def test_the_stack_runner_changes_a_node_in_place_and_back(tmp_path):
     assert run["outcome"] == "reconfigured" and conf.read_text() == ORIGINAL
     assert files.read_json(cfg["stamp"])["origins"] == {}
     assert apply({"token": {"provider": "fernet"}})["ran"] is False
+    assert len(restarts) == 2
+
+
+def test_a_unit_that_does_not_come_back_puts_the_file_back_and_the_next_apply_tries_again(plugin_node):
+    from devstack_salt import files
+
+    cfg, conf, apply, restarts = plugin_node
+    stamp = files.read_json(cfg["stamp"])
+    run = apply({"token": {"provider": "fernet", "expiration": "5400"}},
+                failing={"devstack@plugin-api.service": "failed; journal:\nconnecting with <hidden>"})
+    assert run["result"] is False and run["outcome"] == "restart-failed"
+    assert "devstack@plugin-api.service: failed; journal:" in run["tail"]
+    # the new file was tried, then the old one restored and restarted; the stamp is as it was
+    assert [text == ORIGINAL for _, text in restarts] == [False, True]
+    assert conf.read_text() == ORIGINAL and files.read_json(cfg["stamp"]) == stamp
+    # the pillar taken back: nothing to do; the same change again: tried again
+    assert apply({"token": {"provider": "fernet"}})["ran"] is False
+    assert apply({"token": {"provider": "fernet", "expiration": "5400"}})["outcome"] == "reconfigured"
+
+
+def test_paths_follow_the_nodes_localrc(tmp_path):
+    pillar = copy.deepcopy(PILLAR)
+    pillar["localrc"]["KEYSTONE_CONF_DIR"] = "/srv/keystone"
+    stamp = stamp_of(pillar)
+    pillar["config"]["post-config"]["$KEYSTONE_CONF"] = {"token": {"expiration": 5400}}
+    plan = plan_for(pillar, stamp)
+    assert plan["action"] == "in-place" and plan["edits"][0]["path"] == "/srv/keystone/keystone.conf"
+    pillar["localrc"]["KEYSTONE_CONF_DIR"] = {"expand": "${HOME}/keystone"}
+    stamp = stamp_of({**pillar, "config": PILLAR["config"]})
+    plan = plan_for(pillar, stamp)
+    assert plan["action"] == "restack"
+
+
+def test_the_stamp_keeps_digests_of_values_not_the_values():
+    secret = {**copy.deepcopy(PILLAR)}
+    secret["config"]["post-config"]["$KEYSTONE_CONF"]["database"] = {"connection": "mysql://u:Secret123@db/k"}
+    assert "Secret123" not in str(stamp_of(secret))
