@@ -79,19 +79,26 @@ def options(pillar_key="database"):
     return _model(pillar_key, check_options=False)["server"]["options"]
 
 
-def _part(part, pillar_key, socket_path, path, apply):
+def _socket() -> str:
+    # The server's socket is the minion's to say (``database_server.socket``), never a caller's:
+    # root's credentials go to whatever listens there.
+    return __opts__.get("database_server.socket", SOCKET)  # noqa: F821 - Salt dunder
+
+
+def _part(part, pillar_key, apply):
     model = _model(pillar_key)
     _check_part(part)
     if part == "config":
         options = model["server"]["options"]
-        return apply_options(path, options) if apply else plan_options(path, options)[0]
-    return apply_part(part, model, socket_path) if apply else plan_part(part, model, socket_path)[0]
+        return apply_options(CONFIG_FILE, options) if apply else plan_options(CONFIG_FILE, options)[0]
+    return apply_part(part, model, _socket()) if apply else plan_part(part, model, _socket())[0]
 
 
-def plan(part, pillar_key="database", socket_path=SOCKET, path=CONFIG_FILE):
+def plan(part, pillar_key="database"):
     """
     The changes one part would make, without making them (secrets shown as <hidden>): ``config``
-    (the option file), ``secure``, ``databases`` or ``users``.
+    (the option file, /etc/mysql/mariadb.conf.d/99-salt.cnf), ``secure``, ``databases`` or
+    ``users`` (through the server's socket, the minion option ``database_server.socket``).
 
     CLI Example:
 
@@ -99,10 +106,10 @@ def plan(part, pillar_key="database", socket_path=SOCKET, path=CONFIG_FILE):
 
         salt-call database_server.plan users
     """
-    return _part(part, pillar_key, socket_path, path, apply=False)
+    return _part(part, pillar_key, apply=False)
 
 
-def apply(part, pillar_key="database", socket_path=SOCKET, path=CONFIG_FILE):
+def apply(part, pillar_key="database"):
     """
     Make one part match the pillar and return its changes (secrets shown as <hidden>).
 
@@ -112,7 +119,7 @@ def apply(part, pillar_key="database", socket_path=SOCKET, path=CONFIG_FILE):
 
         salt-call database_server.apply secure
     """
-    return _part(part, pillar_key, socket_path, path, apply=True)
+    return _part(part, pillar_key, apply=True)
 
 
 def devstack_settings(pillar_key="database", reveal=False):

@@ -17,7 +17,7 @@ from typing import Any
 
 from devstack_salt import files, localconf, localconf_text, stack_runner
 from devstack_salt.errors import DevstackSaltError, LocalConfError
-from devstack_salt.faces import pillar_value, verdict
+from devstack_salt.faces import devstack_lookup, devstack_node, pillar_value, verdict
 
 __virtualname__ = "devstack"
 __func_alias__ = {"import_": "import"}
@@ -28,36 +28,16 @@ def __virtual__():
     return __virtualname__
 
 
-def _pillar(pillar_key: str) -> Any:
-    return pillar_value(__salt__["pillar.get"], pillar_key, LocalConfError)  # noqa: F821 - Salt dunder
-
-
-def _lookup(key: str) -> Any:
-    """Another pillar key, unmasked (the database and broker pillars for the wiring), or with
-    ``mine:<role>`` the addresses of the nodes carrying that role (topology module)."""
-    if key.startswith("mine:"):
-        if "topology.role_addresses" not in __salt__:  # noqa: F821
-            return None
-        try:
-            found = __salt__["topology.role_addresses"](key[5:])  # noqa: F821
-        except Exception:  # no mine (yet): fall back to the pillar's address
-            return None
-        # This node carrying the role itself reaches it at the role's own (often loopback)
-        # address from pillar, not at the address it publishes to others.
-        return {minion: addr for minion, addr in found.items() if minion != __opts__.get("id")}  # noqa: F821
-    return pillar_value(__salt__["pillar.get"], key)  # noqa: F821 - Salt dunder
+def _node(config: Any, pillar_key: str) -> tuple[dict, dict]:
+    """(settings, model) of the node described in pillar (or ``config``), validated."""
+    return devstack_node(__salt__, __opts__.get("id"), config, pillar_key)  # noqa: F821 - Salt dunders
 
 
 def _model(config: Any, pillar_key: str) -> dict:
     """The validated model of the pillar under ``pillar_key`` (or of ``config``)."""
-    return localconf.build(_pillar(pillar_key) if config is None else config, pillar_key, _lookup)
-
-
-def _node(config: Any, pillar_key: str) -> tuple[dict, dict]:
-    """(settings, model) of the node described in pillar (or ``config``), validated."""
-    raw = _pillar(pillar_key) if config is None else config
-    model = localconf.build(raw, pillar_key, _lookup)
-    return localconf.node_settings(raw, pillar_key, None, dict(model, localrc=dict(model["localrc"]))), model
+    if config is not None:
+        return localconf.build(config, pillar_key, devstack_lookup(__salt__, __opts__.get("id")))  # noqa: F821
+    return _node(None, pillar_key)[1]
 
 
 def _read(path: str) -> str:
@@ -120,22 +100,43 @@ def import_(path, dest=None, pillar_key="devstack", reveal=False):
     """
     Turn an existing local.conf into pillar YAML you can paste under your pillar tree.
 
-    With ``dest``, the full YAML (secrets included) is written there with mode 0600 and a masked
-    copy is returned; without it, secrets show as ``<hidden>`` unless ``reveal=True``.
+    With ``dest`` (a file name), the full YAML (secrets included) is written to that new file in
+    ``/var/lib/devstack-salt/imports`` (root, 0600; the minion option ``devstack_salt_import_dir``
+    moves it) and a masked copy is returned; without it, secrets show as ``<hidden>`` unless
+    ``reveal=True``.
 
     CLI Example:
 
     .. code-block:: bash
 
-        salt-call devstack.import /opt/stack/devstack/local.conf dest=/srv/pillar/devstack.sls
+        salt-call devstack.import /opt/stack/devstack/local.conf dest=devstack.sls
     """
     model, warnings = localconf_text.parse_text(_read(path))
     if dest is not None:
-        files.write_text(dest, localconf_text.import_yaml(model, pillar_key), 0o600)
+        files.write_text(_import_target(dest), localconf_text.import_yaml(model, pillar_key), 0o600)
     text = localconf_text.import_yaml(model if reveal else localconf.mask_model(model), pillar_key)
     if warnings:
         text = "".join(f"# warning: {w}\n" for w in warnings) + text
     return text
+
+
+#: Where ``devstack.import dest=NAME`` writes (root only); the minion option
+#: ``devstack_salt_import_dir`` moves it.
+IMPORT_DIR = "/var/lib/devstack-salt/imports"
+
+
+def _import_target(dest: Any) -> str:
+    """``dest`` as a new file in the import folder: a remote caller names a file, never a path,
+    and never one that exists (nothing is overwritten)."""
+    name = str(dest)
+    if not name or "/" in name or name in (".", ".."):
+        raise DevstackSaltError(f"dest must be a file name (written under {IMPORT_DIR}), not {name!r}")
+    folder = __opts__.get("devstack_salt_import_dir", IMPORT_DIR)  # noqa: F821 - Salt dunder
+    os.makedirs(folder, mode=0o700, exist_ok=True)
+    target = os.path.join(folder, name)
+    if os.path.lexists(target):
+        raise DevstackSaltError(f"{target} exists: give another dest (an import never overwrites a file)")
+    return target
 
 
 def explain(config=None, pillar_key="devstack", path=None):
@@ -155,10 +156,10 @@ def explain(config=None, pillar_key="devstack", path=None):
         model, warnings = localconf_text.parse_text(_read(path))
         problems = localconf.check(model, path)
     else:
-        raw = _pillar(pillar_key) if config is None else config
+        raw = pillar_value(__salt__["pillar.get"], pillar_key, LocalConfError) if config is None else config  # noqa: F821
         warnings = []
         try:
-            model, problems = localconf.build(raw, pillar_key, _lookup), []
+            model, problems = localconf.build(raw, pillar_key, devstack_lookup(__salt__, __opts__.get("id"))), []  # noqa: F821
         except LocalConfError as exc:
             problems = exc.errors
             try:
@@ -188,20 +189,22 @@ def diff(path, config=None, pillar_key="devstack"):
     return localconf.semantic_diff(old, model)
 
 
-def plan(path, user="stack", group=None, mode="0600", config=None, pillar_key="devstack"):
+def plan(pillar_key="devstack"):
     """
-    What writing local.conf to ``path`` would change: ``{"changes": {...}, "rewrite": bool}``,
-    secrets masked. Changes nothing. The ``devstack.local_conf`` state uses this for test=True.
+    What writing the node's local.conf (``devstack:local_conf``, owned by ``devstack:user``,
+    mode 0600) would change: ``{"changes": {...}, "rewrite": bool}``, secrets masked. Changes
+    nothing. (The ``devstack.local_conf`` state writes other paths, owners and modes: an SLS
+    says so, not a remote caller.)
 
     CLI Example:
 
     .. code-block:: bash
 
-        salt-call devstack.plan /opt/stack/devstack/local.conf
+        salt-call devstack.plan
     """
-    model = _model(config, pillar_key)
-    uid, gid = localconf_text.owner_ids(user, group)
-    changes, rewrite = localconf_text.plan_file(path, model, uid, gid, localconf_text.parse_mode(mode))
+    cfg, model = _node(None, pillar_key)
+    uid, gid = localconf_text.owner_ids(cfg["user"], None)
+    changes, rewrite = localconf_text.plan_file(cfg["local_conf"], model, uid, gid, 0o600)
     return {"changes": changes, "rewrite": rewrite}
 
 
@@ -234,7 +237,7 @@ def stack_plan(force=False, config=None, pillar_key="devstack"):
     return plan
 
 
-def stack(force=False, config=None, pillar_key="devstack"):
+def stack(force=False, pillar_key="devstack"):
     """
     Bring the node up to date with local.conf (see ``stack_plan``): merge a post-config-only
     change in place and restart the units reading those files, or run stack.sh as the stack user
@@ -250,11 +253,11 @@ def stack(force=False, config=None, pillar_key="devstack"):
         salt-call devstack.stack
         salt-call devstack.stack force=True
     """
-    cfg, model = _node(config, pillar_key)
+    cfg, model = _node(None, pillar_key)
     return stack_runner.stack_node(cfg, model, bool(force))
 
 
-def unstack(clean=False, config=None, pillar_key="devstack"):
+def unstack(clean=False, pillar_key="devstack"):
     """
     Run unstack.sh (``clean=True``: clean.sh) as the stack user; the next apply stacks again.
 
@@ -265,7 +268,7 @@ def unstack(clean=False, config=None, pillar_key="devstack"):
         salt-call devstack.unstack
         salt-call devstack.unstack clean=True
     """
-    cfg, model = _node(config, pillar_key)
+    cfg, model = _node(None, pillar_key)
     return stack_runner.unstack_node(cfg, model, bool(clean))
 
 
@@ -286,18 +289,18 @@ def status(config=None, pillar_key="devstack"):
     return stack_runner.node_status(cfg, model)
 
 
-def write(path, user="stack", group=None, mode="0600", config=None, pillar_key="devstack"):
+def write(pillar_key="devstack"):
     """
-    Write local.conf from the pillar to ``path`` if its content, owner or mode differ:
-    atomically (temp file and rename), owned by ``user``, mode ``mode``. Returns the masked
-    changes (empty when nothing was done).
+    Write the node's local.conf (``devstack:local_conf``) from the pillar if its content, owner
+    or mode differ: atomically (temp file and rename), owned by ``devstack:user``, mode 0600.
+    Returns the masked changes (empty when nothing was done).
 
     CLI Example:
 
     .. code-block:: bash
 
-        salt-call devstack.write /opt/stack/devstack/local.conf user=stack
+        salt-call devstack.write
     """
-    model = _model(config, pillar_key)
-    uid, gid = localconf_text.owner_ids(user, group)
-    return localconf_text.write_file(path, model, uid, gid, localconf_text.parse_mode(mode))
+    cfg, model = _node(None, pillar_key)
+    uid, gid = localconf_text.owner_ids(cfg["user"], None)
+    return localconf_text.write_file(cfg["local_conf"], model, uid, gid, 0o600)

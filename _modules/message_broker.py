@@ -96,11 +96,12 @@ def diff(config=None, pillar_key="broker"):
     return plan(model, read_current(model, _node()))["changes"]
 
 
-def apply(config=None, pillar_key="broker", test=False):  # noqa: A001 - Salt function name
+def apply(pillar_key="broker", test=False):  # noqa: A001 - Salt function name
     """
     Converge the broker to its definition: vhosts, users (tags, passwords), permissions,
     policies, plugins, and the removal of everything undeclared (``prune``, default true;
-    the default ``guest`` user goes this way). Returns ``{"changes", "remaining"}``.
+    the default ``guest`` user goes this way). Returns ``{"changes", "remaining"}``. Only the
+    pillar's definition: a remote caller cannot hand in another one.
 
     CLI Example:
 
@@ -108,7 +109,7 @@ def apply(config=None, pillar_key="broker", test=False):  # noqa: A001 - Salt fu
 
         salt-call message_broker.apply test=True
     """
-    return converge(_model(config, pillar_key), test=bool(test), node=_node())
+    return converge(_model(None, pillar_key), test=bool(test), node=_node())
 
 
 def current(config=None, pillar_key="broker"):
@@ -146,9 +147,9 @@ def devstack_settings(pillar_key="broker", node_key="devstack:broker", reveal=Fa
     return settings
 
 
-def pid_file(path=PID_FILE, test=False):
+def pid_file(test=False):
     """
-    Make Debian's pid file name the running RabbitMQ node (owner rabbitmq, 0644, written
+    Make Debian's pid file (``/var/run/rabbitmq/pid``) name the running RabbitMQ node (owner rabbitmq, 0644, written
     atomically), so that ``/etc/init.d/rabbitmq-server stop`` and ``restart`` cannot hang on a
     missing file. Returns the change made (or, with ``test=True``, the one that would be), ``{}``
     when nothing was needed.
@@ -159,7 +160,7 @@ def pid_file(path=PID_FILE, test=False):
 
         salt-call message_broker.pid_file
     """
-    change = pid_file_plan(path)
+    change = pid_file_plan(PID_FILE)
     if change and not test:
-        write_pid_file(path, change["new"])
+        write_pid_file(PID_FILE, change["new"])
     return change

@@ -21,6 +21,7 @@ Pillar (see README.md, "Monitoring role")::
 
 from __future__ import annotations
 
+import re
 import time
 
 from devstack_salt import reactions as _reactions
@@ -223,10 +224,11 @@ def beacons_loaded(timeout=10):
     return {"daemon": True, "differ": [name for name in names if wanted.get(name) != loaded.get(name)]}
 
 
-def alert(message, path=_reactions.ALERTS_LOG):
+def alert(message):
     """
-    Append a timestamped alert line to ``path`` (created 0640 when missing): the default
-    action of the thresholds in pillar/monitoring.sls.
+    Append a timestamped alert line to ``/var/log/devstack-salt-alerts.log`` (created 0640 when
+    missing): the default action of the thresholds in pillar/monitoring.sls. The message is one
+    line (control characters become spaces); the file is not the caller's to choose.
 
     CLI Example:
 
@@ -234,7 +236,7 @@ def alert(message, path=_reactions.ALERTS_LOG):
 
         salt-call monitoring.alert "root file system above 95% full"
     """
-    return _reactions.alert(message, path)
+    return _reactions.alert(re.sub(r"[\x00-\x1f\x7f]", " ", str(message)))
 
 
 def reactions(last=20):

@@ -9,6 +9,7 @@ the module from pillar, never passed through SLS data (rendered SLS is logged at
 
 from devstack_salt.errors import DatabaseDown
 from devstack_salt.faces import state_virtual
+from devstack_salt.mariadb_options import apply_options, plan_options
 from salt.exceptions import CommandExecutionError
 
 __virtualname__ = "database_server"
@@ -27,11 +28,25 @@ def __virtual__():
                          "run saltutil.sync_all and install PyMySQL (requirements.lock)")
 
 
-def _converge(name, part, pillar_key, **kwargs):
+def _option_file(name, pillar_key):
+    """(plan, apply) of the option file ``name`` (the SLS's path) with the pillar's options."""
+    options = __salt__["database_server.options"](pillar_key=pillar_key)  # noqa: F821 - Salt dunder
+    return (lambda: plan_options(name, options)[0]), (lambda: apply_options(name, options))
+
+
+def _converge(name, part, pillar_key):
     ret = {"name": name, "result": False, "changes": {}, "comment": ""}
     what = PARTS[part]
     try:
-        changes = __salt__["database_server.plan"](part, pillar_key=pillar_key, **kwargs)
+        if part == "config":
+            plan, apply = _option_file(name, pillar_key)
+        else:
+            def plan():
+                return __salt__["database_server.plan"](part, pillar_key=pillar_key)  # noqa: F821
+
+            def apply():
+                return __salt__["database_server.apply"](part, pillar_key=pillar_key)  # noqa: F821
+        changes = plan()
     except DatabaseDown as exc:
         if __opts__["test"]:
             # A fresh host under test=True: the server is not installed or started yet.
@@ -40,7 +55,7 @@ def _converge(name, part, pillar_key, **kwargs):
             return ret
         ret["comment"] = f"{what}: {exc}"
         return ret
-    except CommandExecutionError as exc:
+    except (CommandExecutionError, OSError) as exc:
         ret["comment"] = f"{what}: {exc}"
         return ret
     if not changes:
@@ -53,8 +68,8 @@ def _converge(name, part, pillar_key, **kwargs):
         ret["comment"] = f"{what} would change: {', '.join(sorted(changes))}"
         return ret
     try:
-        ret["changes"] = __salt__["database_server.apply"](part, pillar_key=pillar_key, **kwargs)
-        after = __salt__["database_server.plan"](part, pillar_key=pillar_key, **kwargs)
+        ret["changes"] = apply()
+        after = plan()
     except (CommandExecutionError, OSError) as exc:
         ret["comment"] = f"{what}: {exc}"
         return ret
@@ -100,7 +115,7 @@ def config(name, pillar_key="database"):
         /etc/mysql/mariadb.conf.d/99-salt.cnf:
           database_server.config: []
     """
-    return _converge(name, "config", pillar_key, path=name)
+    return _converge(name, "config", pillar_key)
 
 
 def secured(name, pillar_key="database"):

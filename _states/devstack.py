@@ -1,14 +1,17 @@
 """
 States for DevStack nodes. ``devstack.local_conf`` writes local.conf from the devstack pillar.
 
-The model, validation, rendering and file handling live in the ``devstack`` execution module;
-this state only calls it, so ``salt-call devstack.plan`` and the state can never disagree.
+The model, validation, rendering and file handling live in ``_utils/devstack_salt``
+(``localconf``, ``localconf_text``); this state and the ``devstack`` execution module call the
+same functions, so ``salt-call devstack.plan`` and the state can never disagree. The path, owner
+and mode of ``local_conf`` come from the SLS, never from a remote caller.
 Errors are caught by their class (``devstack_salt.errors``): an invalid pillar or a missing
 checkout fails the state with its message; anything else is Salt's to report.
 """
 
+from devstack_salt import localconf, localconf_text
 from devstack_salt.errors import DevstackSaltError
-from devstack_salt.faces import state_virtual
+from devstack_salt.faces import devstack_lookup, devstack_node, state_virtual
 
 __virtualname__ = "devstack"
 
@@ -66,33 +69,43 @@ def local_conf(name, user="stack", group=None, mode="0600", pillar_key="devstack
             - user: stack
     """
     ret = {"name": name, "result": False, "changes": {}, "comment": ""}
-    args = {"user": user, "group": group, "mode": mode, "config": config, "pillar_key": pillar_key}
     try:
-        plan = __salt__["devstack.plan"](name, **args)
+        model = _model(config, pillar_key)
+        uid, gid = localconf_text.owner_ids(user, group)
+        file_mode = localconf_text.parse_mode(mode)
+        changes, rewrite = localconf_text.plan_file(name, model, uid, gid, file_mode)
     except DevstackSaltError as exc:
         ret["comment"] = str(exc)
         return ret
-    if not plan["changes"]:
+    if not changes:
         ret["result"] = True
         ret["comment"] = f"{name} is up to date"
         return ret
     if __opts__["test"]:
         ret["result"] = None
-        ret["changes"] = plan["changes"]
-        ret["comment"] = f"{name} would be {'written' if plan['rewrite'] else 'given its owner and mode'}"
+        ret["changes"] = changes
+        ret["comment"] = f"{name} would be {'written' if rewrite else 'given its owner and mode'}"
         return ret
     try:
-        ret["changes"] = __salt__["devstack.write"](name, **args)
-        after = __salt__["devstack.plan"](name, **args)
+        ret["changes"] = localconf_text.write_file(name, model, uid, gid, file_mode)
+        after, _ = localconf_text.plan_file(name, model, uid, gid, file_mode)
     except (DevstackSaltError, OSError) as exc:
         ret["comment"] = f"writing {name} failed: {exc}"
         return ret
-    if after["changes"]:
-        ret["comment"] = f"{name} still differs after writing: {sorted(after['changes'])}"
+    if after:
+        ret["comment"] = f"{name} still differs after writing: {sorted(after)}"
         return ret
     ret["result"] = True
-    ret["comment"] = f"{name} {'written' if plan['rewrite'] else 'owner and mode fixed'}"
+    ret["comment"] = f"{name} {'written' if rewrite else 'owner and mode fixed'}"
     return ret
+
+
+def _model(config, pillar_key):
+    """The validated model of the pillar (or ``config``), exactly as the execution module has it."""
+    lookup = devstack_lookup(__salt__, __opts__.get("id"))  # noqa: F821 - Salt dunders
+    if config is not None:
+        return localconf.build(config, pillar_key, lookup)
+    return devstack_node(__salt__, __opts__.get("id"), None, pillar_key)[1]  # noqa: F821
 
 
 def _reconfigured(ret, run):
@@ -108,7 +121,7 @@ def _reconfigured(ret, run):
     return ret
 
 
-def stacked(name, force=False, pillar_key="devstack", config=None):
+def stacked(name, force=False, pillar_key="devstack"):
     """
     Run DevStack's stack.sh on this node when, and only when, it is needed.
 
@@ -131,7 +144,7 @@ def stacked(name, force=False, pillar_key="devstack", config=None):
     """
     ret = {"name": name, "result": False, "changes": {}, "comment": ""}
     try:
-        plan = __salt__["devstack.stack_plan"](force=force, config=config, pillar_key=pillar_key)
+        plan = __salt__["devstack.stack_plan"](force=force, pillar_key=pillar_key)
         if not plan["enabled"]:
             ret["result"] = True
             ret["comment"] = (
@@ -153,7 +166,7 @@ def stacked(name, force=False, pillar_key="devstack", config=None):
             ret["changes"] = {"stack.sh": {"would_run_because": plan["reasons"]}}
             ret["comment"] = "stack.sh would run: " + "; ".join(plan["reasons"])
             return ret
-        run = __salt__["devstack.stack"](force=force, config=config, pillar_key=pillar_key)
+        run = __salt__["devstack.stack"](force=force, pillar_key=pillar_key)
     except DevstackSaltError as exc:
         ret["comment"] = str(exc)
         return ret

@@ -8,6 +8,7 @@ module; these states only call it, so ``salt-call message_broker.diff`` and the 
 
 from devstack_salt.errors import BrokerDown, BrokerError
 from devstack_salt.faces import state_virtual
+from devstack_salt.rabbitmq_server import PID_FILE
 from salt.exceptions import CommandExecutionError
 
 __virtualname__ = "message_broker"
@@ -105,12 +106,12 @@ def pid_file(name):
             - name: /var/run/rabbitmq/pid
     """
     ret = {"name": name, "result": True, "changes": {}, "comment": "the pid file names the running node"}
-    if not str(name).startswith("/"):
+    if str(name) != PID_FILE:
         ret["result"] = False
-        ret["comment"] = f"name must be the pid file's absolute path (Debian: /var/run/rabbitmq/pid), not {name!r}"
+        ret["comment"] = f"name must be Debian's pid file of RabbitMQ, {PID_FILE}, not {name!r}"
         return ret
     try:
-        change = __salt__["message_broker.pid_file"](path=name, test=bool(__opts__["test"]))
+        change = __salt__["message_broker.pid_file"](test=bool(__opts__["test"]))
     except CommandExecutionError as exc:
         ret["result"] = False
         ret["comment"] = str(exc)

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from .errors import PillarError
+from . import localconf
+from .errors import LocalConfError, PillarError
 
 
 def pillar_value(pillar_get: Callable, pillar_key: str, error: type[PillarError] | None = None,
@@ -38,3 +39,31 @@ def state_virtual(functions: Any, needs: str, virtualname: str, hint: str = "run
     if needs in functions:
         return virtualname
     return (False, f"the {needs.split('.')[0]} execution module is not loaded; {hint}")
+
+
+def devstack_lookup(functions: Any, minion_id: str | None) -> Callable[[str], Any]:
+    """The ``lookup`` the devstack model needs (``localconf.build``): another pillar key,
+    unmasked (the database and broker pillars of the wiring), or with ``mine:<role>`` the
+    addresses of the nodes carrying that role (``topology.role_addresses``), this node left out:
+    it reaches a role it carries at the role's own (often loopback) address from pillar."""
+    def lookup(key: str) -> Any:
+        if key.startswith("mine:"):
+            if "topology.role_addresses" not in functions:
+                return None
+            try:
+                found = functions["topology.role_addresses"](key[5:])
+            except Exception:  # no mine (yet): fall back to the pillar's address
+                return None
+            return {minion: addr for minion, addr in found.items() if minion != minion_id}
+        return pillar_value(functions["pillar.get"], key)
+    return lookup
+
+
+def devstack_node(functions: Any, minion_id: str | None, config: Any = None,
+                  pillar_key: str = "devstack") -> tuple[dict, dict]:
+    """(settings, model) of the DevStack node the pillar under ``pillar_key`` describes (or
+    ``config``), validated: what the devstack execution and state modules both work on."""
+    raw = pillar_value(functions["pillar.get"], pillar_key, LocalConfError) if config is None else config
+    model = localconf.build(raw, pillar_key, devstack_lookup(functions, minion_id))
+    settings = localconf.node_settings(raw, pillar_key, None, dict(model, localrc=dict(model["localrc"])))
+    return settings, model

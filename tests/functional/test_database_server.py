@@ -32,18 +32,20 @@ def test_an_invalid_pillar_fails_at_the_gate_and_nothing_runs(loaders, database,
     assert len(states) == 7  # package, options, service, security, databases, users never ran
 
 
-def test_an_unreachable_server_is_a_clear_error_naming_the_socket(loaders, tmp_path):
+def test_an_unreachable_server_is_a_clear_error_naming_the_socket(loaders, tmp_path, monkeypatch):
     socket_path = str(tmp_path / "no-server.sock")
+    monkeypatch.setitem(loaders.opts, "database_server.socket", socket_path)  # the minion's option
     with pytest.raises(CommandExecutionError) as info:
-        loaders.modules.database_server.plan("secure", socket_path=socket_path)
+        loaders.modules.database_server.plan("secure")
     assert socket_path in str(info.value) and "database:server" in str(info.value)
 
 
-def test_the_server_is_still_a_clear_error_once_salt_loaded_its_own_mysql_module(loaders, tmp_path):
+def test_the_server_is_still_a_clear_error_once_salt_loaded_its_own_mysql_module(loaders, tmp_path, monkeypatch):
     # Salt's mysql module turns pymysql into MySQLdb and re-imports its error classes.
     assert loaders.modules.sys.list_functions("mysql")
+    monkeypatch.setitem(loaders.opts, "database_server.socket", str(tmp_path / "no-server.sock"))
     with pytest.raises(DatabaseDown, match="cannot reach the database server"):
-        loaders.modules.database_server.plan("secure", socket_path=str(tmp_path / "no-server.sock"))
+        loaders.modules.database_server.plan("secure")
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ import stat
 import pytest
 
 from devstack_salt import localconf, localconf_text
+from devstack_salt.errors import DevstackSaltError
 
 PASSWORD = "Fu11SecretPw"
 PILLAR = {
@@ -153,10 +154,11 @@ def test_execution_functions_mask_secrets_unless_asked(loaders, tmp_path):
     assert info["prompted_passwords"] == [] and info["problems"] == []
 
 
-def test_import_writes_full_pillar_0600_and_returns_it_masked(loaders, path, owner, tmp_path):
+def test_import_writes_full_pillar_0600_and_returns_it_masked(loaders, path, owner, tmp_path, monkeypatch):
     apply(loaders, path, owner)
-    dest = tmp_path / "imported.sls"
-    shown = loaders.modules["devstack.import"](path, dest=str(dest))
+    monkeypatch.setitem(loaders.opts, "devstack_salt_import_dir", str(tmp_path / "imports"))  # the minion's option
+    dest = tmp_path / "imports" / "imported.sls"
+    shown = loaders.modules["devstack.import"](path, dest="imported.sls")
     assert_no_secret(shown)
     assert stat.S_IMODE(dest.stat().st_mode) == 0o600
     import yaml
@@ -164,6 +166,10 @@ def test_import_writes_full_pillar_0600_and_returns_it_masked(loaders, path, own
     imported = yaml.safe_load(dest.read_text())["devstack"]
     assert localconf.build(imported) == localconf.build(PILLAR["devstack"])
     assert loaders.modules.devstack.diff(path, config=imported) == {}
+    # A remote caller names a new file there, never a path, never one that exists.
+    for bad in (str(tmp_path / "elsewhere.sls"), "../escape.sls", "imported.sls"):
+        with pytest.raises(DevstackSaltError):
+            loaders.modules["devstack.import"](path, dest=bad)
 
 
 def test_pillar_is_read_unmasked_from_the_pillar_tree(minion_opts, tmp_path):

@@ -163,6 +163,6 @@ def test_the_execution_functions_name_the_unreachable_node(loaders, function, kw
 
 def test_an_invalid_config_argument_is_rejected_before_the_broker_is_read(loaders):
     with pytest.raises(CommandExecutionError) as info:
-        loaders.modules.message_broker.apply(config={**VALID, "users": {"devstack": {"password": PASSWORD, "tags": "x"}}})
+        loaders.modules.message_broker.diff(config={**VALID, "users": {"devstack": {"password": PASSWORD, "tags": "x"}}})
     assert type(info.value).__name__ == "BrokerError" and "broker:users:devstack:tags" in str(info.value)
     assert PASSWORD not in str(info.value)

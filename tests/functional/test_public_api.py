@@ -19,7 +19,7 @@ STATE_MODULES = ("devstack", "database_server", "message_broker", "monitoring")
 
 #: Helpers that once were callable by anyone allowed ``devstack.*`` or ``message_broker.*``.
 INTERNALS = ("devstack.run_script", "devstack.write_json", "devstack.shell_quote", "message_broker.run_cli",
-             "message_broker.converge", "message_broker.write_pid_file", "database_server.connect",
+             "message_broker.converge", "message_broker.pid_file_plan", "database_server.connect",
              "database_server.apply_part", "monitoring.record", "monitoring.brake", "monitoring.send_plaintext")
 
 

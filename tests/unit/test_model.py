@@ -472,6 +472,9 @@ def test_missing_backend_pillar_keys_are_named():
     assert any("devstack:broker uses the broker role: broker:devstack_user names 'ds', which is not under "
                "broker:users" in e for e in info.value.errors)
     with pytest.raises(LocalConfError) as info:
+        wired({**SMALL, "broker": True}, broker={"devstack_user": "ds", "users": {"ds": {}}})
+    assert any("broker:users:ds:password is not set" in e for e in info.value.errors)
+    with pytest.raises(LocalConfError) as info:
         wired({**SMALL, "broker": True}, broker=None)
     assert any("the broker pillar is missing" in e for e in info.value.errors)
 

@@ -162,6 +162,7 @@ def test_a_wildcard_broker_address_is_read_on_loopback_and_ipv6_is_bracketed():
 @pytest.mark.parametrize("database, broker, key", [
     ({"users": {}}, BROKER, "monitoring:collectd:role_metrics:database:user: 'collectd' is not declared under database:users"),
     ({"users": {"collectd": {"hosts": ["localhost"]}}}, BROKER, "database:users:collectd:password is not set"),
+    # a password the database role accepts: its own validation runs first (contract)
     ({"users": {"collectd": {"password": "DbMonPw22", "hosts": ["10.0.0.9"]}}}, BROKER, "database:users:collectd:hosts must include localhost"),
     (DATABASE, {**BROKER, "plugins": []}, "broker:plugins must include rabbitmq_management"),
     (DATABASE, {**BROKER, "users": {"collectd": {"password": "x1", "tags": []}}}, "broker:users:collectd:tags must include monitoring"),
