@@ -71,3 +71,27 @@ def test_the_option_file_state_writes_once_and_test_mode_predicts_it(loaders, tm
     (again,) = list(loaders.modules.state.sls(config_sls, pillar=pillar))
     assert again.result is True and again.changes == {}
     assert PASSWORD not in repr(real) and PASSWORD not in open(path).read()
+
+
+def test_devstack_settings_hide_the_password_unless_revealed(tmp_path):
+    """DevStack's view of the role (contract.devstack_database) as the face returns it: the
+    password from its one place, hidden unless asked for."""
+    import json
+
+    import salt.config
+    from saltfactories.utils.functional import Loaders
+
+    from project import configure
+
+    (tmp_path / "pillar").mkdir()
+    (tmp_path / "pillar" / "top.sls").write_text("base:\n  '*':\n    - database\n")
+    (tmp_path / "pillar" / "database.sls").write_text(json.dumps(VALID))
+    config = configure.minion_config(str(tmp_path), "database-functional", pillar_roots=[str(tmp_path / "pillar")])
+    config.pop("return", None)
+    (tmp_path / "minion").write_text(json.dumps(config))
+    loaders = Loaders(salt.config.minion_config(str(tmp_path / "minion")))
+    assert loaders.modules.database_server.devstack_settings() == {
+        "localrc": {"DATABASE_TYPE": "mysql", "DATABASE_HOST": "127.0.0.1", "DATABASE_USER": "devstack",
+                    "DATABASE_PASSWORD": "<hidden>"},
+        "services": {"mysql": False}}
+    assert loaders.modules.database_server.devstack_settings(reveal=True)["localrc"]["DATABASE_PASSWORD"] == PASSWORD
