@@ -135,10 +135,19 @@ def converge(model: dict, test: bool = False, settle: float = 15.0, node: str | 
         time.sleep(0.5)
 
 
+def _pid_namespace(process: str) -> str | None:
+    try:
+        return os.readlink(os.path.join(process, "ns", "pid"))
+    except OSError:
+        return None
+
+
 def server_pids(proc: str = "/proc") -> list[int]:
-    """The OS pids of running RabbitMQ server nodes: ``beam.smp`` started with ``-s rabbit``
-    (the CLI tools run beam.smp too, without it)."""
+    """The OS pids of running RabbitMQ server nodes of this host: ``beam.smp`` started with
+    ``-s rabbit`` (the CLI tools run beam.smp too, without it), in this host's pid namespace (a
+    container's node, visible in /proc, is not this host's)."""
     found = []
+    own_namespace = _pid_namespace(os.path.join(proc, "self"))
     for entry in os.listdir(proc):
         if not entry.isdigit():
             continue
@@ -146,6 +155,8 @@ def server_pids(proc: str = "/proc") -> list[int]:
             with open(os.path.join(proc, entry, "cmdline"), "rb") as handle:
                 args = handle.read().split(b"\0")
         except OSError:
+            continue
+        if own_namespace is not None and _pid_namespace(os.path.join(proc, entry)) not in (own_namespace, None):
             continue
         if args and os.path.basename(args[0]) == b"beam.smp" and any(
                 args[i] == b"-s" and args[i + 1] == b"rabbit" for i in range(len(args) - 1)):

@@ -40,12 +40,40 @@ def test_an_unreachable_server_is_a_clear_error_naming_the_socket(loaders, tmp_p
     assert socket_path in str(info.value) and "database:server" in str(info.value)
 
 
-def test_the_server_is_still_a_clear_error_once_salt_loaded_its_own_mysql_module(loaders, tmp_path, monkeypatch):
-    # Salt's mysql module turns pymysql into MySQLdb and re-imports its error classes.
-    assert loaders.modules.sys.list_functions("mysql")
-    monkeypatch.setitem(loaders.opts, "database_server.socket", str(tmp_path / "no-server.sock"))
-    with pytest.raises(DatabaseDown, match="cannot reach the database server"):
-        loaders.modules.database_server.plan("secure")
+MYSQL_LOADED_FIRST = """
+import json, sys
+import salt.config
+from saltfactories.utils.functional import Loaders
+from devstack_salt.errors import DatabaseDown
+
+loaders = Loaders(salt.config.minion_config(sys.argv[1]))
+loaders.opts["database_server.socket"] = sys.argv[2]
+assert loaders.modules.sys.list_functions("mysql")  # Salt's mysql module re-imports pymysql's errors
+try:
+    loaders.modules.database_server.plan("secure")
+except DatabaseDown as exc:
+    print(json.dumps({"down": str(exc)}))
+"""
+
+
+def test_the_server_is_still_a_clear_error_once_salt_loaded_its_own_mysql_module(minion_opts, tmp_path):
+    # In a fresh interpreter: Salt's mysql module turns pymysql into MySQLdb and re-imports its
+    # error classes for the whole process, which would change them for every later test here.
+    import json
+    import subprocess
+    import sys
+
+    from project import PROJECT
+
+    config = tmp_path / "minion"
+    config.write_text(json.dumps({key: value for key, value in minion_opts.items()
+                                  if isinstance(value, (str, int, float, bool, list, dict, type(None)))}, default=str))
+    proc = subprocess.run([sys.executable, "-c", MYSQL_LOADED_FIRST, str(config), str(tmp_path / "no-server.sock")],
+                          capture_output=True, text=True, timeout=180, stdin=subprocess.DEVNULL,
+                          env={**os.environ, "PYTHONPATH": os.pathsep.join([os.path.join(PROJECT, "_utils"),
+                                                                           os.path.join(PROJECT, "tests", "support")])})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "cannot reach the database server" in json.loads(proc.stdout.strip().splitlines()[-1])["down"]
 
 
 @pytest.fixture
