@@ -42,6 +42,19 @@ devstack:
 WATCHED_DAEMONS = ("apache2", "mariadb", "rabbitmq-server")
 #: The files an in-place change edits, hashed before and after.
 TUNED_FILES = ("/etc/keystone/keystone.conf", "/etc/swift/proxy-server.conf")
+#: ADMIN_PASSWORD empty: stack.sh would prompt for it (and hang an unattended run).
+SITE_PROMPTING = SITE + "    ADMIN_PASSWORD: ''\n"
+#: A plugin from a git repository that does not exist: stack.sh fails when it clones it.
+SITE_FAILING = SITE + f"  plugins:\n    unreachable: file://{MIRRORS}/openstack/no-such-plugin.git\n"
+#: A change of meaning: Keystone's token lifetime (post-config) and a localrc variable.
+SITE_CHANGED = SITE + """\
+    LOG_COLOR: false
+  config:
+    post-config:
+      $KEYSTONE_CONF:
+        token:
+          expiration: 5400
+"""
 
 
 @pytest.fixture(scope="module")
