@@ -28,9 +28,16 @@ Event tag ``salt/beacon/<id>/metric_threshold/<name>`` with data
 from __future__ import annotations
 
 import os
+import sys
 
-from devstack_salt import thresholds as _thresholds
-from devstack_salt import whisper as _whisper
+# Salt's beacon and returner loaders put no utils folder on sys.path (the execution and state
+# loaders do): the synced package is in <extension_modules>/utils, beside this file's folder (in a
+# checkout, _utils; installed as an extension, devstack_salt is importable already).
+_HERE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path += [d for d in (f"{_HERE}/utils", f"{_HERE}/_utils") if os.path.isdir(f"{d}/devstack_salt") and d not in sys.path]
+
+from devstack_salt import thresholds as _thresholds  # noqa: E402 - after the path above
+from devstack_salt import whisper as _whisper  # noqa: E402
 
 __virtualname__ = "metric_threshold"
 

@@ -13,9 +13,15 @@ reach carbon is logged, never raised: measuring must not break the run it measur
 from __future__ import annotations
 
 import logging
+import os
+import sys
 import time
 
-from devstack_salt import run_metrics as _run_metrics
+# No utils folder on sys.path for returners either (see _beacons/metric_threshold.py).
+_HERE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path += [d for d in (f"{_HERE}/utils", f"{_HERE}/_utils") if os.path.isdir(f"{d}/devstack_salt") and d not in sys.path]
+
+from devstack_salt import run_metrics as _run_metrics  # noqa: E402 - after the path above
 from devstack_salt.carbon import send_plaintext as _send_plaintext
 from devstack_salt.errors import DevstackSaltError as _DevstackSaltError
 
