@@ -215,9 +215,9 @@ def stack_plan(force=False, config=None, pillar_key="devstack"):
     "restack", "reasons": [...]}``, and for ``in-place`` the ``options`` (file, section, option)
     it would merge and the ``units`` it would restart.
 
-    A change confined to the options of post-config, post-extra and test-config files the last
-    stack merged is made in place in seconds; anything else (services, plugins, localrc, a new
-    file, a file with no known unit, never stacked, a failed last run, a moved checkout,
+    A change confined to the options of post-config, post-extra and test-config files on the
+    node is made in place in seconds; anything else (services, plugins, localrc, a file not on
+    the node, a file with no known unit, never stacked, a failed last run, a moved checkout,
     ``force``) runs stack.sh.
 
     CLI Example:
