@@ -17,7 +17,7 @@ from typing import Any
 
 from devstack_salt import files, localconf, localconf_text, stack_runner
 from devstack_salt.errors import DevstackSaltError, LocalConfError
-from devstack_salt.faces import devstack_lookup, devstack_node, pillar_value, verdict
+from devstack_salt.faces import devstack_lookup, devstack_model, devstack_node, pillar_value, verdict
 
 __virtualname__ = "devstack"
 __func_alias__ = {"import_": "import"}
@@ -35,9 +35,7 @@ def _node(config: Any, pillar_key: str) -> tuple[dict, dict]:
 
 def _model(config: Any, pillar_key: str) -> dict:
     """The validated model of the pillar under ``pillar_key`` (or of ``config``)."""
-    if config is not None:
-        return localconf.build(config, pillar_key, devstack_lookup(__salt__, __opts__.get("id")))  # noqa: F821
-    return _node(None, pillar_key)[1]
+    return devstack_model(__salt__, __opts__.get("id"), config, pillar_key)  # noqa: F821 - Salt dunders
 
 
 def _read(path: str) -> str:

@@ -9,9 +9,9 @@ Errors are caught by their class (``devstack_salt.errors``): an invalid pillar o
 checkout fails the state with its message; anything else is Salt's to report.
 """
 
-from devstack_salt import localconf, localconf_text
+from devstack_salt import localconf_text
 from devstack_salt.errors import DevstackSaltError
-from devstack_salt.faces import devstack_lookup, devstack_node, state_virtual
+from devstack_salt.faces import devstack_model, state_virtual
 
 __virtualname__ = "devstack"
 
@@ -102,10 +102,7 @@ def local_conf(name, user="stack", group=None, mode="0600", pillar_key="devstack
 
 def _model(config, pillar_key):
     """The validated model of the pillar (or ``config``), exactly as the execution module has it."""
-    lookup = devstack_lookup(__salt__, __opts__.get("id"))  # noqa: F821 - Salt dunders
-    if config is not None:
-        return localconf.build(config, pillar_key, lookup)
-    return devstack_node(__salt__, __opts__.get("id"), None, pillar_key)[1]  # noqa: F821
+    return devstack_model(__salt__, __opts__.get("id"), config, pillar_key)  # noqa: F821 - Salt dunders
 
 
 def _reconfigured(ret, run):

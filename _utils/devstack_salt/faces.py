@@ -67,3 +67,11 @@ def devstack_node(functions: Any, minion_id: str | None, config: Any = None,
     model = localconf.build(raw, pillar_key, devstack_lookup(functions, minion_id))
     settings = localconf.node_settings(raw, pillar_key, None, dict(model, localrc=dict(model["localrc"])))
     return settings, model
+
+
+def devstack_model(functions: Any, minion_id: str | None, config: Any = None, pillar_key: str = "devstack") -> dict:
+    """The validated local.conf model of ``config``, or of the node the pillar describes (its
+    settings validated too): what ``devstack.*`` and the ``devstack.local_conf`` state write."""
+    if config is not None:
+        return localconf.build(config, pillar_key, devstack_lookup(functions, minion_id))
+    return devstack_node(functions, minion_id, None, pillar_key)[1]
