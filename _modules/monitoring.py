@@ -17,17 +17,24 @@ Pillar (see README.md, "Monitoring role")::
                  role_metrics: {database: {user: collectd}, broker: {user: collectd}},
                  packages: [extra Debian packages for plugins]}
       salt_runs: {enabled: true, prefix: salt}
+      web: {address: 127.0.0.1, port: 8013, workers: 2, time_zone: UTC, admin_user: admin,
+            dashboards: {hosts, database, broker, salt_runs, time_range, refresh, graph_width, graph_height}}
 """
 
 from __future__ import annotations
 
 import re
+import socket
 import time
 
+from devstack_salt import graphite_dashboards as _dashboards
+from devstack_salt import graphite_web as _graphite_web
 from devstack_salt import reactions as _reactions
 from devstack_salt.carbon import pillar_section, render_carbon_conf, render_storage_schemas, send_plaintext
-from devstack_salt.collectd import (PLUGIN_DIR, has_secret, merge_role_plugins, plugin_packages,
+from devstack_salt.collectd import (DEFAULT_PLUGINS, PLUGIN_DIR, has_secret, merge_role_plugins, plugin_packages,
                                     render_collectd_conf, role_plugins)
+from devstack_salt.errors import MonitoringError
+from devstack_salt.whisper import WHISPER_DIR
 
 __virtualname__ = "monitoring"
 
@@ -148,6 +155,77 @@ def send_metrics(metrics, host="127.0.0.1", port=2003, timeout=5):
         salt-call monitoring.send_metrics '{"test.value": 1}' port=2003
     """
     return send_plaintext(metrics, host, int(port), float(timeout))
+
+
+# --------------------------------------------------------------------------------------------
+# Graphite's web application and its dashboards (the carbon server)
+# --------------------------------------------------------------------------------------------
+
+
+def _web() -> dict:
+    """``monitoring:web`` checked whole (secrets included: the caller must not return them)."""
+    carbon = _section("carbon")
+    return _graphite_web.web_settings(__salt__["pillar.get"]("monitoring:web", None, unmask=True),  # noqa: F821
+                                      carbon, carbon.get("server") is True)
+
+
+def web_config():
+    """
+    What the web application's SLS writes and runs, from ``monitoring:web`` checked whole (an
+    error names each wrong key, and a port another program listens on): ``enabled``, ``url``,
+    ``address``, ``port``, ``admin_user``, the settings module and WSGI entry texts, gunicorn's
+    command line and the service's name. Holds no secret.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt-call monitoring.web_config
+    """
+    model = _web()
+    if model["enabled"]:
+        conflict = _graphite_web.port_conflict(model)
+        if conflict:
+            raise MonitoringError([conflict])
+    return {
+        "enabled": model["enabled"], "url": _graphite_web.base_url(model), "address": model["address"],
+        "port": model["port"], "host": _graphite_web.local_address(model["address"]), "admin_user": model["admin_user"], "user": _graphite_web.USER,
+        "service": _graphite_web.SERVICE, "pid_file": _graphite_web.PID_FILE,
+        "settings": _graphite_web.render_local_settings(model), "wsgi": _graphite_web.render_wsgi(),
+        "argv": _graphite_web.gunicorn_argv(model), "manage": " ".join(_graphite_web.MANAGE_ARGV),
+    }
+
+
+def dashboards(states=False):
+    """
+    The dashboards the web application shows, by name, and their URLs: ``host-<node>`` for each
+    node (this one, and every node carbon holds metrics of), ``database``, ``broker`` (the nodes
+    carrying those roles) and ``salt-runs``. Generated, not hand-made: the monitoring state saves
+    them on each apply. ``states=True`` gives each dashboard's graphite-web state as well.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt-call monitoring.dashboards
+    """
+    model = _web()
+    if not model["enabled"]:
+        return {}
+    config = _collectd_config()
+    prefix = config.get("prefix", "collectd")
+    runs = _section("salt_runs")
+    salt_prefix = runs.get("prefix", "salt") if runs.get("enabled", True) else None
+    found = _dashboards.inventory(WHISPER_DIR, prefix, salt_prefix, _dashboards.metric_name(socket.gethostname()),
+                                  config.get("plugins", DEFAULT_PLUGINS),
+                                  _dashboards.metric_name(__opts__["id"]))  # noqa: F821 - Salt dunder
+    thresholds = __salt__["pillar.get"]("monitoring:thresholds", {}, unmask=True)  # noqa: F821
+    wanted = _dashboards.dashboards(model["dashboards"], found, prefix, salt_prefix,
+                                    thresholds if isinstance(thresholds, dict) else {})
+    base = _graphite_web.base_url(model)
+    if states:
+        return {name: {"url": f"{base}/dashboard/{name}", "state": state} for name, state in wanted.items()}
+    return {name: f"{base}/dashboard/{name}" for name in wanted}
 
 
 # --------------------------------------------------------------------------------------------

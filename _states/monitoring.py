@@ -1,12 +1,20 @@
 """
-States for the monitoring role's reactions on a minion connected to a master.
+States of the monitoring role that a file or service state cannot express: the reactions on a
+minion connected to a master, and Graphite's web application (its secret key, its admin account,
+its generated dashboards).
 
 ``monitoring.beacons_loaded`` makes the minion's own salt-minion daemon run the beacons of the
 pillar the master serves (the master's reactor then reacts to their events). The comparison lives
 in the ``monitoring`` execution module (``monitoring.beacons_loaded``); this state only calls it
-and refreshes the daemon's pillar.
+and refreshes the daemon's pillar. ``monitoring.web_secret_key``, ``monitoring.web_admin``
+and ``monitoring.dashboards`` read ``monitoring:web`` (checked whole by ``monitoring.web_config``
+when the SLS renders) and never show a secret.
 """
 
+import time
+
+from devstack_salt import graphite_dashboards, graphite_web
+from devstack_salt.errors import DevstackSaltError
 from devstack_salt.faces import state_virtual
 
 __virtualname__ = "monitoring"
@@ -52,4 +60,131 @@ def beacons_loaded(name, timeout=10):
         return ret
     ret["result"] = True
     ret["comment"] = f"the daemon's pillar was refreshed: it runs beacons {', '.join(status['differ'])} as the pillar says"
+    return ret
+
+
+def _web_model() -> dict:
+    carbon = __salt__["pillar.get"]("monitoring:carbon", {}, unmask=True) or {}  # noqa: F821 - Salt dunder
+    return graphite_web.web_settings(__salt__["pillar.get"]("monitoring:web", None, unmask=True),  # noqa: F821
+                                     carbon, isinstance(carbon, dict) and carbon.get("server") is True)
+
+
+def web_secret_key(name):
+    """
+    The web application's Django secret key (``monitoring:web:secret_key``) in its file, root's
+    and readable by the web user's group only (0640). The key is never shown: ``changes`` says
+    only that the file was written.
+
+    .. code-block:: yaml
+
+        monitoring-web-secret-key:
+          monitoring.web_secret_key:
+            - name: /etc/graphite/secret_key
+    """
+    ret = {"name": name, "result": False, "changes": {}, "comment": ""}
+    if name != graphite_web.SECRET_KEY_FILE:
+        ret["comment"] = f"the secret key's file is {graphite_web.SECRET_KEY_FILE} (graphite-web's settings read it)"
+        return ret
+    try:
+        key = _web_model()["secret_key"]
+        state = graphite_web.secret_key_state(key, name)
+        if state == "ok":
+            ret.update(result=True, comment="the secret key's file is as the pillar says")
+            return ret
+        ret["changes"] = {"secret_key": "written" if state == "missing" else "replaced"}
+        if __opts__["test"]:  # noqa: F821 - Salt dunder
+            ret.update(result=None, comment=f"the secret key's file would be {ret['changes']['secret_key']}")
+            return ret
+        graphite_web.write_secret_key(key, name)
+    except (DevstackSaltError, OSError, KeyError) as exc:
+        ret.update(changes={}, comment=str(exc))
+        return ret
+    ret.update(result=True, comment=f"the secret key's file was {ret['changes']['secret_key']} (0640 root:{graphite_web.USER})")
+    return ret
+
+
+def web_admin(name):
+    """
+    The web application's admin account ``name`` (``monitoring:web:admin_user``), a superuser
+    with the password ``monitoring:web:admin_password``: it may save and delete dashboards. The
+    password goes to graphite-manage on its standard input, never on a command line or in output.
+
+    .. code-block:: yaml
+
+        monitoring-web-admin:
+          monitoring.web_admin:
+            - name: admin
+    """
+    ret = {"name": name, "result": False, "changes": {}, "comment": ""}
+    try:
+        model = _web_model()
+        if name != model["admin_user"]:
+            ret["comment"] = f"name must be monitoring:web:admin_user ({model['admin_user']})"
+            return ret
+        run_all = __salt__["cmd.run_all"]  # noqa: F821 - Salt dunder
+        test = __opts__["test"]  # noqa: F821
+        state = graphite_web.admin_account(run_all, name, model["admin_password"], apply=not test)
+    except DevstackSaltError as exc:
+        ret["comment"] = str(exc)
+        return ret
+    if state == "ok":
+        ret.update(result=True, comment=f"the admin account {name} is as the pillar says")
+        return ret
+    ret["changes"] = {name: "created" if state == "missing" else "password and rights set"}
+    if test:
+        ret.update(result=None, comment=f"the admin account {name} would be {ret['changes'][name]}")
+        return ret
+    ret.update(result=True, comment=f"the admin account {name} was {ret['changes'][name]}")
+    return ret
+
+
+def dashboards(name, timeout=60):
+    """
+    The generated dashboards (``monitoring.dashboards``) saved in the web application: each one
+    missing or different from what the nodes, roles and thresholds make it now is saved, logged in
+    as the admin account. Waits up to ``timeout`` s for the web application to answer (it may
+    have just restarted). Dashboards of other names, and of nodes gone, are left as they are.
+    ``test=True`` names what would be created or updated.
+
+    .. code-block:: yaml
+
+        monitoring-web-dashboards:
+          monitoring.dashboards:
+            - name: graphite-web dashboards
+    """
+    ret = {"name": name, "result": False, "changes": {}, "comment": ""}
+    try:
+        model = _web_model()
+        wanted = {key: value["state"] for key, value in __salt__["monitoring.dashboards"](states=True).items()}  # noqa: F821
+        base = graphite_web.base_url(model)
+        test = __opts__["test"]  # noqa: F821 - Salt dunder
+        deadline = time.monotonic() + (0 if test else float(timeout))
+        while True:
+            try:
+                changes = graphite_dashboards.plan(base, wanted)
+                break
+            except graphite_dashboards.GraphiteWebError:
+                if test:  # not running yet: everything would be saved once it runs
+                    changes = {key: "created" for key in wanted}
+                    break
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(1)
+        if not changes:
+            ret.update(result=True, comment=f"{len(wanted)} dashboards are up to date: {', '.join(sorted(wanted))}")
+            return ret
+        ret["changes"] = changes
+        if test:
+            ret.update(result=None, comment=f"dashboards would be saved: {', '.join(sorted(changes))}")
+            return ret
+        graphite_dashboards.save(base, model["admin_user"], model["admin_password"],
+                                 {key: wanted[key] for key in changes})
+        left = graphite_dashboards.plan(base, wanted)
+    except DevstackSaltError as exc:
+        ret.update(changes={}, comment=str(exc))
+        return ret
+    if left:
+        ret["comment"] = f"dashboards saved but read back different: {', '.join(sorted(left))}"
+        return ret
+    ret.update(result=True, comment=f"dashboards saved: {', '.join(sorted(changes))}")
     return ret

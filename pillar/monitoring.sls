@@ -48,6 +48,19 @@ monitoring:
   salt_runs:
     enabled: true
     prefix: salt
+  web:                            # Graphite's web application (the carbon server only)
+    address: 127.0.0.1            # listens here only
+    port: 8013                    # not 80/8080 (DevStack's Apache and Swift proxy), 8000, 5000
+    workers: 2                    # gunicorn processes
+    admin_user: admin             # may save dashboards; its password and the Django secret key
+                                  # are monitoring:web:admin_password and :secret_key (secrets.sls)
+    dashboards:                   # generated on each apply: a node or role appears by itself
+      hosts: true                 # host-<node>: load, CPU, memory, root disk, network
+      database: true              # database: connections, commands, InnoDB (database role nodes)
+      broker: true                # broker: queued messages, publish/deliver rates, connections
+      salt_runs: true             # salt-runs: duration, states, changes, failures of each run
+      time_range: -2hours
+      refresh: 60                 # seconds
   reactions:
     enabled: true                 # run the masterless minion daemon with beacons and the reactor
     interval: 5                   # beacon interval, seconds

@@ -117,6 +117,8 @@ def generated_secrets() -> dict:
             # collectd's mysql plugin (monitoring role): database:users:collectd
             "users": {"collectd": {"password": password()}},
         },
+        # Graphite's web application (monitoring:web): Django's secret key, the admin account
+        "monitoring": {"web": {"secret_key": secrets.token_urlsafe(48), "admin_password": password()}},
         "broker": {
             "erlang_cookie": "".join(secrets.choice(string.ascii_uppercase) for _ in range(32)),
             # devstack: RABBIT_PASSWORD; collectd: the management API (monitoring role)

@@ -37,18 +37,30 @@ def test_carbon_listens_on_the_configured_address_and_ports(host, monitoring):
         assert not host.socket(f"tcp://0.0.0.0:{port}").is_listening
 
 
+def process_started_at(pid: int) -> float:
+    """When process ``pid`` started, as a time.time(): its start in clock ticks after boot
+    (/proc/PID/stat, field 22) plus the boot time (/proc/stat's btime)."""
+    with open(f"/proc/{pid}/stat") as handle:
+        ticks = int(handle.read().rsplit(")", 1)[1].split()[19])
+    with open("/proc/stat") as handle:
+        boot = next(int(line.split()[1]) for line in handle if line.startswith("btime "))
+    return boot + ticks / os.sysconf("SC_CLK_TCK")
+
+
 def latest_collectd_start(timeout: float = 30) -> list[str]:
-    """collectd's log lines of its latest start: after the previous run's end (or start) up to
-    "Initialization complete". Debian 12's `collectd -t` checks nothing, so the log it is."""
+    """The running collectd's log lines of its start: from the second it started up to
+    "Initialization complete". Bounded by the process's own start time, not by the previous
+    run's last words: a collectd that was killed says none, and its last complaints are not this
+    start's. Debian 12's `collectd -t` checks nothing, so the log it is."""
+    pids = [pid for pid, argv in command_lines() if os.path.basename(argv[0].decode(errors="replace")) == "collectd"]
+    assert len(pids) == 1, pids
+    since = time.strftime("[%Y-%m-%d %H:%M:%S]", time.localtime(int(process_started_at(pids[0]))))
+
     def start() -> list[str] | None:
         with open("/var/log/collectd.log", errors="replace") as handle:
-            lines = handle.read().splitlines()
+            lines = [line for line in handle.read().splitlines() if line[:21] >= since]
         done = [i for i, line in enumerate(lines) if "Initialization complete" in line]
-        if not done:
-            return None
-        ends = [i for i, line in enumerate(lines[:done[-1]])
-                if "Initialization complete" in line or "Exiting normally" in line or "collectd: Stopping" in line]
-        return lines[(ends[-1] + 1 if ends else 0):done[-1] + 1]
+        return lines[:done[0] + 1] if done else None
 
     return wait_until(start, timeout, 1, "a complete start in collectd's log")
 

@@ -1,0 +1,348 @@
+"""
+Graphite's web application on the carbon server: its settings from ``monitoring:web``, checked
+whole before anything changes, and what gunicorn, Django and the dashboards are given.
+
+graphite-web comes from the distribution (1.1.8 in Debian 12) and is served by gunicorn, bound to
+the pillar's address and port only. Its Django secret key lives in a file readable by root and
+``_graphite`` (never on a command line, never in the settings Salt shows); the settings module
+Salt writes only reads it. Editing dashboards takes a login (the admin account, its password in
+the secrets pillar); looking at them does not.
+"""
+
+from __future__ import annotations
+
+import grp
+import json
+import os
+import re
+from typing import Any
+
+from . import files
+from .carbon import ADDRESS_RE
+from .errors import DevstackSaltError, MonitoringError
+from .roles import local_address
+
+#: Where the role's web files live (Debian's graphite-web reads /etc/graphite).
+CONF_DIR = "/etc/graphite"
+SETTINGS_FILE = f"{CONF_DIR}/local_settings.py"
+#: The WSGI entry gunicorn loads (``devstack_salt_graphite:application``, on its --pythonpath).
+WSGI_MODULE = "devstack_salt_graphite"
+WSGI_FILE = f"{CONF_DIR}/{WSGI_MODULE}.py"
+SECRET_KEY_FILE = f"{CONF_DIR}/secret_key"
+DATABASE_FILE = "/var/lib/graphite/graphite.db"
+LOG_DIR = "/var/log/graphite"
+STATIC_ROOT = "/usr/share/graphite-web/static"
+#: The service (systemd unit or init.d script) running gunicorn.
+SERVICE = "devstack-salt-graphite-web"
+PID_FILE = f"/run/{SERVICE}.pid"
+#: The user graphite-web runs as (Debian's graphite-carbon and graphite-web share it).
+USER = "_graphite"
+
+#: monitoring:web keys and their defaults (secrets have none: bin/configure generates them).
+DEFAULTS = {
+    "enabled": False,     # the carbon server's default is true (web_settings)
+    "address": "127.0.0.1",
+    # Not 80 or 8080 (a stacked DevStack's Apache and Swift proxy), 8000 or 5000 (Heat, Keystone).
+    "port": 8013,
+    "workers": 2,
+    "time_zone": "UTC",
+    "admin_user": "admin",
+}
+SECRET_KEYS = ("secret_key", "admin_password")
+DASHBOARD_DEFAULTS = {
+    "hosts": True,        # a dashboard per node: load, CPU, memory, disk, network
+    "database": True,     # the database role's nodes: connections, queries, InnoDB
+    "broker": True,       # the broker role's nodes: queues, rates, connections
+    "salt_runs": True,    # Salt's own runs: duration, states, changes, failures
+    "time_range": "-2hours",
+    "refresh": 60,        # seconds between automatic refreshes in the browser
+    "graph_width": 480,
+    "graph_height": 260,
+}
+TIME_RANGE_RE = re.compile(r"-(\d+)(minutes|hours|days|weeks)\Z")
+USER_RE = re.compile(r"[A-Za-z0-9_.@+-]{1,150}\Z")
+ZONE_RE = re.compile(r"[A-Za-z0-9_+-]+(/[A-Za-z0-9_+-]+)*\Z")
+
+
+def _port(value: Any, where: str, errors: list[str]) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 65536:
+        errors.append(f"{where} must be a port number")
+
+
+def web_settings(config: Any, carbon: Any, carbon_server: bool, root: str = "monitoring:web") -> dict:
+    """``monitoring:web`` checked whole and completed with its defaults; MonitoringError names
+    every key that is wrong. ``carbon`` is ``monitoring:carbon`` (the web application reads the
+    running cache through its query port); ``carbon_server`` says whether this node runs it."""
+    errors: list[str] = []
+    if config is None:
+        config = {}
+    if not isinstance(config, dict):
+        raise MonitoringError([f"{root} must be a mapping (see README.md, Monitoring role)"])
+    known = set(DEFAULTS) | set(SECRET_KEYS) | {"dashboards"}
+    for key in sorted(set(config) - known, key=str):
+        errors.append(f"{root}:{key} is not a setting of the web application (known: {', '.join(sorted(known))})")
+    # On the carbon server the web application is on unless the pillar says otherwise.
+    model = {**DEFAULTS, "enabled": carbon_server, **{k: v for k, v in config.items() if k in known}}
+    if not isinstance(model["enabled"], bool):
+        errors.append(f"{root}:enabled must be true or false")
+    if model["enabled"] and not carbon_server:
+        errors.append(f"{root}:enabled needs monitoring:carbon:server: true on this node (the web application "
+                      "reads carbon's whisper files), or set it to false")
+    if not isinstance(model["address"], str) or not ADDRESS_RE.match(model["address"]):
+        errors.append(f"{root}:address must be an address to listen on")
+    _port(model["port"], f"{root}:port", errors)
+    carbon = carbon if isinstance(carbon, dict) else {}
+    for key, default in (("port", 2003), ("pickle_port", 2004), ("query_port", 7002)):
+        if model["port"] == carbon.get(key, default):
+            errors.append(f"{root}:port {model['port']} is carbon's {key} (monitoring:carbon:{key}); choose another")
+    if isinstance(model["workers"], bool) or not isinstance(model["workers"], int) or not 0 < model["workers"] <= 32:
+        errors.append(f"{root}:workers must be a number of processes from 1 to 32")
+    if not isinstance(model["time_zone"], str) or not ZONE_RE.match(model["time_zone"]):
+        errors.append(f"{root}:time_zone must be a time zone name such as UTC or Europe/Berlin")
+    if not isinstance(model["admin_user"], str) or not USER_RE.match(model["admin_user"]):
+        errors.append(f"{root}:admin_user must be a user name (letters, digits and _.@+-)")
+    for key in SECRET_KEYS:
+        value = config.get(key)
+        if model["enabled"] and (not isinstance(value, str) or len(value) < 16 or "\n" in value):
+            errors.append(f"{root}:{key} must be a string of at least 16 characters: bin/configure generates it "
+                          "into .salt/pillar/secrets.sls (run it again)")
+        model[key] = value
+    model["dashboards"] = dashboard_settings(config.get("dashboards"), f"{root}:dashboards", errors)
+    query_port = carbon.get("query_port", 7002)
+    model["carbonlink"] = f"{local_address(carbon.get('address', '127.0.0.1'))}:{query_port}"
+    if errors:
+        raise MonitoringError(errors)
+    return model
+
+
+def dashboard_settings(config: Any, root: str, errors: list[str]) -> dict:
+    """``monitoring:web:dashboards`` with its defaults; problems are added to ``errors``."""
+    if config is None:
+        config = {}
+    if not isinstance(config, dict):
+        errors.append(f"{root} must be a mapping of {', '.join(DASHBOARD_DEFAULTS)}")
+        return dict(DASHBOARD_DEFAULTS)
+    for key in sorted(set(config) - set(DASHBOARD_DEFAULTS), key=str):
+        errors.append(f"{root}:{key} is not a dashboard setting (known: {', '.join(DASHBOARD_DEFAULTS)})")
+    model = {**DASHBOARD_DEFAULTS, **{k: v for k, v in config.items() if k in DASHBOARD_DEFAULTS}}
+    for key in ("hosts", "database", "broker", "salt_runs"):
+        if not isinstance(model[key], bool):
+            errors.append(f"{root}:{key} must be true or false")
+    if not isinstance(model["time_range"], str) or not TIME_RANGE_RE.match(model["time_range"]):
+        errors.append(f"{root}:time_range must look like -30minutes, -2hours or -7days")
+    for key, low, high in (("refresh", 10, 86400), ("graph_width", 100, 4000), ("graph_height", 80, 3000)):
+        value = model[key]
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            errors.append(f"{root}:{key} must be a whole number from {low} to {high}")
+    return model
+
+
+def render_local_settings(model: dict) -> str:
+    """graphite-web's settings module (``/etc/graphite/local_settings.py``). It holds no secret:
+    it reads the secret key from its own file."""
+    lines = [
+        "# graphite-web settings, written by Salt from monitoring:web (salt/monitoring/web.sls).",
+        "# Edits here are overwritten on the next apply: change the pillar instead.",
+        f"with open({SECRET_KEY_FILE!r}) as _key:",
+        "    SECRET_KEY = _key.read().strip()",
+        f"ALLOWED_HOSTS = ['*']",
+        f"TIME_ZONE = {model['time_zone']!r}",
+        "GRAPHITE_ROOT = '/usr/share/graphite-web'",
+        f"CONF_DIR = {CONF_DIR!r}",
+        "STORAGE_DIR = '/var/lib/graphite/whisper'",
+        "WHISPER_DIR = '/var/lib/graphite/whisper'",
+        f"STATIC_ROOT = {STATIC_ROOT!r}",
+        f"LOG_DIR = {LOG_DIR!r}",
+        "LOG_ROTATION = False",
+        "INDEX_FILE = '/var/lib/graphite/search_index'",
+        # The points carbon still holds in memory are read from the running cache.
+        f"CARBONLINK_HOSTS = [{model['carbonlink']!r}]",
+        "DEFAULT_XFILES_FACTOR = 0",
+        # Anyone may look; saving or deleting a dashboard takes a login (the admin account).
+        "DASHBOARD_REQUIRE_AUTHENTICATION = True",
+        "DEFAULT_AUTO_FIELD = 'django.db.models.AutoField'",
+        "SILENCED_SYSTEM_CHECKS = ['admin.W411']",
+        "DATABASES = {'default': {'NAME': %r, 'ENGINE': 'django.db.backends.sqlite3'}}" % DATABASE_FILE,
+        "FUNCTION_PLUGINS = []",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def render_wsgi() -> str:
+    """The WSGI entry gunicorn serves: graphite-web's Django application, its static files
+    served by WhiteNoise, and three fixes of Debian 12's graphite-web 1.1.8 without which no
+    dashboard shows (each said in the text)."""
+    return '''"""graphite-web for gunicorn, written by Salt (salt/monitoring/web.sls)."""
+import os
+import re
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "graphite.settings")
+os.environ["GRAPHITE_SETTINGS_MODULE"] = "local_settings"
+
+from django.conf import settings  # noqa: E402
+from django.core.wsgi import get_wsgi_application  # noqa: E402
+from whitenoise import WhiteNoise  # noqa: E402
+
+# 1. The dashboard page looks for its theme's CSS through Django's static finders, which search
+#    a content/ folder Debian does not ship ("Invalid theme 'default'" on every page): search
+#    the static files instead.
+settings.STATICFILES_DIRS = (settings.STATIC_ROOT,)
+# 2. Debian's graphite.wsgi takes WhiteNoise 6 for a version older than 2 and fails to start:
+#    the static files are served here.
+_served = WhiteNoise(get_wsgi_application(), root=settings.STATIC_ROOT, prefix="static/")
+# 3. dashboard.js calls a global htmlEncode that 1.1.8 no longer defines (graphite-web issue
+#    2711): a saved dashboard never loads. It is served calling ExtJS's own htmlEncode.
+with open(os.path.join(settings.STATIC_ROOT, "js", "dashboard.js"), "rb") as _js:
+    DASHBOARD_JS = re.sub(rb"(?<![.\\w])htmlEncode\\(", b"Ext.util.Format.htmlEncode(", _js.read())
+
+
+def application(environ, start_response):
+    if environ.get("PATH_INFO") == "/static/js/dashboard.js":
+        start_response("200 OK", [("Content-Type", "text/javascript; charset=utf-8"),
+                                  ("Content-Length", str(len(DASHBOARD_JS))), ("Cache-Control", "no-cache")])
+        return [DASHBOARD_JS]
+    return _served(environ, start_response)
+'''
+
+
+def gunicorn_argv(model: dict) -> list[str]:
+    """gunicorn's command line (no secret on it: the key is read from its file)."""
+    address = model["address"]
+    bind = f"[{address}]:{model['port']}" if ":" in address else f"{address}:{model['port']}"
+    return ["/usr/bin/python3", "/usr/bin/gunicorn", "--bind", bind, "--workers", str(model["workers"]),
+            "--pythonpath", CONF_DIR, "--chdir", "/var/lib/graphite", "--error-logfile",
+            f"{LOG_DIR}/gunicorn.log", "--timeout", "60", f"{WSGI_MODULE}:application"]
+
+
+def base_url(model: dict) -> str:
+    """The URL the web application answers on, from this node (a wildcard address on loopback)."""
+    address = local_address(model["address"])
+    host = f"[{address}]" if ":" in address else address
+    return f"http://{host}:{model['port']}"
+
+
+# --------------------------------------------------------------------------------------------
+# Who listens on a port (the pillar's port must be free, or ours)
+# --------------------------------------------------------------------------------------------
+
+
+def _socket_inodes(port: int) -> set[str]:
+    """The inodes of the TCP sockets listening on ``port`` (any address), from /proc/net."""
+    found = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(table) as handle:
+                next(handle)
+                for line in handle:
+                    fields = line.split()
+                    if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                        found.add(fields[9])
+        except OSError:
+            continue
+    return found
+
+
+def port_users(port: int) -> list[tuple[int, str]]:
+    """(PID, command line) of this host's processes holding a socket that listens on ``port``."""
+    inodes = {f"socket:[{inode}]" for inode in _socket_inodes(port)}
+    users = []
+    if not inodes:
+        return users
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            fds = os.listdir(f"/proc/{pid}/fd")
+            if not any(os.readlink(f"/proc/{pid}/fd/{fd}") in inodes for fd in fds):
+                continue
+            with open(f"/proc/{pid}/cmdline", "rb") as handle:
+                argv = handle.read().split(b"\0")
+        except OSError:
+            continue
+        users.append((int(pid), " ".join(arg.decode(errors="replace") for arg in argv if arg)))
+    return sorted(users)
+
+
+def port_conflict(model: dict, root: str = "monitoring:web") -> str | None:
+    """Why the pillar's port cannot be the web application's (another program listens there),
+    or None when it is free or gunicorn serving our WSGI entry holds it."""
+    others = [(pid, argv) for pid, argv in port_users(model["port"]) if f"{WSGI_MODULE}:application" not in argv]
+    if not others:
+        return None
+    pid, argv = others[0]
+    return (f"{root}:port {model['port']} is in use by another program (PID {pid}: {argv[:80]}); "
+            "choose a free port or stop that program")
+
+
+# --------------------------------------------------------------------------------------------
+# graphite-manage: the database and the admin account
+# --------------------------------------------------------------------------------------------
+
+MANAGE = "/usr/bin/graphite-manage"
+#: graphite-manage as the web user, with our settings module (found on /etc/graphite). runuser,
+#: not Salt's runas: that starts Salt's own Python as the user to read its environment.
+MANAGE_ARGV = ["runuser", "-u", USER, "--", "env", f"PYTHONPATH={CONF_DIR}", "GRAPHITE_SETTINGS_MODULE=local_settings",
+               MANAGE]
+
+#: Run by ``graphite-manage shell -c``: reads ``{"user", "password", "apply"}`` as JSON on stdin
+#: (the password never on a command line) and prints the account's state before: ok, missing
+#: or differs (not a superuser, inactive, or another password). With ``apply`` it is made ok.
+ADMIN_SCRIPT = """\
+import json, sys
+from django.contrib.auth import get_user_model
+wanted = json.load(sys.stdin)
+User = get_user_model()
+user = User.objects.filter(username=wanted['user']).first()
+if user is None:
+    state = 'missing'
+elif user.is_superuser and user.is_staff and user.is_active and user.check_password(wanted['password']):
+    state = 'ok'
+else:
+    state = 'differs'
+if wanted['apply'] and state != 'ok':
+    user = user or User(username=wanted['user'])
+    user.is_superuser = user.is_staff = user.is_active = True
+    user.set_password(wanted['password'])
+    user.save()
+print('admin-account: ' + state)
+"""
+
+
+def admin_account(run_all, user: str, password: str, apply: bool) -> str:
+    """The admin account's state before (``ok``, ``missing``, ``differs``), made ``ok`` when
+    ``apply``. ``run_all`` is Salt's ``cmd.run_all``; graphite-manage runs as the web user.
+    Before the first apply (no package, no database yet) the account is ``missing``."""
+    if not apply and not (os.path.exists(MANAGE) and os.path.exists(DATABASE_FILE)):
+        return "missing"
+    result = run_all(MANAGE_ARGV + ["shell", "-c", ADMIN_SCRIPT], python_shell=False,
+                     stdin=json.dumps({"user": user, "password": password, "apply": bool(apply)}),
+                     output_loglevel="quiet", ignore_retcode=True)
+    found = [line.split(": ", 1)[1] for line in result.get("stdout", "").splitlines()
+             if line.startswith("admin-account: ")]
+    if result.get("retcode") or not found:
+        tail = "\n".join(result.get("stderr", "").splitlines()[-5:])
+        raise DevstackSaltError(f"graphite-manage could not check the admin account {user!r}: {tail}")
+    return found[-1]
+
+
+# --------------------------------------------------------------------------------------------
+# The secret key's file
+# --------------------------------------------------------------------------------------------
+
+
+def secret_key_state(key: str, path: str = SECRET_KEY_FILE) -> str:
+    """``ok`` when the key's file holds ``key`` with owner root, group the web user, mode 0640;
+    ``missing`` or ``differs`` otherwise."""
+    try:
+        stat = os.stat(path)
+        with open(path, encoding="utf-8") as handle:
+            held = handle.read().strip()
+    except OSError:
+        return "missing"
+    group = grp.getgrnam(USER).gr_gid
+    if held != key or stat.st_uid != 0 or stat.st_gid != group or stat.st_mode & 0o777 != 0o640:
+        return "differs"
+    return "ok"
+
+
+def write_secret_key(key: str, path: str = SECRET_KEY_FILE) -> None:
+    """The key's file, whole or not at all: root, group the web user, 0640."""
+    files.write_text(path, key + "\n", 0o640, 0, grp.getgrnam(USER).gr_gid)

@@ -1,0 +1,87 @@
+# Graphite's web application on the carbon server: graphite-web from the distribution, served
+# by gunicorn on the pillar's address and port only, reading carbon's whisper files and its
+# cache; its database initialised once; an admin account; and the dashboards generated from the
+# nodes and roles carbon holds metrics of (monitoring.dashboards). monitoring.web_config checks
+# the whole monitoring:web pillar (and that nothing else listens on its port) while this file
+# renders, so a bad pillar changes nothing.
+{%- set web = salt['monitoring.web_config']() %}
+{%- set systemd = salt['topology.systemd']() %}
+{%- set unit = 'service' if systemd else 'init' %}
+
+monitoring-web-packages:
+  pkg.installed:
+    - pkgs: [graphite-web, gunicorn, python3-whitenoise]
+
+monitoring-web-settings:
+  file.managed:
+    - name: /etc/graphite/local_settings.py
+    - contents: {{ web.settings | yaml_encode }}
+    - mode: '0644'
+    - require:
+      - pkg: monitoring-web-packages
+
+monitoring-web-wsgi:
+  file.managed:
+    - name: /etc/graphite/devstack_salt_graphite.py
+    - contents: {{ web.wsgi | yaml_encode }}
+    - mode: '0644'
+    - require:
+      - pkg: monitoring-web-packages
+
+monitoring-web-secret-key:
+  monitoring.web_secret_key:
+    - name: /etc/graphite/secret_key
+    - require:
+      - pkg: monitoring-web-packages
+
+# Django's tables (dashboards, accounts), created once; --check says whether any is missing.
+monitoring-web-database:
+  cmd.run:
+    - name: {{ web.manage }} migrate --noinput --verbosity 0
+    - unless: {{ web.manage }} migrate --check --verbosity 0
+    - require:
+      - file: monitoring-web-settings
+      - monitoring: monitoring-web-secret-key
+
+monitoring-web-admin:
+  monitoring.web_admin:
+    - name: {{ web.admin_user }}
+    - require:
+      - cmd: monitoring-web-database
+
+# A systemd unit where systemd runs (enabled at boot), an init.d script elsewhere.
+monitoring-web-unit:
+  file.managed:
+    - name: {{ '/etc/systemd/system/' ~ web.service ~ '.service' if systemd else '/etc/init.d/' ~ web.service }}
+    - source: salt://monitoring/files/graphite-web.{{ unit }}
+    - template: jinja
+    - mode: '{{ '0644' if systemd else '0755' }}'
+    - context:
+        service: {{ web.service }}
+        user: {{ web.user }}
+        argv: {{ web.argv | join(' ') }}
+        pid_file: {{ web.pid_file }}
+        url: {{ web.url }}
+        host: {{ web.host }}
+        port: {{ web.port }}
+
+monitoring-web-service:
+  service.running:
+    - name: {{ web.service }}
+{%- if systemd %}
+    - enable: True
+{%- endif %}
+    - require:
+      - cmd: monitoring-web-database
+    - watch:
+      - file: monitoring-web-settings
+      - file: monitoring-web-wsgi
+      - file: monitoring-web-unit
+      - monitoring: monitoring-web-secret-key
+
+monitoring-web-dashboards:
+  monitoring.dashboards:
+    - name: graphite-web dashboards
+    - require:
+      - service: monitoring-web-service
+      - monitoring: monitoring-web-admin

@@ -1,0 +1,276 @@
+"""Graphite's web application on this host (the carbon server of the default pillar): gunicorn
+where the pillar says only, the render API answering with this host's real metrics and the Salt
+run of the apply itself, the generated dashboards with data in every graph, and the same
+dashboards looked at in a real browser (headless Chromium), a screenshot of each kept as an
+artefact in build/artifacts/. The secret key and the admin password stay out of output, logs and
+process arguments."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import time
+import urllib.parse
+import urllib.request
+import uuid
+
+import pika
+import pytest
+
+from browser import Browser
+from common import wait_until
+from host_salt import SALT_CALL, run_watching_argv, salt_call
+from monitoring_helpers import WHISPER, wait_for_points
+from project import PROJECT
+from salt_node import failed
+
+ARTIFACTS = os.path.join(PROJECT, "build", "artifacts")
+
+
+def changed(result: dict) -> dict:
+    return {key: value["changes"] for key, value in result.items() if value["changes"]}
+
+
+@pytest.fixture(scope="module")
+def web():
+    """The monitoring role applied (the web application with it) and applied again: the second
+    run changes nothing. Returns the pillar's monitoring section and when the first run ended."""
+    salt_call("saltutil.sync_all")
+    started = time.time()
+    first = salt_call("state.apply", "monitoring", "--retcode-passthrough")
+    assert not failed(first), failed(first)
+    again = salt_call("state.apply", "monitoring", "--retcode-passthrough")
+    assert not failed(again) and not changed(again), changed(again)
+    monitoring = salt_call("pillar.get", "monitoring", "unmask=True")
+    config = salt_call("monitoring.web_config")
+    return {"pillar": monitoring, "config": config, "started": started}
+
+
+def get(web: dict, path: str, **query) -> tuple[int, str, bytes]:
+    url = web["config"]["url"] + path + ("?" + urllib.parse.urlencode(query, doseq=True) if query else "")
+    with urllib.request.urlopen(url, timeout=30) as response:
+        return response.status, response.headers.get("Content-Type", ""), response.read()
+
+
+def render(web: dict, target: str, since: str = "-10min") -> list[dict]:
+    _, _, body = get(web, "/render", target=target, format="json", **{"from": since})
+    return json.loads(body)
+
+
+def points(series: list[dict]) -> list[tuple[float, int]]:
+    """(value, timestamp) of every non-empty point of a render answer."""
+    return [(value, stamp) for one in series for value, stamp in one["datapoints"] if value is not None]
+
+
+def host_name() -> str:
+    """This host as collectd's write_graphite names it (collectd.conf: FQDNLookup false)."""
+    return socket.gethostname().replace(".", "_")
+
+
+def test_the_web_application_listens_only_where_the_pillar_says(host, web):
+    config = web["config"]
+    assert config["enabled"] and config["address"] == web["pillar"]["web"]["address"]
+    assert host.socket(f"tcp://{config['address']}:{config['port']}").is_listening
+    assert not host.socket(f"tcp://0.0.0.0:{config['port']}").is_listening
+    assert not host.socket(f"tcp://:::{config['port']}").is_listening
+    # gunicorn (Debian's runs as python3), as the web user, and no part of it as root.
+    workers = [p for p in host.process.filter(comm="python3") if "devstack_salt_graphite:application" in p.args]
+    assert len(workers) == 1 + web["pillar"]["web"]["workers"], [(p.pid, p.args) for p in workers]
+    assert {p.user for p in workers} == {"_graphite"}, [(p.pid, p.user) for p in workers]
+
+
+def test_the_render_api_returns_a_png_and_this_hosts_load_with_plausible_values(web):
+    status, kind, body = get(web, "/render", target=f"collectd.{host_name()}.load.load.shortterm",
+                             width="400", height="200", **{"from": "-10min"})
+    assert status == 200 and kind == "image/png" and body.startswith(b"\x89PNG\r\n\x1a\n"), (status, kind, body[:20])
+
+    def recent() -> list[tuple[float, int]]:
+        return [(v, t) for v, t in points(render(web, f"collectd.{host_name()}.load.load.shortterm"))
+                if t >= time.time() - 600]
+
+    loads = wait_until(recent, 60, 2, "a point of this host's load in the last 10 minutes")
+    assert all(0 <= value < 10 * os.cpu_count() for value, _ in loads), loads
+    # The newest point matches the kernel's own figure within what the last 10 s can change.
+    assert abs(loads[-1][0] - os.getloadavg()[0]) < 2 + os.cpu_count(), (loads[-1], os.getloadavg())
+
+
+def test_the_salt_run_of_the_apply_itself_is_measured(web):
+    minion = salt_call("grains.get", "id").replace(".", "_")
+    target = f"salt.{minion}.state_apply.duration_ms"
+
+    def of_this_apply() -> list[tuple[float, int]]:
+        return [(v, t) for v, t in points(render(web, target, "-30min")) if t >= web["started"] - 10]
+
+    runs = wait_until(of_this_apply, 60, 2, f"a point of {target} since the fixture's apply")
+    assert all(0 < value < 600_000 for value, _ in runs), runs
+
+
+def make_broker_traffic(broker: dict) -> str:
+    """Publish and fetch a message through the broker (a queue kept until the end of the module
+    so RabbitMQ's overview keeps its queue totals): the broker dashboard's rates have data."""
+    user = broker["devstack_user"]
+    params = pika.ConnectionParameters(broker["address"], broker["port"], "/",
+                                       pika.PlainCredentials(user, broker["users"][user]["password"]),
+                                       connection_attempts=3, retry_delay=2, socket_timeout=10)
+    queue = f"graphite-web-{uuid.uuid4().hex[:8]}"
+    connection = pika.BlockingConnection(params)
+    try:
+        channel = connection.channel()
+        channel.queue_declare(queue, auto_delete=False)
+        channel.confirm_delivery()
+        for i in range(5):
+            channel.basic_publish("", queue, f"message {i}".encode(), mandatory=True)
+        for _ in range(3):
+            channel.basic_get(queue, auto_ack=True)
+    finally:
+        connection.close()
+    return queue
+
+
+@pytest.fixture(scope="module")
+def traffic(web):
+    broker = salt_call("pillar.get", "broker", "unmask=True")
+    queue = make_broker_traffic(broker)
+    # collectd derives a rate from two readings: wait for the first of each.
+    for name in ("derive-message_stats-publish", "derive-message_stats-deliver_get", "gauge-queue_totals-messages_ready"):
+        wait_for_points(f"{WHISPER}/collectd/{host_name()}/curl_json-rabbitmq/{name}.wsp", timeout=90)
+    yield
+    user = broker["devstack_user"]
+    connection = pika.BlockingConnection(pika.ConnectionParameters(
+        broker["address"], broker["port"], "/", pika.PlainCredentials(user, broker["users"][user]["password"])))
+    connection.channel().queue_delete(queue)
+    connection.close()
+
+
+def dashboards_of(web: dict) -> dict:
+    return salt_call("monitoring.dashboards", "states=True")
+
+
+def test_a_dashboard_for_the_host_and_each_role_of_the_all_in_one_node_with_data_in_every_graph(web, traffic):
+    found = dashboards_of(web)
+    assert set(found) == {f"host-{host_name()}", "database", "broker", "salt-runs"}, sorted(found)
+    since = web["pillar"]["web"]["dashboards"]["time_range"]
+    for name, dashboard in found.items():
+        assert dashboard["url"] == f"{web['config']['url']}/dashboard/{name}"
+        _, _, body = get(web, f"/dashboard/load/{name}")
+        saved = json.loads(body)
+        assert saved.get("state") == dashboard["state"], (name, saved)
+        for _, params, url in dashboard["state"]["graphs"]:
+            for target in params["target"]:
+                def has_data(target: str = target) -> list:
+                    return points(render(web, target, since))
+                wait_until(has_data, 60, 5, f"data for {target} on dashboard {name}")
+            status, kind, body = get(web, url)
+            assert status == 200 and kind == "image/png" and len(body) > 1000, (name, params["title"], status, kind)
+
+
+def test_the_pillars_thresholds_are_drawn_as_lines(web):
+    found = dashboards_of(web)
+    thresholds = web["pillar"]["thresholds"]
+    disk = next(g[1] for g in found[f"host-{host_name()}"]["state"]["graphs"] if "file system" in g[1]["title"])
+    above = thresholds["root_disk_full"]["above"]
+    assert any(t.startswith(f"threshold({float(above)},") for t in disk["target"]), disk
+    failures = next(g[1] for g in found["salt-runs"]["state"]["graphs"] if g[1]["title"].startswith("Failed"))
+    assert any(t.startswith(f"threshold({float(thresholds['state_run_failed']['above'])},") for t in failures["target"])
+
+
+#: What the dashboard page shows as an error: graphite-web's initialError (a missing dashboard,
+#: an invalid theme) and any visible ExtJS window (its error boxes). Nothing, on a good page.
+SHOWN_ERRORS = """(() => ({
+  initialError: typeof initialError === 'undefined' ? 'not a dashboard page' : (initialError || ''),
+  windows: Array.from(document.querySelectorAll('.x-window'))
+    .filter(w => w.offsetWidth > 0 && getComputedStyle(w).visibility !== 'hidden')
+    .map(w => w.innerText.trim().replace(/\\s+/g, ' ')),
+}))()"""
+#: Console errors that say nothing about the page: the template's web font (no internet here)
+#: and the browser's favicon request.
+HARMLESS = ("fonts.googleapis.com", "favicon.ico")
+
+
+def test_every_dashboard_shows_its_graphs_in_a_real_browser(web, traffic):
+    os.makedirs(ARTIFACTS, exist_ok=True)
+    found = dashboards_of(web)
+    with Browser() as browser:
+        for name, dashboard in sorted(found.items()):
+            browser.open(dashboard["url"])
+            expected = len(dashboard["state"]["graphs"])
+            loaded = browser.wait_for(
+                "(() => { const g = Array.from(document.images).filter(i => i.src.includes('/render'));"
+                f" return g.length === {expected} && g.every(i => i.complete && i.naturalWidth > 0)"
+                " && g.map(i => i.naturalWidth); })()", timeout=60)
+            assert len(loaded) == expected and all(width > 0 for width in loaded), (name, loaded)
+            browser.screenshot(os.path.join(ARTIFACTS, f"graphite-dashboard-{name}.png"))
+            assert browser.evaluate(SHOWN_ERRORS) == {"initialError": "", "windows": []}, name
+        errors = [e for e in browser.console_errors if not any(word in e for word in HARMLESS)]
+        assert not errors, errors
+
+
+def test_a_missing_dashboard_is_an_error_the_browser_check_sees(web):
+    """The check above can fail: a dashboard that does not exist shows graphite-web's error."""
+    with Browser() as browser:
+        browser.open(f"{web['config']['url']}/dashboard/no-such-dashboard")
+        shown = browser.wait_for(f"(() => {{ const s = {SHOWN_ERRORS}; return s.windows.length && s; }})()", timeout=30)
+    assert "does not exist" in shown["initialError"] and any("does not exist" in w for w in shown["windows"]), shown
+
+
+def test_the_secret_key_and_admin_password_stay_out_of_output_logs_and_process_arguments(web, tmp_path):
+    secrets = [web["pillar"]["web"]["secret_key"], web["pillar"]["web"]["admin_password"]]
+    key_file = "/etc/graphite/secret_key"
+    stat = os.stat(key_file)
+    assert stat.st_mode & 0o777 == 0o640 and stat.st_uid == 0
+    # Make the apply write the key, set the admin's password and log in to save a dashboard.
+    subprocess.run(["runuser", "-u", "_graphite", "--", "env", "PYTHONPATH=/etc/graphite",
+                    "GRAPHITE_SETTINGS_MODULE=local_settings", "/usr/bin/graphite-manage", "shell", "-c",
+                    "from django.contrib.auth.models import User; from graphite.dashboard.models import Dashboard; "
+                    "User.objects.filter(username='admin').update(password='!'); "
+                    "Dashboard.objects.filter(name='salt-runs').delete()"], check=True, capture_output=True)
+    os.unlink(key_file)
+    rc, out, err, argv = run_watching_argv(
+        [SALT_CALL, "--out=json", "--log-level=debug", "state.apply", "monitoring"], tmp_path)
+    assert rc == 0, err[-2000:]
+    result = json.loads(out)["local"]
+    changes = list(changed(result).values())
+    assert {"secret_key": "written"} in changes and {"admin": "password and rights set"} in changes, changes
+    assert {"salt-runs": "created"} in changes, changes
+    assert open(key_file).read().strip() == secrets[0]
+    logs = ""
+    for folder in ("/var/log/graphite",):
+        for name in os.listdir(folder):
+            with open(os.path.join(folder, name), errors="replace") as handle:
+                logs += handle.read()
+    settings = open("/etc/graphite/local_settings.py").read()
+    for secret in secrets:
+        for where, text in (("output", out), ("debug log", err), ("process arguments", argv),
+                            ("web logs", logs), ("settings module", settings)):
+            assert secret not in text, f"a web application secret is in the {where}"
+
+
+@pytest.mark.parametrize("override, key", [
+    ({"monitoring": {"web": {"dashboards": {"colour": "blue"}}}}, "monitoring:web:dashboards:colour is not a dashboard setting"),
+    ({"monitoring": {"web": {"port": 2003}}}, "monitoring:web:port 2003 is carbon's port"),
+    ({"monitoring": {"web": {"listen": "0.0.0.0"}}}, "monitoring:web:listen is not a setting"),
+])
+def test_a_bad_web_pillar_is_a_clear_error_and_changes_nothing(web, override, key):
+    watched = ["/etc/graphite/local_settings.py", "/etc/graphite/secret_key", "/etc/collectd/collectd.conf"]
+    before = {path: os.stat(path).st_mtime_ns for path in watched}
+    result = salt_call("state.apply", "monitoring", f"pillar={json.dumps(override)}", check=False)
+    text = json.dumps(result)
+    assert key in text and "Traceback" not in text, text[-2000:]
+    assert {path: os.stat(path).st_mtime_ns for path in watched} == before
+
+
+def test_a_port_another_program_listens_on_is_a_clear_error_and_changes_nothing(web):
+    with socket.socket() as other:
+        other.bind(("127.0.0.1", 0))
+        other.listen()
+        port = other.getsockname()[1]
+        before = os.stat("/etc/graphite/local_settings.py").st_mtime_ns
+        result = salt_call("state.apply", "monitoring", f"pillar={json.dumps({'monitoring': {'web': {'port': port}}})}",
+                           check=False)
+        text = json.dumps(result)
+        assert f"monitoring:web:port {port} is in use by another program (PID {os.getpid()}" in text, text[-2000:]
+        assert os.stat("/etc/graphite/local_settings.py").st_mtime_ns == before
+    test_mode = salt_call("state.apply", "monitoring", "test=True")
+    assert not failed(test_mode) and not changed(test_mode), changed(test_mode)

@@ -1,0 +1,144 @@
+"""The web application's pillar, settings and generated dashboards, as plain Python: what
+monitoring:web accepts and the errors naming its keys, what gunicorn and Django are given, and
+which dashboards and graphs the nodes, roles and thresholds make."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+
+import pytest
+
+from devstack_salt import graphite_dashboards as dashboards
+from devstack_salt import graphite_web as web
+from devstack_salt.errors import MonitoringError
+
+SECRETS = {"secret_key": "k" * 40, "admin_password": "p" * 24}
+CARBON = {"server": True, "address": "127.0.0.1", "port": 2003, "pickle_port": 2004, "query_port": 7002}
+
+
+def errors_of(config, carbon=CARBON, server=True) -> list[str]:
+    with pytest.raises(MonitoringError) as raised:
+        web.web_settings(config, carbon, server)
+    return raised.value.errors
+
+
+def test_the_carbon_server_gets_the_web_application_with_defaults():
+    model = web.web_settings(dict(SECRETS), CARBON, True)
+    assert model["enabled"] and (model["address"], model["port"], model["workers"]) == ("127.0.0.1", 8013, 2)
+    assert model["dashboards"] == web.DASHBOARD_DEFAULTS
+    assert model["carbonlink"] == "127.0.0.1:7002"
+    assert web.web_settings(None, CARBON, False)["enabled"] is False  # other nodes: off, no secrets needed
+
+
+@pytest.mark.parametrize("config, expected", [
+    ({"dashboards": {"colour": "blue"}}, "monitoring:web:dashboards:colour is not a dashboard setting"),
+    ({"listen": "0.0.0.0"}, "monitoring:web:listen is not a setting of the web application"),
+    ({"port": 2004}, "monitoring:web:port 2004 is carbon's pickle_port"),
+    ({"port": 70000}, "monitoring:web:port must be a port number"),
+    ({"workers": 0}, "monitoring:web:workers must be a number of processes from 1 to 32"),
+    ({"dashboards": {"time_range": "yesterday"}}, "monitoring:web:dashboards:time_range must look like"),
+    ({"dashboards": {"hosts": "yes"}}, "monitoring:web:dashboards:hosts must be true or false"),
+    ({"secret_key": "short"}, "monitoring:web:secret_key must be a string of at least 16 characters"),
+])
+def test_a_bad_web_pillar_names_the_key_to_fix(config, expected):
+    found = errors_of({**SECRETS, **config})
+    assert any(error.startswith(expected) for error in found), found
+
+
+def test_the_web_application_needs_the_carbon_server_and_its_secrets():
+    assert any("needs monitoring:carbon:server: true" in e for e in errors_of({"enabled": True, **SECRETS}, server=False))
+    missing = errors_of({})
+    assert {e.split()[0] for e in missing} == {"monitoring:web:secret_key", "monitoring:web:admin_password"}
+    assert all("bin/configure" in e for e in missing)
+
+
+def test_no_secret_in_the_settings_module_or_on_the_command_line():
+    model = web.web_settings({**SECRETS, "address": "::1", "port": 8100}, CARBON, True)
+    text = web.render_local_settings(model) + web.render_wsgi() + " ".join(web.gunicorn_argv(model))
+    assert SECRETS["secret_key"] not in text and SECRETS["admin_password"] not in text
+    assert "open('/etc/graphite/secret_key')" in web.render_local_settings(model)
+    assert "DASHBOARD_REQUIRE_AUTHENTICATION = True" in web.render_local_settings(model)
+    assert web.gunicorn_argv(model)[2:4] == ["--bind", "[::1]:8100"]
+    assert web.base_url(model) == "http://[::1]:8100"
+    compile(web.render_local_settings(model), "local_settings.py", "exec")
+    compile(web.render_wsgi(), "devstack_salt_graphite.py", "exec")
+
+
+def test_a_port_another_program_listens_on_is_named_with_its_pid():
+    with socket.socket() as other:
+        other.bind(("127.0.0.1", 0))
+        other.listen()
+        port = other.getsockname()[1]
+        model = web.web_settings({**SECRETS, "port": port}, CARBON, True)
+        conflict = web.port_conflict(model)
+        assert conflict.startswith(f"monitoring:web:port {port} is in use by another program (PID {os.getpid()}")
+    assert web.port_conflict(model) is None
+
+
+# ---- dashboards -------------------------------------------------------------------------------
+
+THIS_NODE_PLUGINS = {
+    "cpu": {}, "memory": {}, "load": {}, "df": {"MountPoint": "/"}, "interface": {"Interface": "lo"},
+    "mysql": {"Database mariadb": {"User": "collectd"}},
+    "curl_json": {"URL http://127.0.0.1:15672/api/overview": {"Instance": "rabbitmq"}},
+}
+THRESHOLDS = {
+    "root_disk_full": {"source": "disk:/", "above": 95},
+    "state_run_failed": {"source": "carbon:salt.node1.state_apply.failed", "above": 0.5},
+    "other": {"source": "carbon:somewhere.else", "above": 3},
+}
+
+
+def generated(whisper_dir, plugins=THIS_NODE_PLUGINS, settings=None):
+    found = dashboards.inventory(str(whisper_dir), "collectd", "salt", "node1", plugins, "node1")
+    return dashboards.dashboards(settings or dict(web.DASHBOARD_DEFAULTS), found, "collectd", "salt", THRESHOLDS)
+
+
+def test_this_node_has_its_dashboards_from_its_own_collectd_configuration(tmp_path):
+    found = generated(tmp_path)  # carbon holds nothing yet
+    assert sorted(found) == ["broker", "database", "host-node1", "salt-runs"]
+    titles = [entry[1]["title"] for entry in found["host-node1"]["graphs"]]
+    assert titles == ["Load average", "CPU, all cores (jiffies per second)", "Memory (bytes)",
+                      "Root file system (% used)", "Network (bytes per second)"]
+    assert generated(tmp_path) == found  # the same twice
+
+
+def test_a_node_carbon_holds_metrics_of_gets_a_dashboard_of_what_it_sends(tmp_path):
+    for folder in ("collectd/node2/load/load", "collectd/node2/cpu-0", "collectd/node2/mysql-mariadb",
+                   "salt/node2/state_highstate"):
+        os.makedirs(tmp_path / folder)
+    found = generated(tmp_path)
+    assert [entry[1]["title"] for entry in found["host-node2"]["graphs"]] == [
+        "Load average", "CPU, all cores (jiffies per second)"]
+    database = json.dumps(found["database"])
+    assert "collectd.node1.mysql-mariadb" in database and "collectd.node2.mysql-mariadb" in database
+    assert "node2" not in json.dumps(found["broker"])
+    assert "salt.node2.*.duration_ms" in json.dumps(found["salt-runs"])
+
+
+def test_the_pillars_thresholds_are_drawn_on_the_graphs_they_watch(tmp_path):
+    found = generated(tmp_path)
+    disk = next(e[1] for e in found["host-node1"]["graphs"] if e[1]["title"].startswith("Root"))
+    assert disk["target"][1] == 'threshold(95.0,"root_disk_full above 95","red")'
+    failed = next(e[1] for e in found["salt-runs"]["graphs"] if e[1]["title"].startswith("Failed"))
+    assert failed["target"][-1] == 'threshold(0.5,"state_run_failed above 0.5","red")'
+    assert "somewhere" not in json.dumps(found)
+
+
+def test_dashboards_the_pillar_turns_off_are_not_made(tmp_path):
+    settings = {**web.DASHBOARD_DEFAULTS, "hosts": False, "broker": False}
+    assert sorted(generated(tmp_path, settings=settings)) == ["database", "salt-runs"]
+    assert sorted(generated(tmp_path, plugins={"load": {}})) == ["host-node1", "salt-runs"]
+
+
+def test_a_dashboard_state_is_what_graphite_webs_own_ui_saves(tmp_path):
+    state = generated(tmp_path)["host-node1"]
+    assert state["name"] == "host-node1"
+    assert state["timeConfig"]["relativeStartQuantity"] == "2" and state["timeConfig"]["relativeStartUnits"] == "hours"
+    assert state["refreshConfig"] == {"enabled": True, "interval": 60000}
+    graph_id, params, url = state["graphs"][0]
+    assert graph_id == "host-node1-1" and url.startswith("/render?") and "from=-2hours" in url
+    assert dashboards.targets_of(state)[0] == params["target"]
+    assert dashboards.metric_name("node1.example.org") == "node1_example_org"
