@@ -242,7 +242,8 @@ def test_devstacks_units_are_active(stacked, unit):
     assert stacked.run(f"systemctl is-active {unit}", check=False).stdout.strip() == "active"
 
 
-@pytest.mark.parametrize("unit", ["mariadb", "rabbitmq-server", "collectd", "carbon-cache", "devstack-salt-minion"])
+@pytest.mark.parametrize("unit", ["mariadb", "rabbitmq-server", "collectd", "carbon-cache", "devstack-salt-minion",
+                                  "devstack-salt-graphite-web"])
 def test_our_daemons_run_under_systemd_and_are_enabled_at_boot(stacked, unit):
     assert stacked.run(f"systemctl is-active {unit}", check=False).stdout.strip() == "active"
     assert stacked.run(f"systemctl is-enabled {unit}", check=False).stdout.strip() == "enabled"
@@ -263,10 +264,11 @@ def test_the_stacked_node_checks_pass_on_the_machine(stacked, check):
 def test_no_port_of_ours_listens_beyond_the_pillars_address(stacked):
     ports = {stacked.pillar(key) for key in (
         "database:server:port", "broker:port", "broker:dist_port", "broker:management_port",
-        "monitoring:carbon:port", "monitoring:carbon:pickle_port", "monitoring:carbon:query_port")}
+        "monitoring:carbon:port", "monitoring:carbon:pickle_port", "monitoring:carbon:query_port",
+        "monitoring:web:port")}
     ports.add(4369)  # epmd
     allowed = {"127.0.0.1", "[::1]"} | {stacked.pillar(key) for key in (
-        "database:server:bind_address", "broker:address", "monitoring:carbon:address")}
+        "database:server:bind_address", "broker:address", "monitoring:carbon:address", "monitoring:web:address")}
     wide = []
     for line in stacked.run("ss -Hltnp").stdout.splitlines():
         local = line.split()[3]
@@ -274,6 +276,28 @@ def test_no_port_of_ours_listens_beyond_the_pillars_address(stacked):
         if int(port) in ports and address.split("%")[0] not in allowed:
             wide.append(line)
     assert not wide, "listening beyond the pillar's address:\n" + "\n".join(wide)
+
+
+def test_the_web_application_answers_beside_devstacks_apache_and_swift_proxy(stacked):
+    """Graphite's web application on the stacked all-in-one node: its own port, DevStack's Apache
+    (Keystone, port 80) and Swift's proxy (8080) listening as well, each by its own program, and
+    the render API answering with this node's metrics."""
+    web = stacked.salt("monitoring.web_config")[1]
+    owners = {}
+    for line in stacked.run("ss -Hltnp").stdout.splitlines():
+        fields = line.split()
+        port = int(fields[3].rsplit(":", 1)[1])
+        if port in (80, 8080, web["port"]):
+            owners.setdefault(port, set()).add(fields[-1].split('"')[1] if '"' in fields[-1] else fields[-1])
+    assert set(owners) == {80, 8080, web["port"]}, owners
+    assert "apache2" in owners[80] and "python3" in owners[web["port"]], owners
+    answer = stacked.run(f"{CHECKOUT}/.venv/bin/python -c \"import json, urllib.request; print(json.dumps(json.load("
+                         f"urllib.request.urlopen('{web['url']}/render?target=collectd.*.load.load.shortterm"
+                         f"&from=-10min&format=json', timeout=30))))\"")
+    series = json.loads(answer.stdout)
+    assert series and any(value is not None for one in series for value, _ in one["datapoints"]), series
+    boards = stacked.salt("monitoring.dashboards")[1]
+    assert {"database", "broker", "salt-runs"} <= set(boards) and any(name.startswith("host-") for name in boards), boards
 
 
 def test_no_password_is_in_a_log_others_can_read(stacked):

@@ -78,7 +78,8 @@ def check_broker(node: Node) -> None:
 
 
 def check_monitoring(node: Node) -> None:
-    """Every node runs the collectd agent; the node with carbon:server runs carbon-cache."""
+    """Every node runs the collectd agent; the node with carbon:server runs carbon-cache, and
+    Graphite's web application where monitoring:web enables it."""
     assert node.running("collectd"), "collectd is not running"
     conf = node.host.file("/etc/collectd/collectd.conf")
     assert conf.exists and conf.user == "root" and conf.mode == 0o600, "collectd.conf must be root's, mode 0600"
@@ -87,6 +88,14 @@ def check_monitoring(node: Node) -> None:
         address, port = roles.local_address(carbon.get("address", "127.0.0.1")), carbon.get("port", 2003)
         assert node.running("carbon-cache"), "carbon-cache is not running"
         assert node.listening(address, port), f"carbon does not listen on {address}:{port} (monitoring:carbon)"
+    web = node.salt("monitoring.web_config")
+    if web["enabled"]:
+        assert node.running("devstack_salt_graphite:application"), "the web application (gunicorn) is not running"
+        assert node.listening(web["host"], web["port"]), \
+            f"the web application does not listen on {web['host']}:{web['port']} (monitoring:web)"
+        key = node.host.file("/etc/graphite/secret_key")
+        assert key.exists and key.user == "root" and key.group == web["user"] and key.mode == 0o640, \
+            "the web application's secret key must be root's, group _graphite, mode 0640"
 
 
 def check_devstack(node: Node) -> None:
