@@ -66,7 +66,8 @@ def inventory(whisper_dir: str, collectd_prefix: str, salt_prefix: str | None, t
                                            for block in (options or {}).values()):
             mine.add(BROKER_DIR)
         elif plugin == "df":
-            mine.add("df-root")
+            if _watches_root(options or {}):
+                mine.add("df-root")
         else:
             mine.add(plugin)
     hosts[this_host] = mine
@@ -74,6 +75,15 @@ def inventory(whisper_dir: str, collectd_prefix: str, salt_prefix: str | None, t
     if salt_prefix:
         salt_ids.add(this_id)
     return {"hosts": hosts, "salt_ids": sorted(salt_ids)}
+
+
+def _watches_root(options: dict) -> bool:
+    """Whether collectd's df plugin with these options reports the root file system (df-root)."""
+    mounts = options.get("MountPoint")
+    mounts = [] if mounts is None else mounts if isinstance(mounts, list) else [mounts]
+    selected = "/" in mounts
+    ignore = options.get("IgnoreSelected") is True
+    return not mounts or selected != ignore
 
 
 def _has(plugins: set[str], plugin: str) -> bool:
@@ -235,8 +245,8 @@ def _request(opener: urllib.request.OpenerDirector, url: str, form: dict | None 
         with opener.open(url, data=data, timeout=timeout) as response:
             return json.loads(response.read().decode("utf-8"))
     except (urllib.error.URLError, OSError, ValueError) as exc:
-        path = urllib.parse.urlsplit(url).path
-        raise GraphiteWebError(f"graphite-web at {url.split(path)[0]} did not answer {path}: {exc}") from None
+        parts = urllib.parse.urlsplit(url)
+        raise GraphiteWebError(f"graphite-web at {parts.scheme}://{parts.netloc} did not answer {parts.path}: {exc}") from None
 
 
 def load(base: str, name: str, timeout: float = 15) -> dict | None:

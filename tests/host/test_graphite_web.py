@@ -69,6 +69,13 @@ def host_name() -> str:
     return socket.gethostname().replace(".", "_")
 
 
+def manage_shell(code: str) -> None:
+    """Python in graphite-web's Django, as the web user (what an operator's graphite-manage does)."""
+    subprocess.run(["runuser", "-u", "_graphite", "--", "env", "PYTHONPATH=/etc/graphite",
+                    "GRAPHITE_SETTINGS_MODULE=local_settings", "/usr/bin/graphite-manage", "shell", "-c", code],
+                   check=True, capture_output=True)
+
+
 def test_the_web_application_listens_only_where_the_pillar_says(host, web):
     config = web["config"]
     assert config["enabled"] and config["address"] == web["pillar"]["web"]["address"]
@@ -221,11 +228,9 @@ def test_the_secret_key_and_admin_password_stay_out_of_output_logs_and_process_a
     stat = os.stat(key_file)
     assert stat.st_mode & 0o777 == 0o640 and stat.st_uid == 0
     # Make the apply write the key, set the admin's password and log in to save a dashboard.
-    subprocess.run(["runuser", "-u", "_graphite", "--", "env", "PYTHONPATH=/etc/graphite",
-                    "GRAPHITE_SETTINGS_MODULE=local_settings", "/usr/bin/graphite-manage", "shell", "-c",
-                    "from django.contrib.auth.models import User; from graphite.dashboard.models import Dashboard; "
-                    "User.objects.filter(username='admin').update(password='!'); "
-                    "Dashboard.objects.filter(name='salt-runs').delete()"], check=True, capture_output=True)
+    manage_shell("from django.contrib.auth.models import User; from graphite.dashboard.models import Dashboard; "
+                 "User.objects.filter(username='admin').update(password='!'); "
+                 "Dashboard.objects.filter(name='salt-runs').delete()")
     os.unlink(key_file)
     rc, out, err, argv = run_watching_argv(
         [SALT_CALL, "--out=json", "--log-level=debug", "state.apply", "monitoring"], tmp_path)
@@ -245,6 +250,28 @@ def test_the_secret_key_and_admin_password_stay_out_of_output_logs_and_process_a
         for where, text in (("output", out), ("debug log", err), ("process arguments", argv),
                             ("web logs", logs), ("settings module", settings)):
             assert secret not in text, f"a web application secret is in the {where}"
+
+
+def test_test_mode_predicts_exactly_what_the_apply_then_changes(web):
+    """A local edit of the settings and a dashboard deleted by hand: test=True names exactly the
+    states the real run then changes, and changes nothing itself."""
+    with open("/etc/graphite/local_settings.py", "a") as handle:
+        handle.write("# a local edit, to be replaced\n")
+    manage_shell("from graphite.dashboard.models import Dashboard; Dashboard.objects.filter(name='broker').delete()")
+    edited = open("/etc/graphite/local_settings.py").read()
+    predicted = salt_call("state.apply", "monitoring", "test=True")
+    assert not failed(predicted), failed(predicted)
+    would = {key for key, value in predicted.items() if value["result"] is None}
+    dashboards = next(value for value in predicted.values() if value["name"] == "graphite-web dashboards")
+    assert dashboards["changes"] == {"broker": "created"}, dashboards
+    assert open("/etc/graphite/local_settings.py").read() == edited
+    _, _, body = get(web, "/dashboard/load/broker")
+    assert "does not exist" in json.loads(body).get("error", ""), body
+    applied = salt_call("state.apply", "monitoring", "--retcode-passthrough")
+    assert not failed(applied), failed(applied)
+    assert set(changed(applied)) == would, (sorted(changed(applied)), sorted(would))
+    assert "local edit" not in open("/etc/graphite/local_settings.py").read()
+    assert set(changed(salt_call("state.apply", "monitoring"))) == set()
 
 
 @pytest.mark.parametrize("override, key", [

@@ -131,6 +131,12 @@ def test_dashboards_the_pillar_turns_off_are_not_made(tmp_path):
     settings = {**web.DASHBOARD_DEFAULTS, "hosts": False, "broker": False}
     assert sorted(generated(tmp_path, settings=settings)) == ["database", "salt-runs"]
     assert sorted(generated(tmp_path, plugins={"load": {}})) == ["host-node1", "salt-runs"]
+    # The root file system graph only where collectd's df plugin reports it.
+    for options, root in (({}, True), ({"MountPoint": "/"}, True), ({"MountPoint": ["/srv", "/"]}, True),
+                          ({"MountPoint": "/srv"}, False), ({"MountPoint": "/", "IgnoreSelected": True}, False),
+                          ({"MountPoint": "/srv", "IgnoreSelected": True}, True)):
+        found = generated(tmp_path, plugins={"df": options})  # df only: a host dashboard iff its root graph
+        assert ("host-node1" in found) == root, (options, found)
 
 
 def test_a_dashboard_state_is_what_graphite_webs_own_ui_saves(tmp_path):

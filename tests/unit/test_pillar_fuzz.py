@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from project import PROJECT
 
-from devstack_salt import carbon as carbon_files, contract, collectd as collectd_files, localconf, localconf_text, mariadb_model, rabbitmq_config, rabbitmq_model
+from devstack_salt import carbon as carbon_files, contract, collectd as collectd_files, graphite_dashboards, graphite_web, localconf, localconf_text, mariadb_model, rabbitmq_config, rabbitmq_model
 from devstack_salt.errors import BrokerError, DatabasePillarError, LocalConfError, MonitoringError
 
 PATH_RE = re.compile(r"(devstack|database|broker|monitoring|roles)(:|\b)")
@@ -90,6 +90,10 @@ MONITORING = {
     "collectd": {"carbon_host": "127.0.0.1", "interval": 10,
                  "plugins": {"df": {"MountPoint": "/"}, "tail": {"File /var/log/syslog": {"Instance": "syslog"}}},
                  "role_metrics": {"database": {"user": "collectd"}, "broker": {"user": "collectd"}}},
+    "web": {"address": "127.0.0.1", "port": 8013, "workers": 2, "secret_key": "k" * 40, "admin_password": "p" * 24,
+            "dashboards": {"hosts": True, "database": True, "broker": True, "salt_runs": True,
+                           "time_range": "-2hours", "refresh": 60}},
+    "thresholds": {"root_disk_full": {"source": "disk:/", "above": 95}},
 }
 
 
@@ -138,7 +142,8 @@ def test_broker_pillar(pillar):
 
 
 def validate_monitoring(pillar, roles, database, broker):
-    """What the monitoring SLS asks of the module: collectd.conf, its packages, carbon's files."""
+    """What the monitoring SLS asks of the module: collectd.conf, its packages, carbon's files,
+    the web application's settings and its dashboards."""
     collectd = pillar.get("collectd") if isinstance(pillar, dict) else pillar
     carbon = pillar.get("carbon") if isinstance(pillar, dict) else pillar
     if not isinstance(pillar, dict):
@@ -151,6 +156,14 @@ def validate_monitoring(pillar, roles, database, broker):
     carbon = carbon_files.pillar_section(carbon, "carbon")
     carbon_files.render_carbon_conf(carbon)
     carbon_files.render_storage_schemas(carbon)
+    pillar = pillar if isinstance(pillar, dict) else {}
+    web = graphite_web.web_settings(pillar.get("web"), carbon, carbon.get("server") is True)
+    graphite_web.render_local_settings(web)
+    thresholds = pillar.get("thresholds")
+    found = graphite_dashboards.inventory("/nonexistent", "collectd", "salt", "node1",
+                                          config.get("plugins", collectd_files.DEFAULT_PLUGINS), "node1")
+    graphite_dashboards.dashboards(web["dashboards"], found, "collectd", "salt",
+                                   thresholds if isinstance(thresholds, dict) else {})
 
 
 @FUZZ
