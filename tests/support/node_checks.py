@@ -90,7 +90,8 @@ def check_monitoring(node: Node) -> None:
         assert node.listening(address, port), f"carbon does not listen on {address}:{port} (monitoring:carbon)"
     web = node.salt("monitoring.web_config")
     if web["enabled"]:
-        assert node.running("devstack_salt_graphite:application"), "the web application (gunicorn) is not running"
+        gunicorn = [p for p in node.host.process.filter(comm="python3") if "devstack_salt_graphite:application" in p.args]
+        assert gunicorn, "the web application (gunicorn, run by python3) is not running"
         assert node.listening(web["host"], web["port"]), \
             f"the web application does not listen on {web['host']}:{web['port']} (monitoring:web)"
         key = node.host.file("/etc/graphite/secret_key")
