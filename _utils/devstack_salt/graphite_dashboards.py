@@ -94,7 +94,7 @@ def _threshold_lines(thresholds: dict, source_of: Any) -> list[str]:
     """``threshold(value, "name", "red")`` targets for the pillar's thresholds ``source_of``
     accepts (it gets a threshold's source)."""
     lines = []
-    for name in sorted(thresholds or {}):
+    for name in sorted(thresholds or {}, key=str):
         spec = thresholds[name]
         if isinstance(spec, dict) and isinstance(spec.get("above"), (int, float)) and source_of(str(spec.get("source", ""))):
             lines.append(f'threshold({float(spec["above"])},"{metric_name(name)} above {spec["above"]}","red")')
@@ -241,31 +241,38 @@ class GraphiteWebError(DevstackSaltError):
 
 def _request(opener: urllib.request.OpenerDirector, url: str, form: dict | None = None, timeout: float = 15) -> dict:
     data = urllib.parse.urlencode(form).encode() if form is not None else None
+    parts = urllib.parse.urlsplit(url)
     try:
         with opener.open(url, data=data, timeout=timeout) as response:
-            return json.loads(response.read().decode("utf-8"))
+            answer = json.loads(response.read().decode("utf-8"))
     except (urllib.error.URLError, OSError, ValueError) as exc:
-        parts = urllib.parse.urlsplit(url)
         raise GraphiteWebError(f"graphite-web at {parts.scheme}://{parts.netloc} did not answer {parts.path}: {exc}") from None
+    if not isinstance(answer, dict):
+        raise GraphiteWebError(f"graphite-web at {parts.scheme}://{parts.netloc} answered {parts.path} with "
+                               f"{type(answer).__name__}, not an object")
+    return answer
 
 
 def load(base: str, name: str, timeout: float = 15) -> dict | None:
     """A saved dashboard's state, or None when there is no dashboard of that name."""
-    answer = _request(urllib.request.build_opener(), f"{base}/dashboard/load/{name}", timeout=timeout)
-    return answer.get("state") if isinstance(answer, dict) else None
+    return _request(urllib.request.build_opener(), f"{base}/dashboard/load/{name}", timeout=timeout).get("state")
 
 
 def save(base: str, user: str, password: str, states: dict[str, dict], timeout: float = 15) -> None:
-    """Log in as ``user`` (a session cookie) and save each dashboard; GraphiteWebError when the
-    login or a save is refused. The password goes in the request body only."""
+    """Log in as ``user`` (a session cookie), save each dashboard and log out (the session ends
+    with the run); GraphiteWebError when the login or a save is refused. The password goes in
+    the request body only."""
     opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
     login = _request(opener, f"{base}/dashboard/login", {"username": user, "password": password}, timeout)
     if not login.get("success") or "change" not in login.get("permissions", []):
         raise GraphiteWebError(f"graphite-web refused the login of {user!r}: {login.get('errors', {}).get('reason', login)}")
-    for name, state in states.items():
-        answer = _request(opener, f"{base}/dashboard/save/{name}", {"state": json.dumps(state)}, timeout)
-        if not answer.get("success"):
-            raise GraphiteWebError(f"graphite-web did not save dashboard {name}: {answer.get('error', answer)}")
+    try:
+        for name, state in states.items():
+            answer = _request(opener, f"{base}/dashboard/save/{name}", {"state": json.dumps(state)}, timeout)
+            if not answer.get("success"):
+                raise GraphiteWebError(f"graphite-web did not save dashboard {name}: {answer.get('error', answer)}")
+    finally:
+        _request(opener, f"{base}/dashboard/logout", {}, timeout)
 
 
 def plan(base: str, wanted: dict[str, dict], timeout: float = 15) -> dict[str, str]:

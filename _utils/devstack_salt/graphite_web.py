@@ -11,10 +11,13 @@ the secrets pillar); looking at them does not.
 
 from __future__ import annotations
 
+import contextlib
 import grp
+import ipaddress
 import json
 import os
 import re
+import zoneinfo
 from typing import Any
 
 from . import files
@@ -97,15 +100,18 @@ def web_settings(config: Any, carbon: Any, carbon_server: bool, root: str = "mon
             errors.append(f"{root}:port {model['port']} is carbon's {key} (monitoring:carbon:{key}); choose another")
     if isinstance(model["workers"], bool) or not isinstance(model["workers"], int) or not 0 < model["workers"] <= 32:
         errors.append(f"{root}:workers must be a number of processes from 1 to 32")
-    if not isinstance(model["time_zone"], str) or not ZONE_RE.match(model["time_zone"]):
+    zones = zoneinfo.available_timezones()
+    if not isinstance(model["time_zone"], str) or not ZONE_RE.match(model["time_zone"]) or (
+            zones and model["time_zone"] not in zones):
         errors.append(f"{root}:time_zone must be a time zone name such as UTC or Europe/Berlin")
     if not isinstance(model["admin_user"], str) or not USER_RE.match(model["admin_user"]):
         errors.append(f"{root}:admin_user must be a user name (letters, digits and _.@+-)")
     for key in SECRET_KEYS:
         value = config.get(key)
-        if model["enabled"] and (not isinstance(value, str) or len(value) < 16 or "\n" in value):
-            errors.append(f"{root}:{key} must be a string of at least 16 characters: bin/configure generates it "
-                          "into .salt/pillar/secrets.sls (run it again)")
+        if model["enabled"] and (not isinstance(value, str) or len(value) < 16 or value != value.strip()
+                                 or any(ch.isspace() for ch in value)):
+            errors.append(f"{root}:{key} must be a string of at least 16 characters without spaces: bin/configure "
+                          "generates it into .salt/pillar/secrets.sls (run it again)")
         model[key] = value
     model["dashboards"] = dashboard_settings(config.get("dashboards"), f"{root}:dashboards", errors)
     query_port = carbon.get("query_port", 7002)
@@ -226,49 +232,82 @@ def base_url(model: dict) -> str:
 # --------------------------------------------------------------------------------------------
 
 
-def _socket_inodes(port: int) -> set[str]:
-    """The inodes of the TCP sockets listening on ``port`` (any address), from /proc/net."""
-    found = set()
+def _proc_address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    """An address as /proc/net/tcp{,6} writes it: hex, in 32-bit words of host byte order."""
+    raw = bytes.fromhex(text)
+    return ipaddress.ip_address(b"".join(raw[i:i + 4][::-1] for i in range(0, len(raw), 4)))
+
+
+def _listeners(port: int) -> dict[str, Any]:
+    """The TCP sockets listening on ``port`` in this network namespace: inode -> local address."""
+    found = {}
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         try:
             with open(table) as handle:
                 next(handle)
                 for line in handle:
                     fields = line.split()
-                    if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
-                        found.add(fields[9])
+                    address, hex_port = fields[1].rsplit(":", 1)
+                    if fields[3] == "0A" and int(hex_port, 16) == port:
+                        found[fields[9]] = _proc_address(address)
         except OSError:
             continue
     return found
 
 
-def port_users(port: int) -> list[tuple[int, str]]:
-    """(PID, command line) of this host's processes holding a socket that listens on ``port``."""
-    inodes = {f"socket:[{inode}]" for inode in _socket_inodes(port)}
-    users = []
-    if not inodes:
+def _overlaps(address: str, listener: Any) -> bool:
+    """Whether binding ``address`` (the pillar's) collides with a socket listening on ``listener``
+    on the same port: the same address, or a wildcard on either side (a host name: assume so)."""
+    try:
+        mine = ipaddress.ip_address(address)
+    except ValueError:
+        return True
+    if mine.is_unspecified or listener.is_unspecified:
+        return True
+    if isinstance(listener, ipaddress.IPv6Address) and listener.ipv4_mapped:
+        listener = listener.ipv4_mapped
+    return mine == listener
+
+
+def port_users(port: int, address: str = "0.0.0.0") -> list[tuple[int | None, str]]:
+    """(PID, command line) of this host's processes listening on ``port`` where binding
+    ``address`` would collide; (None, why) for such a socket whose owner is not visible here."""
+    listeners = {f"socket:[{inode}]": where for inode, where in _listeners(port).items()
+                 if _overlaps(address, where)}
+    users: list[tuple[int | None, str]] = []
+    if not listeners:
         return users
+    owned = set()
     for pid in filter(str.isdigit, os.listdir("/proc")):
+        held = set()
         try:
-            fds = os.listdir(f"/proc/{pid}/fd")
-            if not any(os.readlink(f"/proc/{pid}/fd/{fd}") in inodes for fd in fds):
+            for fd in os.listdir(f"/proc/{pid}/fd"):
+                with contextlib.suppress(OSError):  # closed meanwhile
+                    held.add(os.readlink(f"/proc/{pid}/fd/{fd}"))
+            held &= set(listeners)
+            if not held:
                 continue
             with open(f"/proc/{pid}/cmdline", "rb") as handle:
                 argv = handle.read().split(b"\0")
-        except OSError:
+        except OSError:  # the process is gone, or not ours to read
             continue
+        owned |= held
         users.append((int(pid), " ".join(arg.decode(errors="replace") for arg in argv if arg)))
-    return sorted(users)
+    for inode in sorted(set(listeners) - owned):
+        users.append((None, f"a socket on {listeners[inode]} whose program is not visible from here"))
+    return sorted(users, key=lambda user: (user[0] is None, user[0] or 0))
 
 
 def port_conflict(model: dict, root: str = "monitoring:web") -> str | None:
-    """Why the pillar's port cannot be the web application's (another program listens there),
-    or None when it is free or gunicorn serving our WSGI entry holds it."""
-    others = [(pid, argv) for pid, argv in port_users(model["port"]) if f"{WSGI_MODULE}:application" not in argv]
+    """Why the pillar's address and port cannot be the web application's (another program
+    listens there), or None when they are free or gunicorn serving our WSGI entry holds them."""
+    others = [(pid, argv) for pid, argv in port_users(model["port"], model["address"])
+              if f"{WSGI_MODULE}:application" not in argv]
     if not others:
         return None
     pid, argv = others[0]
-    return (f"{root}:port {model['port']} is in use by another program (PID {pid}: {argv[:80]}); "
+    who = f"PID {pid}: {argv[:80]}" if pid else argv
+    return (f"{root}:port {model['port']} is in use by another program ({who}); "
             "choose a free port or stop that program")
 
 
@@ -288,12 +327,13 @@ MANAGE_ARGV = ["runuser", "-u", USER, "--", "env", f"PYTHONPATH={CONF_DIR}", "GR
 ADMIN_SCRIPT = """\
 import json, sys
 from django.contrib.auth import get_user_model
+from django.contrib.auth.hashers import check_password  # unlike User.check_password: never saves
 wanted = json.load(sys.stdin)
 User = get_user_model()
 user = User.objects.filter(username=wanted['user']).first()
 if user is None:
     state = 'missing'
-elif user.is_superuser and user.is_staff and user.is_active and user.check_password(wanted['password']):
+elif user.is_superuser and user.is_staff and user.is_active and check_password(wanted['password'], user.password):
     state = 'ok'
 else:
     state = 'differs'

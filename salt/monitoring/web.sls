@@ -43,11 +43,22 @@ monitoring-web-database:
       - file: monitoring-web-settings
       - monitoring: monitoring-web-secret-key
 
+# The database holds the admin's password hash and the sessions: the web user's only.
+monitoring-web-database-private:
+  file.managed:
+    - name: /var/lib/graphite/graphite.db
+    - replace: False
+    - user: {{ web.user }}
+    - group: {{ web.user }}
+    - mode: '0640'
+    - require:
+      - cmd: monitoring-web-database
+
 monitoring-web-admin:
   monitoring.web_admin:
     - name: {{ web.admin_user }}
     - require:
-      - cmd: monitoring-web-database
+      - file: monitoring-web-database-private
 
 # A systemd unit where systemd runs (enabled at boot), an init.d script elsewhere.
 monitoring-web-unit:
@@ -59,7 +70,8 @@ monitoring-web-unit:
     - context:
         service: {{ web.service }}
         user: {{ web.user }}
-        argv: {{ web.argv | join(' ') }}
+        program: {{ web.argv[0] }}
+        arguments: {{ web.argv[1:] | map('quote') | join(' ') | yaml_dquote }}
         pid_file: {{ web.pid_file }}
         url: {{ web.url }}
         host: {{ web.host }}

@@ -275,7 +275,9 @@ class Machine:
         """A copy of the root fs with this machine's address, hostname and SSH key."""
         os.makedirs(self.dir, exist_ok=True)
         started = time.time()
-        run(["cp", "-a", "--reflink=auto", self.rootfs, self.root])
+        if os.path.lexists(self.root):  # left by a run whose teardown could not remove it all
+            shutil.rmtree(self.root)
+        run(["cp", "-aT", "--reflink=auto", self.rootfs, self.root])
         root = self.root
         _write(f"{root}/etc/hostname", f"{self.name}\n")
         _write(f"{root}/etc/hosts", f"127.0.0.1 localhost\n{self.address} {self.name}\n::1 localhost\n")
@@ -454,8 +456,12 @@ def teardown(record: dict) -> list[str]:
             mounted = [line.split()[4] for line in handle if line.split()[4].startswith(directory + "/")]
         for point in sorted(mounted, reverse=True):
             run(["umount", "-l", point], check=False)
-        shutil.rmtree(directory, ignore_errors=True)
-        done.append(f"removed {directory}")
+        for _ in range(5):  # a file the machine's last processes held may need a moment
+            shutil.rmtree(directory, ignore_errors=True)
+            if not os.path.lexists(directory):
+                break
+            time.sleep(1)
+        done.append(f"removed {directory}" if not os.path.lexists(directory) else f"could not remove {directory}")
     with contextlib.suppress(FileNotFoundError):
         os.unlink(os.path.join(STATE_DIR, f"{record['name']}.json"))
     _forwarding_restore()

@@ -41,6 +41,8 @@ def test_the_carbon_server_gets_the_web_application_with_defaults():
     ({"dashboards": {"time_range": "yesterday"}}, "monitoring:web:dashboards:time_range must look like"),
     ({"dashboards": {"hosts": "yes"}}, "monitoring:web:dashboards:hosts must be true or false"),
     ({"secret_key": "short"}, "monitoring:web:secret_key must be a string of at least 16 characters"),
+    ({"secret_key": " " + "k" * 40}, "monitoring:web:secret_key must be a string of at least 16 characters"),
+    ({"time_zone": "Europe/Berln"}, "monitoring:web:time_zone must be a time zone name"),
 ])
 def test_a_bad_web_pillar_names_the_key_to_fix(config, expected):
     found = errors_of({**SECRETS, **config})
@@ -74,6 +76,9 @@ def test_a_port_another_program_listens_on_is_named_with_its_pid():
         model = web.web_settings({**SECRETS, "port": port}, CARBON, True)
         conflict = web.port_conflict(model)
         assert conflict.startswith(f"monitoring:web:port {port} is in use by another program (PID {os.getpid()}")
+        # Another address on the same port does not collide; a wildcard does.
+        assert web.port_conflict({**model, "address": "127.0.0.2"}) is None
+        assert web.port_conflict({**model, "address": "0.0.0.0"}) is not None
     assert web.port_conflict(model) is None
 
 
