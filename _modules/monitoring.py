@@ -165,9 +165,7 @@ def send_metrics(metrics, host="127.0.0.1", port=2003, timeout=5):
 
 def _web() -> dict:
     """``monitoring:web`` checked whole (secrets included: the caller must not return them)."""
-    carbon = _section("carbon")
-    return _graphite_web.web_settings(__salt__["pillar.get"]("monitoring:web", None, unmask=True),  # noqa: F821
-                                      carbon, carbon.get("server") is True)
+    return _graphite_web.from_pillar(__salt__["pillar.get"])  # noqa: F821 - Salt dunder
 
 
 def web_config():

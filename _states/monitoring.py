@@ -64,9 +64,7 @@ def beacons_loaded(name, timeout=10):
 
 
 def _web_model() -> dict:
-    carbon = __salt__["pillar.get"]("monitoring:carbon", {}, unmask=True) or {}  # noqa: F821 - Salt dunder
-    return graphite_web.web_settings(__salt__["pillar.get"]("monitoring:web", None, unmask=True),  # noqa: F821
-                                     carbon, isinstance(carbon, dict) and carbon.get("server") is True)
+    return graphite_web.from_pillar(__salt__["pillar.get"])  # noqa: F821 - Salt dunder
 
 
 def web_secret_key(name):

@@ -21,7 +21,7 @@ import zoneinfo
 from typing import Any
 
 from . import files
-from .carbon import ADDRESS_RE
+from .carbon import ADDRESS_RE, pillar_section
 from .errors import DevstackSaltError, MonitoringError
 from .roles import local_address
 
@@ -119,6 +119,13 @@ def web_settings(config: Any, carbon: Any, carbon_server: bool, root: str = "mon
     if errors:
         raise MonitoringError(errors)
     return model
+
+
+def from_pillar(pillar_get: Any) -> dict:
+    """:func:`web_settings` of this node's pillar (``pillar_get``: Salt's ``pillar.get``); holds
+    the secrets, so a caller must not return it."""
+    carbon = pillar_section(pillar_get("monitoring:carbon", {}, unmask=True), "carbon")
+    return web_settings(pillar_get("monitoring:web", None, unmask=True), carbon, carbon.get("server") is True)
 
 
 def dashboard_settings(config: Any, root: str, errors: list[str]) -> dict:
