@@ -9,7 +9,7 @@ import copy
 
 import pytest
 
-from test_local_conf_state import PILLAR
+from node_pillar import PILLAR
 
 
 def run_role(loaders, devstack):
