@@ -57,10 +57,11 @@ class Node:
 
 def check_database(node: Node) -> None:
     server = node.pillar("database:server", {})
-    address, port = roles.local_address(server.get("bind_address", "127.0.0.1")), server.get("port", 3306)
+    bind = server.get("bind_address", "127.0.0.1")
+    address, port = roles.local_address(bind), server.get("port", 3306)
     assert node.running("mariadbd"), "MariaDB (mariadbd) is not running"
     assert node.listening(address, port), f"MariaDB does not listen on {address}:{port} (database:server)"
-    if address != "0.0.0.0":
+    if str(bind) not in roles.WILDCARDS:  # a wildcard bind listens on every address, as asked
         assert not node.listening("0.0.0.0", port), f"MariaDB listens on every address, not only {address}"
 
 
@@ -73,7 +74,7 @@ def check_broker(node: Node) -> None:
     if "rabbitmq_management" in broker["plugins"]:
         assert node.listening(address, broker["management_port"]), \
             f"the management API does not listen on {address}:{broker['management_port']}"
-    if address != "0.0.0.0":
+    if str(broker["address"]) not in roles.WILDCARDS:
         assert not node.listening("0.0.0.0", broker["port"]), f"RabbitMQ listens on every address, not only {address}"
 
 
