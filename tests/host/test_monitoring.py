@@ -59,6 +59,13 @@ def latest_collectd_start(timeout: float = 30) -> list[str]:
     def start() -> list[str] | None:
         with open("/var/log/collectd.log", errors="replace") as handle:
             lines = [line for line in handle.read().splitlines() if line[:21] >= since]
+        # A restart stops the old process and starts the new one within the same second: the old
+        # one's last words (a write to a carbon restarting beside it failed) share the stamp. The
+        # new process's first line is its first plugin_load: logfile comes first in our
+        # collectd.conf and logs nothing of itself, and a plugin that fails to load has no
+        # "successfully loaded" line, which the caller requires of every LoadPlugin.
+        loads = [i for i, line in enumerate(lines) if "] plugin_load: " in line]
+        lines = lines[loads[0]:] if loads else []
         done = [i for i, line in enumerate(lines) if "Initialization complete" in line]
         return lines[:done[0] + 1] if done else None
 
