@@ -66,6 +66,12 @@ def cloud():
             cloud.add_minion(minion_id, address)
         cloud.start_minions()
         cloud.salt("*", "saltutil.sync_all", "--timeout=120", timeout=120)
+        # The four minions share this host's collectd.conf, which differs from the main job's
+        # (no role metrics, above): left to the orchestration, all four would rewrite it and
+        # restart collectd at the same moment through its init script, a race two separate nodes
+        # never run (seen on CI: a start lost, the step failed). One minion converges it first.
+        first = cloud.salt("mon1", "state.apply", "monitoring.agent", "--timeout=600")["mon1"]
+        assert isinstance(first, dict) and all(v["result"] for v in first.values()), first
         yield cloud
     finally:
         cloud.cleanup()
