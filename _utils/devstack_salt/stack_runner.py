@@ -64,6 +64,12 @@ def stack_reasons(cfg: dict, model: dict, force: bool = False) -> list[str]:
         reasons.append(f"the last run did not succeed ({stamp.get('result')})")
     if stamp.get("meaning") != meaning_digest(model):
         reasons.append(MEANING_CHANGED)
+    # git.latest moves the checkout only in a real run: under test=True the commit is still the
+    # stacked one, so a changed devstack:ref or devstack:repo must show by itself. A stamp written
+    # before they were recorded has neither: there the commit alone decides, as it did then.
+    for key in ("repo", "ref"):
+        if stamp.get(key) is not None and cfg.get(key) is not None and stamp[key] != cfg[key]:
+            reasons.append(scrub_text(model, f"the {key} changed from {stamp[key]} to {cfg[key]}"))
     commit = checkout_commit(cfg["devstack_dir"])
     if stamp.get("commit") != commit:
         reasons.append(f"the DevStack checkout moved from {str(stamp.get('commit'))[:12]} to {str(commit)[:12]}")
@@ -382,7 +388,8 @@ def stack_node(cfg: dict, model: dict, force: bool = False) -> dict:
             outcome = "restart-failed"
     stamp = {"result": "success" if outcome == "success" else outcome, "meaning": meaning_digest(model),
              "base": reconfigure.base_digest(model), "config": reconfigure.in_place_config(model),
-             "commit": commit, "started": started, "finished": time.time(), "seconds": run["seconds"],
+             "commit": commit, "repo": cfg.get("repo"), "ref": cfg.get("ref"),
+             "started": started, "finished": time.time(), "seconds": run["seconds"],
              "returncode": run["returncode"], "log": cfg["run_log"], "restarted": restarted["restarted"]}
     files.write_json(cfg["stamp"], stamp)
     result = {"ran": True, "result": outcome == "success", "reasons": reasons, "outcome": outcome,

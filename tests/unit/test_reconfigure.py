@@ -272,3 +272,34 @@ def test_the_stamp_keeps_digests_of_values_not_the_values():
     secret = {**copy.deepcopy(PILLAR)}
     secret["config"]["post-config"]["$KEYSTONE_CONF"]["database"] = {"connection": "mysql://u:Secret123@db/k"}
     assert "Secret123" not in str(stamp_of(secret))
+
+
+# ---- what the next apply does: the checkout's ref and repo ----------------------------------
+
+def test_a_changed_ref_or_repo_is_predicted_as_a_re_stack_before_git_moves_the_checkout(tmp_path, monkeypatch):
+    """Under test=True git.latest leaves the checkout where it was: the stamp's ref and repo
+    (recorded by the stack) tell that the real run will check out another commit and stack."""
+    from devstack_salt import files, stack_runner
+
+    cfg = {"stamp": str(tmp_path / "stamp.json"), "devstack_dir": str(tmp_path / "devstack"), "dest": DEST,
+           "run_log": str(tmp_path / "run.log"), "running": str(tmp_path / "running.json"), "stack_timeout": 60,
+           "unstack_before_restack": False, "user": "stack", "config_units": {},
+           "repo": "https://opendev.org/openstack/devstack", "ref": "stable/2026.1"}
+    (tmp_path / "devstack").mkdir()
+    (tmp_path / "devstack" / "stack.sh").write_text("exit 0\n")
+    model = localconf.build(PILLAR)
+    monkeypatch.setattr(stack_runner, "run_script", lambda *a, **k: {"returncode": 0, "outcome": "success", "seconds": 1})
+    monkeypatch.setattr(stack_runner, "restart_config_units",
+                        lambda cfg, model: {"restarted": [], "unknown": [], "failing": {}})
+    assert stack_runner.stack_node(cfg, model)["outcome"] == "success"
+    stamp = files.read_json(cfg["stamp"])
+    assert (stamp["repo"], stamp["ref"]) == (cfg["repo"], cfg["ref"])
+    assert stack_runner.change_plan(cfg, model) == {"action": "none", "reasons": []}
+    plan = stack_runner.change_plan({**cfg, "ref": "master"}, model)
+    assert plan == {"action": "restack", "reasons": ["the ref changed from stable/2026.1 to master"]}
+    plan = stack_runner.change_plan({**cfg, "repo": "https://u:Secret123@git.example/devstack"}, model)
+    assert plan["action"] == "restack" and plan["reasons"] == [
+        "the repo changed from https://opendev.org/openstack/devstack to https://u:<hidden>@git.example/devstack"]
+    # A stamp from before the ref was recorded: the commit alone decides (here: unchanged).
+    files.write_json(cfg["stamp"], {k: v for k, v in stamp.items() if k not in ("repo", "ref")})
+    assert stack_runner.change_plan({**cfg, "ref": "master"}, model)["action"] == "none"
