@@ -309,42 +309,66 @@ def _read_text(path: str) -> str:
 
 def reconfigure_node(cfg: dict, model: dict, change: dict) -> dict:
     """Merge the in-place ``change`` into its files, restart the units reading them, wait for the
-    services, and record the model as stacked. When a service does not come back, the files get
+    services, and record the model as stacked. When anything fails on the way (a service that
+    does not come back, the restart itself, the stamp's write, an interruption), the files get
     back what they held and those units are restarted on it: the node is as it was, the stamp
     unchanged, and the next apply tries again. Returns what :func:`stack_node` returns, with
-    "outcome": "reconfigured" (or "restart-failed") and the "options" merged."""
+    "outcome": "reconfigured" (or "restart-failed") and the "options" merged; raises
+    CommandFailed when a file, the restart or the stamp could not be written."""
     started = time.time()
     stamp = files.read_json(cfg["stamp"]) or {}
     held: dict[str, str] = {}
+    restarting = False
 
     def read(path: str) -> str:
         held.setdefault(path, _read_text(path))
         return held[path]
 
-    def put_back() -> None:
-        for path, text in held.items():
-            _write_keeping_owner(path, text)
+    def put_back() -> str:
+        """Every file as it was, its units restarted on it if they may have read the new one;
+        '' or why that failed (said, never raised: the first failure is the one to report)."""
+        try:
+            for path, text in held.items():
+                _write_keeping_owner(path, text)
+            if restarting:
+                restart_units(cfg, model, change["units"])
+        except Exception as exc:  # noqa: BLE001 - reported with the failure that led here
+            return f"; putting the files back failed too: {getattr(exc, 'strerror', None) or exc}"
+        return ""
 
     try:
         origins = reconfigure.apply_edits(change["edits"], stamp.get("origins") or {}, read, _write_keeping_owner)
-    except (OSError, UnicodeError) as exc:
-        put_back()
-        raise CommandFailed(f"cannot change {getattr(exc, 'filename', None) or 'a config file'} in place: "
-                            f"{getattr(exc, 'strerror', None) or exc}; nothing was changed") from None
-    restarted = restart_units(cfg, model, change["units"])
+        restarting = True
+        restarted = restart_units(cfg, model, change["units"])
+        if not restarted["failing"]:
+            files.write_json(cfg["stamp"], {**stamp, "origins": origins, "meaning": meaning_digest(model),
+                                            "base": reconfigure.base_digest(model),
+                                            "config": reconfigure.in_place_config(model),
+                                            "reconfigured": time.time(), "restarted": restarted["restarted"]})
+    except BaseException as exc:
+        # Whatever stopped us (an I/O error, systemctl missing, a signal): files edited under an
+        # old stamp would make the next plan record the in-place value as stack.sh's.
+        failed_too = put_back()
+        if not isinstance(exc, (OSError, UnicodeError, subprocess.SubprocessError)):
+            raise
+        why = getattr(exc, "strerror", None) or exc
+        if not restarting:
+            what = getattr(exc, "filename", None) or "a config file"
+            message = f"cannot change {what} in place: {why}; nothing was changed{failed_too}"
+        else:
+            what = getattr(exc, "filename", None) or "the restart of " + ", ".join(change["units"])
+            message = (f"changing the node in place failed at {what}: {why}; the files were put back and their "
+                       f"units restarted on them{failed_too}; the stamp is unchanged and the next apply tries again")
+        raise CommandFailed(scrub_text(model, message)) from None
     result = {"ran": True, "reasons": change["reasons"], "options": change["options"],
-              "restarted": restarted["restarted"], "commit": stamp.get("commit"), "log": None}
+              "restarted": restarted["restarted"], "commit": stamp.get("commit"), "log": None,
+              "seconds": round(time.time() - started, 1)}
     if restarted["failing"]:
-        put_back()
-        restart_units(cfg, model, change["units"])
-        result.update(result=False, outcome="restart-failed", seconds=round(time.time() - started, 1),
-                      tail="\n".join(f"{k}: {v}" for k, v in sorted(restarted["failing"].items())))
+        failed_too = put_back()
+        result.update(result=False, outcome="restart-failed",
+                      tail="\n".join(f"{k}: {v}" for k, v in sorted(restarted["failing"].items())) + failed_too)
         return result
-    files.write_json(cfg["stamp"], {**stamp, "origins": origins, "meaning": meaning_digest(model),
-                                    "base": reconfigure.base_digest(model),
-                                    "config": reconfigure.in_place_config(model),
-                                    "reconfigured": time.time(), "restarted": restarted["restarted"]})
-    result.update(result=True, outcome="reconfigured", seconds=round(time.time() - started, 1))
+    result.update(result=True, outcome="reconfigured")
     return result
 
 

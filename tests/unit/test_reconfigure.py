@@ -205,6 +205,8 @@ def plugin_node(tmp_path, monkeypatch):
     def restart_units(cfg, model, patterns, wait=120.0):
         restarts.append((list(patterns), conf.read_text()))
         failing = answers.pop(0) if answers else {}
+        if isinstance(failing, BaseException):
+            raise failing
         return {"restarted": ["devstack@plugin-api.service"] if patterns else [], "failing": failing}
 
     monkeypatch.setattr(stack_runner, "restart_units", restart_units)
@@ -253,6 +255,38 @@ def test_a_unit_that_does_not_come_back_puts_the_file_back_and_the_next_apply_tr
     # the pillar taken back: nothing to do; the same change again: tried again
     assert apply({"token": {"provider": "fernet"}})["ran"] is False
     assert apply({"token": {"provider": "fernet", "expiration": "5400"}})["outcome"] == "reconfigured"
+
+
+@pytest.mark.parametrize("where", ["restart", "stamp"])
+def test_any_failure_after_the_files_changed_puts_them_back_and_keeps_the_stamp(plugin_node, monkeypatch, where):
+    """Not only a unit that does not come back: the restart raising (systemctl missing) or the
+    stamp not written leave the files as stack.sh wrote them (so the next plan does not take the
+    in-place value for the origin), the units restarted on them, and the stamp as it was."""
+    from devstack_salt import files, stack_runner
+    from devstack_salt.errors import CommandFailed
+
+    cfg, conf, apply, restarts = plugin_node
+    stamp = files.read_json(cfg["stamp"])
+    real_write_json = files.write_json
+    if where == "restart":
+        failure = FileNotFoundError(2, "No such file or directory", "systemctl")
+    else:
+        def write_json(path, data, *args, **kwargs):
+            if path == cfg["stamp"]:
+                raise OSError(28, "No space left on device", path)
+            return real_write_json(path, data, *args, **kwargs)
+
+        monkeypatch.setattr(files, "write_json", write_json)
+        failure = None
+    with pytest.raises(CommandFailed) as info:
+        apply({"token": {"provider": "fernet", "expiration": "5400"}}, failing=failure)
+    assert "the files were put back" in str(info.value) and "the next apply tries again" in str(info.value)
+    assert conf.read_text() == ORIGINAL and files.read_json(cfg["stamp"]) == stamp
+    # the units read the new file (or may have), then the old one again
+    assert [text == ORIGINAL for _, text in restarts] == [False, True]
+    monkeypatch.setattr(files, "write_json", real_write_json)
+    assert apply({"token": {"provider": "fernet", "expiration": "5400"}})["outcome"] == "reconfigured"
+    assert files.read_json(cfg["stamp"])["origins"] == {f"{conf}\0token\0expiration": None}
 
 
 def test_paths_follow_the_nodes_localrc(tmp_path):
