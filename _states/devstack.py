@@ -181,6 +181,9 @@ def stacked(name, force=False, pillar_key="devstack"):
         if run.get("not_restarted"):
             ret["comment"] += ("; no unit is known for " + ", ".join(run["not_restarted"])
                                + ": restart what reads them for their options to take effect")
+        if run.get("unmatched"):
+            ret["comment"] += ("; no running unit matches " + ", ".join(run["unmatched"])
+                               + ": name the units that read those files for their options to take effect")
     else:
         what = {"failed": "stack.sh failed", "prompted": "stack.sh stopped: it prompted for input",
                 "timeout": f"stack.sh stopped: it ran past {pillar_key}:stack_timeout",

@@ -94,16 +94,23 @@ def units_of(header: str, extra_units: dict[str, list[str]] | None, paths: dict[
     """The unit patterns that read a header's file: the pillar's ``devstack:config_units`` (by
     header or by path) first, then DevStack's own table; [] for a file no service reads; None
     when unknown."""
+    return unit_source(header, extra_units, paths)[0]
+
+
+def unit_source(header: str, extra_units: dict[str, list[str]] | None,
+                paths: dict[str, str]) -> tuple[list[str] | None, str | None]:
+    """:func:`units_of`, and the ``devstack:config_units`` key the patterns come from (None:
+    DevStack's own table, or no unit known)."""
     extra_units = extra_units or {}
     for key in (header, header_identity(header, paths)):
         if key in extra_units:
-            return list(extra_units[key])
+            return list(extra_units[key]), key
     variable = header_variable(header) or ""
     if variable in NO_UNIT_VARIABLES:
-        return []
+        return [], None
     if variable in CONFIG_FILE_UNITS:
-        return list(CONFIG_FILE_UNITS[variable])
-    return None
+        return list(CONFIG_FILE_UNITS[variable]), None
+    return None, None
 
 
 def _expanded(values: list[str], localrc: dict, early: dict[str, str]) -> list[str] | str:
@@ -132,11 +139,15 @@ def plan(stamp: dict | None, model: dict, dest: str, extra_units: dict[str, list
     """What a changed model costs on a node stacked with ``stamp``'s model.
 
     Returns {"action": "none" | "in-place" | "restack", "reasons": [...], "edits": [...],
-    "units": [...], "options": ["path [section] option", ...]}. ``edits`` are
-    {"path", "section", "option", "values" (None: remove), "origin": "keep" | "record" | "drop"}.
+    "units": [...], "options": ["path [section] option", ...], "readers": [...]}. ``edits`` are
+    {"path", "section", "option", "values" (None: remove), "origin": "keep" | "record" | "drop"};
+    ``readers``, per changed file, {"path", "header", "units", "key"}: its unit patterns and the
+    ``devstack:config_units`` key naming them (None: DevStack's own units), so that the runner
+    can tell which pattern matches no unit on the node and whose it is.
     """
     extra_units = extra_units or {}
-    result: dict[str, Any] = {"action": "restack", "reasons": [], "edits": [], "units": [], "options": []}
+    result: dict[str, Any] = {"action": "restack", "reasons": [], "edits": [], "units": [], "options": [],
+                              "readers": []}
     if not stamp or "base" not in stamp or "config" not in stamp:
         result["reasons"].append("the last stack recorded no model to compare with (stacked by an older version)")
         return result
@@ -166,7 +177,7 @@ def plan(stamp: dict | None, model: dict, dest: str, extra_units: dict[str, list
         if not exists(path):
             reasons.append(f"{where}: {path} does not exist on this node (a new file: stack.sh writes it)")
             continue
-        file_units = units_of(headers[-1][1], extra_units, paths)
+        file_units, units_key = unit_source(headers[-1][1], extra_units, paths)
         if file_units is None:
             reasons.append(f"{where}: no unit is known to read {path}; name it under {root}:config_units "
                            f"(e.g. {{'{headers[-1][1]}': ['devstack@my-service.service']}}) to change it in place")
@@ -192,8 +203,11 @@ def plan(stamp: dict | None, model: dict, dest: str, extra_units: dict[str, list
                                         "origin": "record" if first else "keep"})
             result["options"].append(name)
             units.extend(unit for unit in file_units if unit not in units)
+        if file_units:
+            result["readers"].append({"path": path, "header": headers[-1][1], "units": list(file_units),
+                                      "key": f"{root}:config_units:{units_key}" if units_key else None})
     if reasons:
-        result.update(reasons=reasons, edits=[], options=[], units=[])
+        result.update(reasons=reasons, edits=[], options=[], units=[], readers=[])
         return result
     if not result["edits"]:
         result["action"] = "none"

@@ -186,9 +186,9 @@ def test_the_in_place_merge_writes_what_devstacks_own_merge_writes(judge):
 
 
 @pytest.fixture
-def plugin_node(tmp_path, monkeypatch):
-    """A node stacked with a plugin's config file (its unit named in devstack:config_units), and
-    the runner's unit restarts recorded instead of run: (cfg, conf, apply, restarts)."""
+def plugin_stack(tmp_path):
+    """A node stacked with a plugin's config file (its unit named in devstack:config_units):
+    (cfg, conf, stack), ``stack(config)`` running the stack runner with that file's options."""
     from devstack_salt import files, stack_runner
 
     conf = tmp_path / "plugin.conf"
@@ -199,10 +199,24 @@ def plugin_node(tmp_path, monkeypatch):
     cfg = {"stamp": str(tmp_path / "stamp.json"), "devstack_dir": str(tmp_path / "no-checkout"), "dest": DEST,
            "config_units": {header: ["devstack@plugin-api.service"]}}
     files.write_json(cfg["stamp"], {**stamp_of(base), "commit": None})
+
+    def stack(config):
+        return stack_runner.stack_node(cfg, localconf.build({**base, "config": {"post-config": {header: config}}}))
+
+    return cfg, conf, stack
+
+
+@pytest.fixture
+def plugin_node(plugin_stack, monkeypatch):
+    """:func:`plugin_stack`, its unit active, and the runner's unit restarts recorded instead of
+    run: (cfg, conf, apply, restarts)."""
+    from devstack_salt import stack_runner
+
+    cfg, conf, stack = plugin_stack
     restarts = []
     answers = []
 
-    def restart_units(cfg, model, patterns, wait=120.0):
+    def restart_units(cfg, model, patterns, wait=None, any_state=False):
         restarts.append((list(patterns), conf.read_text()))
         failing = answers.pop(0) if answers else {}
         if isinstance(failing, BaseException):
@@ -210,11 +224,12 @@ def plugin_node(tmp_path, monkeypatch):
         return {"restarted": ["devstack@plugin-api.service"] if patterns else [], "failing": failing}
 
     monkeypatch.setattr(stack_runner, "restart_units", restart_units)
+    monkeypatch.setattr(stack_runner, "active_units", lambda patterns: list(patterns))
 
     def apply(config, failing=None):
         if failing:
             answers.append(failing)
-        return stack_runner.stack_node(cfg, localconf.build({**base, "config": {"post-config": {header: config}}}))
+        return stack(config)
 
     return cfg, conf, apply, restarts
 
@@ -324,7 +339,7 @@ def test_a_changed_ref_or_repo_is_predicted_as_a_re_stack_before_git_moves_the_c
     model = localconf.build(PILLAR)
     monkeypatch.setattr(stack_runner, "run_script", lambda *a, **k: {"returncode": 0, "outcome": "success", "seconds": 1})
     monkeypatch.setattr(stack_runner, "restart_config_units",
-                        lambda cfg, model: {"restarted": [], "unknown": [], "failing": {}})
+                        lambda cfg, model: {"restarted": [], "unknown": [], "unmatched": [], "failing": {}})
     assert stack_runner.stack_node(cfg, model)["outcome"] == "success"
     stamp = files.read_json(cfg["stamp"])
     assert (stamp["repo"], stamp["ref"]) == (cfg["repo"], cfg["ref"])
@@ -337,3 +352,176 @@ def test_a_changed_ref_or_repo_is_predicted_as_a_re_stack_before_git_moves_the_c
     # A stamp from before the ref was recorded: the commit alone decides (here: unchanged).
     files.write_json(cfg["stamp"], {k: v for k, v in stamp.items() if k not in ("repo", "ref")})
     assert stack_runner.change_plan({**cfg, "ref": "master"}, model)["action"] == "none"
+
+
+# ---- the real unit restarts, against stub systemctl and journalctl ----------------------------
+
+STUB_SYSTEMD = r'''#!PYTHON
+"""A stub of systemctl or journalctl (by its name): units and journals from state.json, each call
+appended to calls.log."""
+import fnmatch, json, os, sys
+
+here = os.path.dirname(os.path.abspath(__file__))
+with open(os.path.join(here, "state.json")) as handle:
+    state = json.load(handle)
+tool, args = os.path.basename(sys.argv[0]), sys.argv[1:]
+with open(os.path.join(here, "calls.log"), "a") as log:
+    log.write(" ".join([tool, *args]) + "\n")
+units = state["units"]
+if tool == "journalctl":
+    print(state["journal"].get(args[args.index("-u") + 1], ""))
+elif args[0] == "list-units":
+    patterns = [a for a in args[1:] if not a.startswith("--")]
+    for unit, now in sorted(units.items()):
+        if now == "active" and any(fnmatch.fnmatchcase(unit, p) for p in patterns):
+            print(f"{unit} loaded active running {unit}")
+elif args[0] == "restart":
+    for unit in args[1:]:
+        units[unit] = state["after_restart"].get(unit, "active")
+    with open(os.path.join(here, "state.json"), "w") as handle:
+        json.dump(state, handle)
+    print(state.get("restart_stderr", ""), file=sys.stderr)
+    sys.exit(state.get("restart_rc", 0))
+elif args[0] == "is-active":
+    print(units.get(args[1], "inactive"))
+    sys.exit(0 if units.get(args[1]) == "active" else 3)
+'''
+
+
+@pytest.fixture
+def systemd(tmp_path, monkeypatch):
+    """Stub ``systemctl`` and ``journalctl`` first on PATH, systemd 'running', the probes and
+    the wait under the test's control: set(units, after_restart, journal, probes, ...) -> calls."""
+    import json
+    import os
+    import sys
+
+    from devstack_salt import stack_runner
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for tool in ("systemctl", "journalctl"):
+        (bin_dir / tool).write_text(STUB_SYSTEMD.replace("PYTHON", sys.executable, 1))
+        (bin_dir / tool).chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setattr(stack_runner, "systemd_running", lambda: True)
+    monkeypatch.setattr(stack_runner, "RESTART_WAIT", 0.0)
+    probes = {}
+    monkeypatch.setattr(stack_runner, "service_health", lambda cfg, model: dict(probes))
+
+    def set_state(units, after_restart=None, journal=None, probe=None, **more):
+        probes.clear()
+        probes.update(probe or {"keystone": "ok (HTTP 200)"})
+        (bin_dir / "state.json").write_text(json.dumps({"units": units, "after_restart": after_restart or {},
+                                                        "journal": journal or {}, **more}))
+        return lambda: (bin_dir / "calls.log").read_text().splitlines() if (bin_dir / "calls.log").exists() else []
+
+    return set_state
+
+
+PLUGIN_UNIT = "devstack@plugin-api.service"
+#: What the plugin's service logs when it dies: ADMIN_PASSWORD of PILLAR, in a URL and bare.
+LEAKY_JOURNAL = "connecting to mysql://root:Secret123@db/plugin\nbad credentials: Secret123"
+
+
+def test_the_real_restart_masks_the_journal_and_a_failure_leaves_the_node_and_stamp_as_they_were(
+        plugin_stack, systemd):
+    from devstack_salt import files
+
+    cfg, conf, stack = plugin_stack
+    calls = systemd({PLUGIN_UNIT: "active", "devstack@keystone.service": "active"},
+                    after_restart={PLUGIN_UNIT: "failed"}, journal={PLUGIN_UNIT: LEAKY_JOURNAL})
+    stamp = files.read_json(cfg["stamp"])
+    run = stack({"token": {"provider": "fernet", "expiration": "5400"}})
+    assert run["result"] is False and run["outcome"] == "restart-failed"
+    assert f"{PLUGIN_UNIT}: failed; journal:" in run["tail"]
+    assert "mysql://root:<hidden>@db/plugin" in run["tail"] and "bad credentials: <hidden>" in run["tail"]
+    assert "Secret123" not in str(run)
+    assert conf.read_text() == ORIGINAL and files.read_json(cfg["stamp"]) == stamp
+    # only the plugin's unit restarted: on the new file, then on the old one again
+    assert [c for c in calls() if c.startswith("systemctl restart")] == [f"systemctl restart {PLUGIN_UNIT}"] * 2
+
+
+def test_a_restarted_unit_that_is_not_active_fails_even_when_the_probes_answer(plugin_stack, systemd):
+    cfg, conf, stack = plugin_stack
+    systemd({PLUGIN_UNIT: "active"}, after_restart={PLUGIN_UNIT: "activating"}, journal={PLUGIN_UNIT: "starting"})
+    run = stack({"token": {"provider": "fernet", "expiration": "5400"}})
+    assert run["result"] is False and f"{PLUGIN_UNIT}: activating; journal:\nstarting" in run["tail"]
+    assert conf.read_text() == ORIGINAL
+
+
+def test_a_failing_probe_brings_the_journal_of_units_that_stayed_active(plugin_stack, systemd):
+    cfg, conf, stack = plugin_stack
+    systemd({PLUGIN_UNIT: "active"}, journal={PLUGIN_UNIT: LEAKY_JOURNAL},
+            probe={"keystone": "failing: http://192.0.2.10/identity/v3: HTTP Error 503"})
+    run = stack({"token": {"provider": "fernet", "expiration": "5400"}})
+    assert run["result"] is False
+    assert "keystone: failing: http://192.0.2.10/identity/v3: HTTP Error 503" in run["tail"]
+    assert f"{PLUGIN_UNIT}: active; journal:\nconnecting to mysql://root:<hidden>@db/plugin" in run["tail"]
+    assert "Secret123" not in run["tail"]
+
+
+def test_a_failing_systemctl_restart_is_masked_and_brings_the_journal(plugin_stack, systemd):
+    from devstack_salt import files
+
+    cfg, conf, stack = plugin_stack
+    stamp = files.read_json(cfg["stamp"])
+    systemd({PLUGIN_UNIT: "active"}, after_restart={PLUGIN_UNIT: "failed"}, journal={PLUGIN_UNIT: LEAKY_JOURNAL},
+            restart_rc=1, restart_stderr="Job failed; see password Secret123")
+    run = stack({"token": {"provider": "fernet", "expiration": "5400"}})
+    assert run["result"] is False and "systemctl restart: Job failed; see password <hidden>" in run["tail"]
+    assert f"{PLUGIN_UNIT}: failed; journal:" in run["tail"] and "Secret123" not in str(run)
+    assert conf.read_text() == ORIGINAL and files.read_json(cfg["stamp"]) == stamp
+
+
+def test_units_in_config_units_that_match_no_running_unit_are_an_error_naming_the_key(plugin_stack, systemd):
+    """A misspelt devstack:config_units entry would restart nothing and claim success; stack.sh
+    would not help either: an error naming the key, under test=True too, and nothing changed."""
+    from devstack_salt import files, stack_runner
+    from devstack_salt.errors import PillarError
+
+    cfg, conf, stack = plugin_stack
+    calls = systemd({"devstack@plugin-apii.service": "active"})
+    stamp = files.read_json(cfg["stamp"])
+    with pytest.raises(PillarError) as info:
+        stack({"token": {"provider": "fernet", "expiration": "5400"}})
+    assert f"devstack:config_units:{conf}: {PLUGIN_UNIT} match no running unit" in str(info.value)
+    assert conf.read_text() == ORIGINAL and files.read_json(cfg["stamp"]) == stamp
+    assert not [c for c in calls() if "restart" in c]
+    model = localconf.build({**copy.deepcopy(PILLAR), "config": {"post-config": {
+        str(conf): {"token": {"provider": "fernet", "expiration": "5400"}}}}})
+    with pytest.raises(PillarError):
+        stack_runner.change_plan(cfg, model)
+
+
+def test_devstacks_own_unit_not_running_re_stacks_naming_it(tmp_path, systemd):
+    from devstack_salt import files, stack_runner
+
+    pillar = copy.deepcopy(PILLAR)
+    pillar["localrc"]["KEYSTONE_CONF_DIR"] = str(tmp_path)
+    (tmp_path / "keystone.conf").write_text(ORIGINAL)
+    cfg = {"stamp": str(tmp_path / "stamp.json"), "devstack_dir": str(tmp_path / "no-checkout"), "dest": DEST,
+           "config_units": {}}
+    files.write_json(cfg["stamp"], {**stamp_of(pillar), "commit": None})
+    pillar["config"]["post-config"]["$KEYSTONE_CONF"] = {"token": {"expiration": 5400}}
+    systemd({"devstack@keystone.service": "failed", "devstack@s-proxy.service": "active"})
+    plan = stack_runner.change_plan(cfg, localconf.build(pillar))
+    assert plan["action"] == "restack"
+    assert f"{tmp_path}/keystone.conf: no running unit matches devstack@keystone.service, DevStack's units for " \
+           "$KEYSTONE_CONF; stack.sh starts the services it enables" in plan["reasons"]
+    systemd({"devstack@keystone.service": "active"})
+    assert stack_runner.change_plan(cfg, localconf.build(pillar))["action"] == "in-place"
+
+
+def test_after_a_stack_config_units_matching_no_running_unit_are_named(plugin_stack, systemd):
+    """After stack.sh the restart of the units reading the merged files names the
+    devstack:config_units entry that restarted nothing (stack.sh itself succeeded)."""
+    from devstack_salt import stack_runner
+
+    cfg, conf, _ = plugin_stack
+    model = localconf.build({**copy.deepcopy(PILLAR), "config": {"post-config": {str(conf): {"a": {"b": 1}},
+                                                                                "$KEYSTONE_CONF": {"c": {"d": 1}}}}})
+    systemd({"devstack@keystone.service": "active"})
+    done = stack_runner.restart_config_units(cfg, model)
+    assert done["restarted"] == ["devstack@keystone.service"] and done["failing"] == {}
+    assert done["unmatched"] == [f"devstack:config_units:{conf} ({PLUGIN_UNIT})"]
