@@ -21,7 +21,7 @@ import os
 from typing import Any
 
 from . import ini_file
-from .devstack_facts import CONFIG_FILE_UNITS, DEVSTACK_PATHS, header_identity, header_variable
+from .devstack_facts import CONFIG_FILE_UNITS, DEVSTACK_PATHS, PHASES, header_identity, header_variable
 from .localconf import resolve_literal
 from .shell import config_value_parts
 
@@ -72,19 +72,24 @@ def file_paths(localrc: dict, dest: str) -> dict[str, str] | str:
     return extra
 
 
-def _effective(config: dict, paths: dict[str, str], digests: bool) -> dict[str, dict]:
-    """Per file (its path on the node): the headers naming it, and {(section, option): value}
-    with a later phase winning per option, as stack.sh merges. ``digests``: the values are the
-    stamp's digests; otherwise the model's values (lists for multi-valued options)."""
+def _effective(config: dict, paths: dict[str, str], digests: bool, extra: dict | None = None) -> dict[str, dict]:
+    """Per file (its path on the node): the headers naming it, and {(section, option): digest}
+    with a later phase winning per option, in stack.sh's order (post-config, extra, post-extra,
+    test-config). ``digests``: ``config``'s values are the stamp's digests; otherwise the model's
+    values, also kept as "values" (lists for multi-valued options). ``extra``: the model's extra
+    phase, read only (a change to it re-stacks, so the stamp's is the same); its options win over
+    post-config's, and its headers name no file to change."""
     files: dict[str, dict] = {}
-    for phase in IN_PLACE_PHASES:
-        for header, sections in (config.get(phase) or {}).items():
+    for phase in PHASES:
+        in_place = phase in IN_PLACE_PHASES
+        for header, sections in ((config.get(phase) if in_place else extra) or {}).items():
             path = header_identity(header, paths)
             entry = files.setdefault(path, {"headers": [], "options": {}})
-            entry["headers"].append((phase, header))
+            if in_place:
+                entry["headers"].append((phase, header))
             for section, options in sections.items():
                 for option, value in options.items():
-                    entry["options"][(section, option)] = value if digests else value_digest(value)
+                    entry["options"][(section, option)] = value if digests and in_place else value_digest(value)
                     if not digests:
                         entry.setdefault("values", {})[(section, option)] = value if isinstance(value, list) else [value]
     return files
@@ -159,8 +164,9 @@ def plan(stamp: dict | None, model: dict, dest: str, extra_units: dict[str, list
         result["reasons"].append(f"{root}:localrc:{paths} sets where DevStack's files are in a way only bash "
                                  "can tell")
         return result
-    old = _effective(stamp["config"], paths, digests=True)
-    new = _effective(model["config"], paths, digests=False)
+    extra = model["config"].get("extra")
+    old = _effective(stamp["config"], paths, digests=True, extra=extra)
+    new = _effective(model["config"], paths, digests=False, extra=extra)
     origins = stamp.get("origins") or {}
     early = {"DEST": dest}
     reasons: list[str] = []

@@ -105,6 +105,25 @@ def test_anything_but_options_of_files_on_the_node_re_stacks(change, reason):
     assert plan["action"] == "restack" and any(reason in r for r in plan["reasons"]), plan["reasons"]
 
 
+def test_an_option_the_extra_phase_sets_wins_over_post_config_as_stack_sh_merges_it():
+    """stack.sh merges post-config, then extra, then post-extra: a post-config change to an option
+    extra also sets changes nothing in the file; taking a post-extra option back leaves extra's."""
+    with_extra = {**copy.deepcopy(PILLAR), "config": {**PILLAR["config"], "extra": {"$KEYSTONE_CONF": {
+        "token": {"expiration": 3600}}}}}
+    pillar = copy.deepcopy(with_extra)
+    pillar["config"]["post-config"]["$KEYSTONE_CONF"] = {"token": {"expiration": 5400}}
+    plan = plan_for(pillar, stamp_of(with_extra))
+    assert plan["action"] == "none" and plan["edits"] == []
+    over = copy.deepcopy(with_extra)
+    over["config"]["post-extra"] = {"$KEYSTONE_CONF": {"token": {"expiration": 900}}}
+    plan = plan_for(over, stamp_of(with_extra))
+    assert plan["action"] == "in-place" and plan["edits"][0]["values"] == ["900"]
+    plan = plan_for(with_extra, stamp_of(over))
+    assert plan["action"] == "in-place"
+    assert plan["edits"] == [{"path": KEYSTONE, "section": "token", "option": "expiration", "values": ["3600"],
+                              "origin": "keep"}]
+
+
 def test_a_file_whose_unit_is_unknown_re_stacks_and_names_the_pillar_key(tmp_path):
     conf = str(tmp_path / "plugin.conf")
     base = changed(**{"post-config": {**PILLAR["config"]["post-config"], conf: {"a": {"b": 1}}}})
