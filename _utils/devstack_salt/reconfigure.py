@@ -8,7 +8,8 @@ only DevStack can expand, the removal of an option stack.sh merged itself) is a 
 
 What this needs to know lives in the stamp (``stack_runner``): ``base``, the digest of the model
 without those phases; ``config``, those phases as last applied; ``origins``, for every option
-first written in place, the lines the file had before (None: absent), so that removing the
+first written in place, the lines the file had before (None: absent; :data:`NO_SECTION`: its
+section absent too), so that removing the
 option from the pillar puts back what stack.sh wrote. An option stack.sh merged itself has no
 origin: what stack.sh writes without it is known only by running stack.sh.
 """
@@ -31,6 +32,10 @@ IN_PLACE_PHASES = ("post-config", "post-extra", "test-config")
 #: Why a change cannot be made in place when more than options changed.
 BEYOND_OPTIONS = ("the meaning of local.conf changed beyond the options of post-config, post-extra and "
                   "test-config (services, plugins, localrc or the extra phase)")
+
+#: The origin of an option whose section the file did not have either (the stamp's JSON): taking
+#: the option back takes the section's header too, if nothing else is left under it.
+NO_SECTION = {"section": False}
 
 #: Files read at run time by a tool, not by a service: nothing to restart.
 NO_UNIT_VARIABLES = frozenset({"TEMPEST_CONFIG"})
@@ -145,7 +150,8 @@ def plan(stamp: dict | None, model: dict, dest: str, extra_units: dict[str, list
 
     Returns {"action": "none" | "in-place" | "restack", "reasons": [...], "edits": [...],
     "units": [...], "options": ["path [section] option", ...], "readers": [...]}. ``edits`` are
-    {"path", "section", "option", "values" (None: remove), "origin": "keep" | "record" | "drop"};
+    {"path", "section", "option", "values" (None: remove), "origin": "keep" | "record" | "drop"}
+    (and "drop_empty_section": True when the option came with its section);
     ``readers``, per changed file, {"path", "header", "units", "key"}: its unit patterns and the
     ``devstack:config_units`` key naming them (None: DevStack's own units), so that the runner
     can tell which pattern matches no unit on the node and whose it is.
@@ -197,8 +203,7 @@ def plan(stamp: dict | None, model: dict, dest: str, extra_units: dict[str, list
                     reasons.append(f"{name}: removed from the pillar, but stack.sh merged it itself; what stack.sh "
                                    "writes without it is known only by running stack.sh")
                     continue
-                result["edits"].append({"path": path, "section": section, "option": option,
-                                        "values": origins[origin_key], "origin": "drop"})
+                result["edits"].append(_drop(path, section, option, origins[origin_key]))
             else:
                 expanded = _expanded(values, model["localrc"], early)
                 if isinstance(expanded, str):
@@ -223,6 +228,20 @@ def plan(stamp: dict | None, model: dict, dest: str, extra_units: dict[str, list
     return result
 
 
+def _drop(path: str, section: str, option: str, origin: Any) -> dict:
+    """The edit that puts back an option's ``origin`` (its lines, None, or :data:`NO_SECTION`)."""
+    if origin == NO_SECTION:
+        return {"path": path, "section": section, "option": option, "values": None, "origin": "drop",
+                "drop_empty_section": True}
+    return {"path": path, "section": section, "option": option, "values": origin, "origin": "drop"}
+
+
+def _section_added(origins: dict, path: str, section: str) -> bool:
+    """True when an option written in place brought ``section`` into the file at ``path``."""
+    prefix = f"{path}\0{section}\0"
+    return any(key.startswith(prefix) and origin == NO_SECTION for key, origin in origins.items())
+
+
 def apply_edits(edits: list[dict], origins: dict, read, write) -> dict:
     """Merge ``edits`` into their files (``read(path) -> text``, ``write(path, text)``); return
     the origins afterwards (each first-time option's previous lines recorded, removed ones
@@ -234,12 +253,18 @@ def apply_edits(edits: list[dict], origins: dict, read, write) -> dict:
     for path, file_edits in sorted(by_path.items()):
         text = read(path)
         for edit in file_edits:
-            key = f"{path}\0{edit['section']}\0{edit['option']}"
+            section, option = edit["section"], edit["option"]
+            key = f"{path}\0{section}\0{option}"
             if edit["origin"] == "record":
-                origins[key] = ini_file.get_option(text, edit["section"], edit["option"])
+                # A section another in-place option brought is not stack.sh's either.
+                if not ini_file.has_section(text, section) or _section_added(origins, path, section):
+                    origins[key] = dict(NO_SECTION)
+                else:
+                    origins[key] = ini_file.get_option(text, section, option)
             elif edit["origin"] == "drop":
                 origins.pop(key, None)
-            text = ini_file.set_option(text, edit["section"], edit["option"], edit["values"])
+            text = ini_file.set_option(text, section, option, edit["values"],
+                                       drop_empty_section=edit.get("drop_empty_section", False))
         write(path, text)
     return origins
 
@@ -248,8 +273,8 @@ def revert_edits(origins: dict, exists=os.path.isfile) -> list[dict]:
     """Edits that put every option written in place back to what the file had before (run before
     a re-stack, so that stack.sh finds its files as it left them)."""
     edits = []
-    for key, lines in sorted(origins.items()):
+    for key, origin in sorted(origins.items()):
         path, section, option = key.split("\0")
         if exists(path):
-            edits.append({"path": path, "section": section, "option": option, "values": lines, "origin": "drop"})
+            edits.append(_drop(path, section, option, origin))
     return edits

@@ -186,6 +186,36 @@ def test_applying_then_reverting_edits_gives_back_the_file(tmp_path):
     assert files[PROXY] == ORIGINAL
 
 
+def test_options_that_came_with_their_section_take_it_back_with_them():
+    """Taking back every option written into a section the file did not have leaves the file
+    byte for byte as stack.sh wrote it: no empty [section] header stays behind, whether the
+    options came in one apply or in two, and whether they leave together or one by one."""
+    files = {PROXY: ORIGINAL}
+    first = [{"path": PROXY, "section": "cache", "option": "enabled", "values": ["true"], "origin": "record"}]
+    origins = reconfigure.apply_edits(first, {}, files.__getitem__, files.__setitem__)
+    assert origins == {f"{PROXY}\0cache\0enabled": reconfigure.NO_SECTION}
+    second = [{"path": PROXY, "section": "cache", "option": "backend", "values": ["dogpile"], "origin": "record"},
+              {"path": PROXY, "section": "token", "option": "expiration", "values": ["5400"], "origin": "record"}]
+    origins = reconfigure.apply_edits(second, origins, files.__getitem__, files.__setitem__)
+    assert origins[f"{PROXY}\0cache\0backend"] == reconfigure.NO_SECTION
+    assert origins[f"{PROXY}\0token\0expiration"] is None
+    assert ini_file.options(files[PROXY])["cache"] == {"enabled": ["true"], "backend": ["dogpile"]}
+    one = [edit for edit in reconfigure.revert_edits(origins, exists=lambda path: True) if edit["option"] == "enabled"]
+    left = reconfigure.apply_edits(one, origins, files.__getitem__, files.__setitem__)
+    assert ini_file.options(files[PROXY])["cache"] == {"backend": ["dogpile"]}
+    reconfigure.apply_edits(reconfigure.revert_edits(left, exists=lambda path: True), left,
+                            files.__getitem__, files.__setitem__)
+    assert files[PROXY] == ORIGINAL
+
+
+def test_the_stack_runner_takes_back_a_section_it_added(plugin_node):
+    cfg, conf, apply, restarts = plugin_node
+    assert apply({"token": {"provider": "fernet"}, "cache": {"enabled": "true"}})["outcome"] == "reconfigured"
+    assert "[cache]" in conf.read_text()
+    assert apply({"token": {"provider": "fernet"}})["outcome"] == "reconfigured"
+    assert conf.read_text() == ORIGINAL
+
+
 def test_the_in_place_merge_writes_what_devstacks_own_merge_writes(judge):
     """DevStack's merge_config_group run on a file that already has content (the stacked node's)
     and our edits of the same options give DevStack's view of the file alike."""
