@@ -3,8 +3,9 @@ Changing a stacked node in place: when the only difference between the model las
 the model now is in the options of ``post-config``, ``post-extra`` or ``test-config`` files that
 exist on the node (whether or not the last stack merged options into them), merge exactly those options into the files the way DevStack's merge would,
 restart only the units reading those files, and wait until the services answer. Anything else
-(services, plugins, localrc, the ``extra`` phase, a file not on the node, a file without a known unit, a value
-only DevStack can expand, the removal of an option stack.sh merged itself) is a re-stack.
+(services, plugins, localrc, the ``extra`` phase, a file not on the node, a file without a known unit, a file
+a service reads only through a copy DevStack makes when it starts it, a value only DevStack can expand, the
+removal of an option stack.sh merged itself) is a re-stack.
 
 What this needs to know lives in the stamp (``stack_runner``): ``base``, the digest of the model
 without those phases; ``config``, those phases as last applied; ``origins``, for every option
@@ -22,8 +23,9 @@ import os
 from typing import Any
 
 from . import ini_file
-from .devstack_facts import CONFIG_FILE_UNITS, DEVSTACK_PATHS, PHASES, header_identity, header_variable
-from .localconf import resolve_literal
+from .devstack_facts import (CONFIG_FILE_UNITS, COPIED_CONFIG_FILES, DEVSTACK_PATHS, PHASES, header_identity,
+                             header_variable)
+from .localconf import effective_services, resolve_literal
 from .shell import config_value_parts
 
 #: The phases whose options can change in place (``extra`` runs code before services start).
@@ -123,6 +125,18 @@ def unit_source(header: str, extra_units: dict[str, list[str]] | None,
     return None, None
 
 
+def _copied_for(path: str, model: dict, paths: dict[str, str]) -> str | None:
+    """Why ``path`` cannot change in place because an enabled service reads only a copy DevStack
+    makes of it when it starts the service (:data:`COPIED_CONFIG_FILES`), or None."""
+    enabled = set(effective_services(model))
+    for source, (copy, service, where) in COPIED_CONFIG_FILES.items():
+        if service in enabled and header_identity(f"${source}", paths) == path:
+            return (f"{path} is what DevStack copies to {header_identity(f'${copy}', paths)} for {service} when it "
+                    f"starts it ({where}), adding options of its own: a change made in place would not reach "
+                    f"{service}, so stack.sh runs")
+    return None
+
+
 def _expanded(values: list[str], localrc: dict, early: dict[str, str]) -> list[str] | str:
     """The values as DevStack's merge writes them ($NAME expanded, spaces collapsed), or the
     name of a variable only DevStack knows at merge time."""
@@ -188,6 +202,10 @@ def plan(stamp: dict | None, model: dict, dest: str, extra_units: dict[str, list
         where = f"{root}:config:{headers[-1][0]}:{headers[-1][1]}"
         if not exists(path):
             reasons.append(f"{where}: {path} does not exist on this node (a new file: stack.sh writes it)")
+            continue
+        copied = _copied_for(path, model, paths)
+        if copied:
+            reasons.append(f"{where}: {copied}")
             continue
         file_units, units_key = unit_source(headers[-1][1], extra_units, paths)
         if file_units is None:

@@ -64,6 +64,23 @@ def test_options_of_a_file_on_the_node_the_last_stack_left_alone_are_merged_in_p
                               "values": ["True"], "origin": "record"}]
 
 
+def test_a_nova_conf_change_re_stacks_where_nova_compute_reads_its_copy():
+    """lib/nova start_nova_compute copies nova.conf to nova-cpu.conf and changes the copy: an
+    in-place change of nova.conf would restart n-cpu on the old value."""
+    compute = {**copy.deepcopy(PILLAR), "services": {**PILLAR["services"], "n-cpu": True}}
+    pillar = copy.deepcopy(compute)
+    pillar["config"]["post-config"]["$NOVA_CONF"] = {"DEFAULT": {"debug": True}}
+    plan = plan_for(pillar, stamp_of(compute))
+    assert plan["action"] == "restack"
+    assert any("/etc/nova/nova.conf is what DevStack copies to /etc/nova/nova-cpu.conf for n-cpu" in r
+               and "lib/nova start_nova_compute" in r for r in plan["reasons"]), plan["reasons"]
+    # nova-cpu.conf itself is what n-cpu reads: in place
+    pillar = copy.deepcopy(compute)
+    pillar["config"]["post-config"]["$NOVA_CPU_CONF"] = {"DEFAULT": {"debug": True}}
+    plan = plan_for(pillar, stamp_of(compute))
+    assert plan["action"] == "in-place" and plan["units"] == ["devstack@n-cpu.service"]
+
+
 def test_a_new_option_in_a_merged_file_records_what_the_file_had():
     proxy = {"app:proxy-server": {"node_timeout": 20}, "filter:tempurl": {"methods": "GET HEAD"}}
     plan = plan_for(changed(**{"post-config": {**PILLAR["config"]["post-config"], "$SWIFT_CONFIG_PROXY_SERVER": proxy}}))
