@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from typing import Any
 
 from . import ini_file
@@ -122,6 +123,16 @@ def unit_source(header: str, extra_units: dict[str, list[str]] | None,
         return [], None
     if variable in CONFIG_FILE_UNITS:
         return list(CONFIG_FILE_UNITS[variable]), None
+    # An absolute path (or another variable) naming a file of DevStack's table is that file.
+    path = header_identity(header, paths)
+    units: list[str] = []
+    for name, patterns in CONFIG_FILE_UNITS.items():
+        if header_identity(f"${name}", paths) == path:
+            units.extend(p for p in patterns if p not in units)
+    if units:
+        return units, None
+    if any(header_identity(f"${name}", paths) == path for name in NO_UNIT_VARIABLES):
+        return [], None
     return None, None
 
 
@@ -200,6 +211,14 @@ def plan(stamp: dict | None, model: dict, dest: str, extra_units: dict[str, list
             continue
         headers = after["headers"] or before["headers"]
         where = f"{root}:config:{headers[-1][0]}:{headers[-1][1]}"
+        if "$" in path:  # a variable DevStack does not define itself: a plugin's, set when it runs
+            variable = re.search(r"\$\{?(\w+)", path).group(1)
+            reasons.append(f"{where}: ${variable} is not one of DevStack's file variables (a plugin's, or "
+                           f"localrc's), so the file it names on this node is unknown here; to change it in "
+                           f"place, write the file's "
+                           f"absolute path as the header and name its units under {root}:config_units (e.g. "
+                           "{'/etc/my-plugin/my.conf': ['devstack@my-api.service']})")
+            continue
         if not exists(path):
             reasons.append(f"{where}: {path} does not exist on this node (a new file: stack.sh writes it)")
             continue

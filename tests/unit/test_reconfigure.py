@@ -153,6 +153,35 @@ def test_a_file_whose_unit_is_unknown_re_stacks_and_names_the_pillar_key(tmp_pat
     assert plan["action"] == "in-place" and plan["units"] == ["devstack@plugin-api.service"]
 
 
+def test_a_known_file_named_by_its_absolute_path_has_its_devstack_units():
+    by_path = copy.deepcopy(PILLAR)
+    by_path["config"]["post-config"] = {KEYSTONE: {"token": {"expiration": 7200}},
+                                        "/etc/nova/nova-cpu.conf": {"DEFAULT": {"debug": False}}}
+    pillar = copy.deepcopy(by_path)
+    pillar["config"]["post-config"][KEYSTONE]["token"]["expiration"] = 5400
+    pillar["config"]["post-config"]["/etc/nova/nova-cpu.conf"]["DEFAULT"]["debug"] = True
+    plan = plan_for(pillar, stamp_of(by_path))
+    assert plan["action"] == "in-place", plan["reasons"]
+    assert plan["units"] == ["devstack@keystone.service", "devstack@n-cpu.service"]
+
+
+def test_a_plugins_file_variable_re_stacks_saying_to_use_the_absolute_path():
+    """A plugin's $VARIABLE is set only when stack.sh runs: the plan cannot find the file, and
+    says how to make it changeable in place (what devstack:config_units's own errors say)."""
+    plugin = {**copy.deepcopy(PILLAR), "known_variables": ["MY_PLUGIN_CONF"]}
+    plugin["config"]["post-config"]["$MY_PLUGIN_CONF"] = {"a": {"b": 1}}
+    pillar = copy.deepcopy(plugin)
+    pillar["config"]["post-config"]["$MY_PLUGIN_CONF"] = {"a": {"b": 2}}
+    plan = plan_for(pillar, stamp_of(plugin), extra_units={"$MY_PLUGIN_CONF": ["devstack@my-api.service"]})
+    assert plan["action"] == "restack"
+    assert any("$MY_PLUGIN_CONF is not one of DevStack's file variables" in r and "does not exist" not in r
+               and "write the file's absolute path as the header" in r and "devstack:config_units" in r
+               for r in plan["reasons"]), plan["reasons"]
+    errors = []
+    localconf._config_units({"my.conf": ["devstack@my-api.service"]}, "devstack:config_units", errors)
+    assert errors and "absolute path (as the header names it)" in errors[0]
+
+
 def test_a_file_missing_on_the_node_re_stacks():
     pillar = changed(**{"post-config": {**PILLAR["config"]["post-config"], "$KEYSTONE_CONF": {"token": {"expiration": 5400}}}})
     plan = plan_for(pillar, exists=lambda path: False)
