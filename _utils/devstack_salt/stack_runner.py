@@ -426,14 +426,13 @@ def reconfigure_node(cfg: dict, model: dict, change: dict) -> dict:
                        f"units restarted on them{failed_too}; the stamp is unchanged and the next apply tries again")
         raise CommandFailed(scrub_text(model, message)) from None
     result = {"ran": True, "reasons": change["reasons"], "options": change["options"],
-              "restarted": restarted["restarted"], "commit": stamp.get("commit"), "log": None,
-              "seconds": round(time.time() - started, 1)}
+              "restarted": restarted["restarted"], "commit": stamp.get("commit"), "log": None}
     if restarted["failing"]:
         failed_too = put_back()
-        result.update(result=False, outcome="restart-failed",
+        result.update(result=False, outcome="restart-failed", seconds=round(time.time() - started, 1),
                       tail="\n".join(f"{k}: {v}" for k, v in sorted(restarted["failing"].items())) + failed_too)
         return result
-    result.update(result=True, outcome="reconfigured")
+    result.update(result=True, outcome="reconfigured", seconds=round(time.time() - started, 1))
     return result
 
 
