@@ -216,7 +216,7 @@ def stack_plan(force=False, config=None, pillar_key="devstack"):
     A change confined to the options of post-config, post-extra and test-config files on the
     node is made in place in seconds; anything else (services, plugins, localrc, a file not on
     the node, a file with no known unit, never stacked, a failed last run, a moved checkout,
-    ``force``) runs stack.sh.
+    a changed ``devstack:ref`` or ``devstack:repo``, ``force``) runs stack.sh.
 
     CLI Example:
 

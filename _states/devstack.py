@@ -124,7 +124,7 @@ def stacked(name, force=False, pillar_key="devstack"):
 
     It runs when the node was never stacked by this role, the last run did not succeed, the
     *meaning* of local.conf changed (not its bytes, order or comments), the DevStack checkout
-    moved to another commit, or ``force`` is true. A change only to options of post-config,
+    moved to another commit, ``devstack:ref`` or ``devstack:repo`` changed, or ``force`` is true. A change only to options of post-config,
     post-extra or test-config files the last stack merged is made in place instead: those options
     merged the way DevStack merges them, and only the units reading those files restarted. What was stacked is recorded in a stamp under
     /var/lib/devstack-salt. With ``devstack:stack: false`` in pillar the state does nothing and
@@ -181,6 +181,9 @@ def stacked(name, force=False, pillar_key="devstack"):
         if run.get("not_restarted"):
             ret["comment"] += ("; no unit is known for " + ", ".join(run["not_restarted"])
                                + ": restart what reads them for their options to take effect")
+        if run.get("unmatched"):
+            ret["comment"] += ("; no running unit matches " + ", ".join(run["unmatched"])
+                               + ": name the units that read those files for their options to take effect")
     else:
         what = {"failed": "stack.sh failed", "prompted": "stack.sh stopped: it prompted for input",
                 "timeout": f"stack.sh stopped: it ran past {pillar_key}:stack_timeout",

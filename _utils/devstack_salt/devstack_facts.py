@@ -145,6 +145,11 @@ CONFIG_FILE_UNITS = {
     "NEUTRON_CONF": ("devstack@q-*.service", "devstack@neutron-*.service"),
     "PLACEMENT_CONF": ("devstack@placement-api.service",),
 }
+#: Config files DevStack copies from another when it starts a service, and the service reading
+#: only the copy: {source variable: (copy variable, service, where)}. start_nova_compute copies
+#: $NOVA_CONF to $NOVA_CPU_CONF after post-config, merges post-config|$NOVA_CPU_CONF into it and
+#: sets more options there: a change of $NOVA_CONF made in place never reaches nova-compute.
+COPIED_CONFIG_FILES = {"NOVA_CONF": ("NOVA_CPU_CONF", "n-cpu", "lib/nova start_nova_compute")}
 #: Phases whose files DevStack merges after the services reading them may have started.
 RESTART_PHASES = ("post-config", "post-extra")
 

@@ -57,11 +57,19 @@ def get_option(text: str, section: str, option: str) -> list[str] | None:
     return [OPTION_RE.match(lines[index]).group("value") for index in found] if found else None
 
 
-def set_option(text: str, section: str, option: str, values: list[str] | None) -> str:
+def has_section(text: str, section: str) -> bool:
+    """True when ``text`` has a ``[section]`` header."""
+    return any(name == section for name, _, _ in _sections(_lines(text)))
+
+
+def set_option(text: str, section: str, option: str, values: list[str] | None,
+               drop_empty_section: bool = False) -> str:
     """``text`` with ``option`` of ``section`` set to ``values`` (None: removed, as ``inidelete``).
 
     Existing lines of the option are replaced where the first of them stood; a new option goes
     right after its section's header (where ``iniset`` puts it); a new section goes at the end.
+    ``drop_empty_section``: a removal also removes the section's headers left with nothing but
+    blank lines under them (the option came with its section, which the file did not have).
     """
     lines = _lines(text)
     found = _option_lines(lines, section, option)
@@ -76,6 +84,10 @@ def set_option(text: str, section: str, option: str, values: list[str] | None) -
             lines[headers[0]:headers[0]] = new
         else:
             lines += [f"[{section}]", *new]
+    if drop_empty_section and not new:
+        empty = {start - 1 for name, start, end in _sections(lines)
+                 if name == section and not any(line.strip() for line in lines[start:end])}
+        lines = [line for index, line in enumerate(lines) if index not in empty]
     return "\n".join(lines) + "\n" if lines else ""
 
 

@@ -706,18 +706,22 @@ UNIT_RE = re.compile(r"[A-Za-z0-9@._*:-]+\Z")
 
 
 def _config_units(raw: Any, path: str, errors: list[str]) -> dict[str, list[str]]:
-    """``devstack:config_units``: a plugin's config file (its header or absolute path) -> the
-    units that read it, restarted when the file's options change (after a stack, or in place)."""
+    """``devstack:config_units``: a plugin's config file (its absolute path, or its header) ->
+    the units that read it, restarted when the file's options change: after a stack, and in place
+    when the header is the absolute path (a plugin's $VARIABLE is known only when stack.sh runs,
+    so a change to such a header re-stacks)."""
     if raw is None:
         return {}
     if not isinstance(raw, dict):
-        errors.append(f"{path} must map a config file (a header such as $MY_PLUGIN_CONF, or a path) to a list "
-                      "of systemd units, e.g. {/etc/my-plugin/my.conf: [devstack@my-api.service]}")
+        errors.append(f"{path} must map a config file (its absolute path, as the post-config header names it; "
+                      "a plugin's $VARIABLE header too, but then a change to it re-stacks) to a list of systemd "
+                      "units, e.g. {/etc/my-plugin/my.conf: [devstack@my-api.service]}")
         return {}
     units: dict[str, list[str]] = {}
     for header, names in raw.items():
         if not isinstance(header, str) or not (header.startswith("/") or header.startswith("$")):
-            errors.append(f"{path}:{header}: name the file by its header ($VARIABLE...) or absolute path")
+            errors.append(f"{path}:{header}: name the file by its absolute path (as the header names it), or by "
+                          "its $VARIABLE header")
             continue
         if isinstance(names, str):
             names = [names]

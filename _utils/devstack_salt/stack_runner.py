@@ -26,7 +26,7 @@ from typing import Any, Iterable
 
 from . import files, reconfigure
 from .devstack_facts import RESTART_PHASES
-from .errors import CommandFailed, LocalConfError
+from .errors import CommandFailed, LocalConfError, PillarError
 from .localconf import MASK, effective_services, meaning_digest, resolve_literal, scrub_text, secret_values
 
 #: Console output that means stack.sh (or sudo) is waiting for an answer that never comes.
@@ -64,6 +64,12 @@ def stack_reasons(cfg: dict, model: dict, force: bool = False) -> list[str]:
         reasons.append(f"the last run did not succeed ({stamp.get('result')})")
     if stamp.get("meaning") != meaning_digest(model):
         reasons.append(MEANING_CHANGED)
+    # git.latest moves the checkout only in a real run: under test=True the commit is still the
+    # stacked one, so a changed devstack:ref or devstack:repo must show by itself. A stamp written
+    # before they were recorded has neither: there the commit alone decides, as it did then.
+    for key in ("repo", "ref"):
+        if stamp.get(key) is not None and cfg.get(key) is not None and stamp[key] != cfg[key]:
+            reasons.append(scrub_text(model, f"the {key} changed from {stamp[key]} to {cfg[key]}"))
     commit = checkout_commit(cfg["devstack_dir"])
     if stamp.get("commit") != commit:
         reasons.append(f"the DevStack checkout moved from {str(stamp.get('commit'))[:12]} to {str(commit)[:12]}")
@@ -220,35 +226,79 @@ def systemd_running() -> bool:
     return os.path.isdir("/run/systemd/system")
 
 
-def restart_config_units(cfg: dict, model: dict, wait: float = 120.0) -> dict:
-    """Restart the active units that read the model's post-config files, then wait until every
-    probed service answers. Returns {"restarted": [...], "unknown": [...], "failing": {...}}."""
-    paths = reconfigure.file_paths(model["localrc"], cfg["dest"])
-    patterns, unknown = config_units(model, cfg.get("config_units"), paths if isinstance(paths, dict) else None)
-    return {**restart_units(cfg, model, patterns, wait), "unknown": unknown}
+#: How long the services may take to answer again after a restart (seconds).
+RESTART_WAIT = 120.0
 
 
-def restart_units(cfg: dict, model: dict, patterns: list[str], wait: float = 120.0) -> dict:
-    """Restart the active units matching ``patterns``, then wait until every probed service
-    answers. Returns {"restarted": [...], "failing": {what: why}}; a unit that does not come back
-    brings its journal's tail, secrets masked."""
-    result: dict[str, Any] = {"restarted": [], "failing": {}}
-    if not patterns or not systemd_running():
-        return result
+def active_units(patterns: list[str]) -> list[str] | None:
+    """The active units matching ``patterns`` (globs, as systemctl takes them); None when
+    systemd does not run this host."""
+    if not systemd_running():
+        return None
+    if not patterns:
+        return []
     listed = subprocess.run(["systemctl", "list-units", "--state=active", "--plain", "--no-legend", "--full",
                              *patterns], capture_output=True, text=True, stdin=subprocess.DEVNULL)
-    units = sorted({line.split()[0] for line in listed.stdout.splitlines() if line.strip()})
-    if units:
-        restart = subprocess.run(["systemctl", "restart", *units], capture_output=True, text=True,
-                                 stdin=subprocess.DEVNULL)
-        result["restarted"] = units
-        if restart.returncode != 0:
-            result["failing"] = {"systemctl restart": scrub_text(model, restart.stderr.strip())}
-            result["failing"].update(_journal_tails(model, units))
-            return result
-    deadline = time.time() + wait
+    if listed.returncode != 0:
+        raise CommandFailed(f"systemctl list-units {' '.join(patterns)} failed: {listed.stderr.strip()}")
+    return sorted({line.split()[0] for line in listed.stdout.splitlines() if line.strip()})
+
+
+def unmatched_readers(readers: list[dict]) -> list[dict]:
+    """The ``readers`` (``reconfigure.plan``) whose unit patterns match no active unit: their
+    options would change with no service reading them. [] without systemd."""
+    found = []
+    for reader in readers:
+        units = active_units(reader["units"])
+        if units is not None and not units:
+            found.append(reader)
+    return found
+
+
+def restart_config_units(cfg: dict, model: dict, wait: float | None = None) -> dict:
+    """Restart the active units that read the model's post-config files, then wait until every
+    probed service answers. Returns {"restarted": [...], "unknown": [...], "unmatched": [...],
+    "failing": {...}}; "unmatched": the ``devstack:config_units`` entries that match no active
+    unit (a misspelt unit, or a service not running)."""
+    paths = reconfigure.file_paths(model["localrc"], cfg["dest"])
+    paths = paths if isinstance(paths, dict) else {}
+    patterns, unknown = config_units(model, cfg.get("config_units"), paths)
+    readers = []
+    for phase in RESTART_PHASES:
+        for header in sorted(model["config"].get(phase, {})):
+            units, key = reconfigure.unit_source(header, cfg.get("config_units"), paths)
+            if units and key is not None:
+                readers.append({"header": header, "units": units, "key": f"devstack:config_units:{key}"})
+    unmatched = [f"{reader['key']} ({', '.join(reader['units'])})" for reader in unmatched_readers(readers)]
+    return {**restart_units(cfg, model, patterns, wait), "unknown": unknown, "unmatched": unmatched}
+
+
+def restart_units(cfg: dict, model: dict, patterns: list[str], wait: float | None = None,
+                  any_state: bool = False) -> dict:
+    """Restart the active units matching ``patterns`` (``any_state``: the units named, whatever
+    their state: those put back after a failed restart), then wait (``RESTART_WAIT``) until each
+    of them is active and every probed service answers. Returns {"restarted": [...], "failing":
+    {what: why}}; when they do not, the journal's tail of every restarted unit comes with it,
+    secrets masked (a unit may stay active while the service behind it fails)."""
+    result: dict[str, Any] = {"restarted": [], "failing": {}}
+    if any_state:
+        units = sorted(set(patterns)) if systemd_running() else []
+    else:
+        units = active_units(patterns)
+    if not units:
+        return result
+    restart = subprocess.run(["systemctl", "restart", *units], capture_output=True, text=True,
+                             stdin=subprocess.DEVNULL)
+    result["restarted"] = units
+    if restart.returncode != 0:
+        result["failing"] = {"systemctl restart": scrub_text(model, restart.stderr.strip())}
+        result["failing"].update(_journal_tails(model, units))
+        return result
+    deadline = time.time() + (RESTART_WAIT if wait is None else wait)
     while True:
         failing = {k: v for k, v in service_health(cfg, model).items() if not v.startswith("ok")}
+        failing.update((unit, f"{state} after its restart") for unit, state in _unit_states(units).items()
+                       if state != "active")
         if not failing or time.time() > deadline:
             result["failing"] = failing
             if failing:
@@ -257,14 +307,19 @@ def restart_units(cfg: dict, model: dict, patterns: list[str], wait: float = 120
         time.sleep(1)
 
 
-def _journal_tails(model: dict, units: list[str], lines: int = 20) -> dict[str, str]:
-    """The last journal lines of each unit that is not active, secrets masked."""
-    tails = {}
+def _unit_states(units: list[str]) -> dict[str, str]:
+    """Each unit's ``systemctl is-active`` answer (active, activating, failed, ...)."""
+    states = {}
     for unit in units:
-        state = subprocess.run(["systemctl", "is-active", unit], capture_output=True, text=True,
-                               stdin=subprocess.DEVNULL).stdout.strip()
-        if state == "active":
-            continue
+        states[unit] = subprocess.run(["systemctl", "is-active", unit], capture_output=True, text=True,
+                                      stdin=subprocess.DEVNULL).stdout.strip() or "unknown"
+    return states
+
+
+def _journal_tails(model: dict, units: list[str], lines: int = 20) -> dict[str, str]:
+    """Each unit's state and the last lines of its journal, secrets masked."""
+    tails = {}
+    for unit, state in _unit_states(units).items():
         journal = subprocess.run(["journalctl", "-u", unit, "-n", str(lines), "--no-pager", "-o", "cat"],
                                  capture_output=True, text=True, stdin=subprocess.DEVNULL)
         tails[unit] = f"{state}; journal:\n" + scrub_text(model, journal.stdout.strip())
@@ -288,6 +343,19 @@ def change_plan(cfg: dict, model: dict, force: bool = False) -> dict:
         return {"action": "restack", "reasons": reasons + extra}
     if change["action"] == "none":  # the same options, written another way (another phase): record it
         return {**change, "action": "in-place", "reasons": ["only the way local.conf says it changed"]}
+    # A file whose units match no running unit would change with nothing reading it: a pillar
+    # mistake when devstack:config_units names them (stack.sh would not help), a service that
+    # is not running when they are DevStack's own (stack.sh starts what it enables).
+    unmatched = unmatched_readers(change["readers"])
+    mistakes = [f"{reader['key']}: {', '.join(reader['units'])} match no running unit on this node, so "
+                f"{reader['path']} would change with no service reading it; name the units that read it "
+                "(systemctl list-units 'devstack@*')" for reader in unmatched if reader["key"]]
+    if mistakes:
+        raise PillarError(mistakes)
+    if unmatched:
+        return {"action": "restack", "reasons": reasons + [
+            f"{reader['path']}: no running unit matches {', '.join(reader['units'])}, DevStack's units for "
+            f"{reader['header']}; stack.sh starts the services it enables" for reader in unmatched]}
     return change
 
 
@@ -303,41 +371,67 @@ def _read_text(path: str) -> str:
 
 def reconfigure_node(cfg: dict, model: dict, change: dict) -> dict:
     """Merge the in-place ``change`` into its files, restart the units reading them, wait for the
-    services, and record the model as stacked. When a service does not come back, the files get
+    services, and record the model as stacked. When anything fails on the way (a service that
+    does not come back, the restart itself, the stamp's write, an interruption), the files get
     back what they held and those units are restarted on it: the node is as it was, the stamp
     unchanged, and the next apply tries again. Returns what :func:`stack_node` returns, with
-    "outcome": "reconfigured" (or "restart-failed") and the "options" merged."""
+    "outcome": "reconfigured" (or "restart-failed") and the "options" merged; raises
+    CommandFailed when a file, the restart or the stamp could not be written."""
     started = time.time()
     stamp = files.read_json(cfg["stamp"]) or {}
     held: dict[str, str] = {}
+    restarting = False
+    restarted: dict[str, Any] | None = None
 
     def read(path: str) -> str:
         held.setdefault(path, _read_text(path))
         return held[path]
 
-    def put_back() -> None:
-        for path, text in held.items():
-            _write_keeping_owner(path, text)
+    def put_back() -> str:
+        """Every file as it was, its units restarted on it if they may have read the new one;
+        '' or why that failed (said, never raised: the first failure is the one to report)."""
+        try:
+            for path, text in held.items():
+                _write_keeping_owner(path, text)
+            if restarted is not None:  # those restarted, failed or not, back on the old files
+                restart_units(cfg, model, restarted["restarted"], any_state=True)
+            elif restarting:
+                restart_units(cfg, model, change["units"])
+        except Exception as exc:  # noqa: BLE001 - reported with the failure that led here
+            return f"; putting the files back failed too: {getattr(exc, 'strerror', None) or exc}"
+        return ""
 
     try:
         origins = reconfigure.apply_edits(change["edits"], stamp.get("origins") or {}, read, _write_keeping_owner)
-    except (OSError, UnicodeError) as exc:
-        put_back()
-        raise CommandFailed(f"cannot change {getattr(exc, 'filename', None) or 'a config file'} in place: "
-                            f"{getattr(exc, 'strerror', None) or exc}; nothing was changed") from None
-    restarted = restart_units(cfg, model, change["units"])
+        restarting = True
+        restarted = restart_units(cfg, model, change["units"])
+        if not restarted["failing"]:
+            files.write_json(cfg["stamp"], {**stamp, "origins": origins, "meaning": meaning_digest(model),
+                                            "base": reconfigure.base_digest(model),
+                                            "config": reconfigure.in_place_config(model),
+                                            "reconfigured": time.time(), "restarted": restarted["restarted"]})
+    except BaseException as exc:
+        # Whatever stopped us (an I/O error, systemctl missing, a signal): files edited under an
+        # old stamp would make the next plan record the in-place value as stack.sh's.
+        failed_too = put_back()
+        if not isinstance(exc, (OSError, UnicodeError, subprocess.SubprocessError)):
+            raise
+        why = getattr(exc, "strerror", None) or exc
+        if not restarting:
+            what = getattr(exc, "filename", None) or "a config file"
+            message = f"cannot change {what} in place: {why}; nothing was changed{failed_too}"
+        else:
+            what = getattr(exc, "filename", None) or "the restart of " + ", ".join(change["units"])
+            message = (f"changing the node in place failed at {what}: {why}; the files were put back and their "
+                       f"units restarted on them{failed_too}; the stamp is unchanged and the next apply tries again")
+        raise CommandFailed(scrub_text(model, message)) from None
     result = {"ran": True, "reasons": change["reasons"], "options": change["options"],
               "restarted": restarted["restarted"], "commit": stamp.get("commit"), "log": None}
     if restarted["failing"]:
-        put_back()
-        restart_units(cfg, model, change["units"])
+        failed_too = put_back()
         result.update(result=False, outcome="restart-failed", seconds=round(time.time() - started, 1),
-                      tail="\n".join(f"{k}: {v}" for k, v in sorted(restarted["failing"].items())))
+                      tail="\n".join(f"{k}: {v}" for k, v in sorted(restarted["failing"].items())) + failed_too)
         return result
-    files.write_json(cfg["stamp"], {**stamp, "origins": origins, "meaning": meaning_digest(model),
-                                    "base": reconfigure.base_digest(model),
-                                    "config": reconfigure.in_place_config(model),
-                                    "reconfigured": time.time(), "restarted": restarted["restarted"]})
     result.update(result=True, outcome="reconfigured", seconds=round(time.time() - started, 1))
     return result
 
@@ -375,19 +469,21 @@ def stack_node(cfg: dict, model: dict, force: bool = False) -> dict:
     files.write_json(cfg["stamp"], {**previous, "result": "running", "started": started})
     run = run_script(cfg, "stack.sh", int(cfg["stack_timeout"]), cfg["run_log"], cfg["running"], secrets)
     outcome = run["outcome"]
-    restarted: dict[str, Any] = {"restarted": [], "unknown": [], "failing": {}}
+    restarted: dict[str, Any] = {"restarted": [], "unknown": [], "unmatched": [], "failing": {}}
     if outcome == "success":
         restarted = restart_config_units(cfg, model)
         if restarted["failing"]:
             outcome = "restart-failed"
     stamp = {"result": "success" if outcome == "success" else outcome, "meaning": meaning_digest(model),
              "base": reconfigure.base_digest(model), "config": reconfigure.in_place_config(model),
-             "commit": commit, "started": started, "finished": time.time(), "seconds": run["seconds"],
+             "commit": commit, "repo": cfg.get("repo"), "ref": cfg.get("ref"),
+             "started": started, "finished": time.time(), "seconds": run["seconds"],
              "returncode": run["returncode"], "log": cfg["run_log"], "restarted": restarted["restarted"]}
     files.write_json(cfg["stamp"], stamp)
     result = {"ran": True, "result": outcome == "success", "reasons": reasons, "outcome": outcome,
               "seconds": run["seconds"], "log": cfg["run_log"], "commit": commit,
-              "restarted": restarted["restarted"], "not_restarted": restarted["unknown"]}
+              "restarted": restarted["restarted"], "not_restarted": restarted["unknown"],
+              "unmatched": restarted["unmatched"]}
     if outcome == "restart-failed":
         result["tail"] = "\n".join(f"{k}: {v}" for k, v in sorted(restarted["failing"].items()))
     elif not result["result"]:

@@ -2,7 +2,7 @@
 (DevStack and GIT_BASE pointed at the local mirrors), a real stack.sh against our MariaDB and
 RabbitMQ, and then what an operator does to the node: apply again, reorder the pillar, tune
 post-config options (in place, without stack.sh) and take them back, give it a pillar that would
-prompt, a stack.sh that fails, a change of meaning, a reboot.
+prompt, a stack.sh that fails, the good pillar back, a change of meaning, a reboot.
 
 Each phase is a module fixture that runs once and keeps what it saw; a test asks for the phase
 whose result it checks (the phases before it run first), so any selection or order of tests
@@ -169,11 +169,23 @@ def failing(prompting, stacked):
 
 
 @pytest.fixture(scope="module")
-def changed(failing, stacked):
-    """After the failure, a good pillar with a new meaning: one stack.sh converges."""
-    stacked.put_site_pillar(SITE_CHANGED)
+def recovered(failing, stacked):
+    """After the failure, the good pillar back: one stack.sh, then an apply that changes nothing.
+    The change of meaning below starts from this clean node (right after a failure any pillar
+    would stack, so it would prove nothing)."""
+    stacked.put_site_pillar(SITE)
     first = stacked.apply()
-    return first, stacked.stamp(), stacked.apply(), stacked.stamp(), probe(stacked)
+    return first, stacked.stamp(), stacked.apply()
+
+
+@pytest.fixture(scope="module")
+def changed(recovered, stacked):
+    """From a clean stacked node, a good pillar with a new meaning: test=True predicts the
+    re-stack and why, then one stack.sh converges."""
+    stacked.put_site_pillar(SITE_CHANGED)
+    predicted = stacked.apply("test=True")
+    first = stacked.apply()
+    return first, stacked.stamp(), stacked.apply(), stacked.stamp(), probe(stacked), predicted
 
 
 @pytest.fixture(scope="module")
@@ -409,11 +421,25 @@ def test_a_failing_stack_sh_is_a_failure_with_the_masked_log_tail(stacked, faili
     assert secrets["devstack"]["localrc"]["ADMIN_PASSWORD"] not in json.dumps(result["states"])
 
 
-def test_a_change_of_meaning_stacks_exactly_once_and_is_in_effect(stacked, changed):
-    first, stamp, second, stamp_after, facts = changed
+def test_after_a_failure_the_good_pillar_stacks_again_and_leaves_a_clean_node(recovered):
+    first, stamp, again = recovered
+    assert first["rc"] == 0 and not first["failed"], first["failed"]
+    assert len([k for k, v in first["changed"].items() if "stack.sh" in v]) == 1 and stamp["result"] == "success"
+    assert again["rc"] == 0 and again["changed"] == {}, again["changed"]
+
+
+def test_test_mode_predicts_the_re_stack_of_a_change_of_meaning(changed):
+    state = stacked_state(changed[5])
+    assert state["result"] is None and state["comment"].startswith("stack.sh would run: "), state["comment"]
+    assert state["changes"]["stack.sh"]["would_run_because"] == ["the meaning of local.conf changed since the last stack"]
+
+
+def test_a_change_of_meaning_stacks_exactly_once_and_is_in_effect(stacked, recovered, changed):
+    first, stamp, second, stamp_after, facts, _ = changed
     assert first["rc"] == 0 and not first["failed"], first["failed"]
     ran = [k for k, v in first["changed"].items() if "stack.sh" in v]
     assert len(ran) == 1 and stamp["result"] == "success"
+    assert stamp["started"] != recovered[1]["started"]  # this change stacked, from a clean node
     assert second["changed"] == {} and stamp_after["started"] == stamp["started"]
     assert facts["keystone"]["lifetime"] == 5400  # in Keystone's behaviour, not only in keystone.conf
 
