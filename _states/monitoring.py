@@ -14,7 +14,7 @@ when the SLS renders) and never show a secret.
 import time
 
 from devstack_salt import graphite_dashboards, graphite_web
-from devstack_salt.errors import DevstackSaltError
+from devstack_salt.errors import DevstackSaltError, GraphiteWebError
 from devstack_salt.faces import state_virtual
 
 __virtualname__ = "monitoring"
@@ -161,7 +161,7 @@ def dashboards(name, timeout=60):
             try:
                 changes = graphite_dashboards.plan(base, wanted)
                 break
-            except graphite_dashboards.GraphiteWebError:
+            except GraphiteWebError:
                 if test:  # not running yet: everything would be saved once it runs
                     changes = {key: "created" for key in wanted}
                     break

@@ -12,6 +12,7 @@ that cannot come, and two applies in a row build the same dashboards.
 from __future__ import annotations
 
 import fnmatch
+import http.client
 import http.cookiejar
 import json
 import os
@@ -21,7 +22,7 @@ import urllib.parse
 import urllib.request
 from typing import Any
 
-from .errors import DevstackSaltError
+from .errors import GraphiteWebDown, GraphiteWebError
 
 #: The metrics each host graph is drawn from, by the collectd plugin that sends them.
 HOST_PLUGINS = ("load", "cpu", "memory", "df", "interface")
@@ -235,18 +236,21 @@ def targets_of(state: dict) -> list[list[str]]:
 # --------------------------------------------------------------------------------------------
 
 
-class GraphiteWebError(DevstackSaltError):
-    """graphite-web did not answer, or refused a request; the message says which."""
-
-
 def _request(opener: urllib.request.OpenerDirector, url: str, form: dict | None = None, timeout: float = 15) -> dict:
     data = urllib.parse.urlencode(form).encode() if form is not None else None
     parts = urllib.parse.urlsplit(url)
+    where = f"graphite-web at {parts.scheme}://{parts.netloc}"
     try:
         with opener.open(url, data=data, timeout=timeout) as response:
             answer = json.loads(response.read().decode("utf-8"))
-    except (urllib.error.URLError, OSError, ValueError) as exc:
-        raise GraphiteWebError(f"graphite-web at {parts.scheme}://{parts.netloc} did not answer {parts.path}: {exc}") from None
+    except urllib.error.HTTPError as exc:  # an answer, not its API's (before URLError: a subclass)
+        raise GraphiteWebError(f"{where} answered {parts.path} with HTTP {exc.code} {exc.reason}") from None
+    except ValueError as exc:
+        raise GraphiteWebError(f"{where} answered {parts.path} with something that is not JSON: {exc}") from None
+    except (urllib.error.URLError, OSError) as exc:
+        raise GraphiteWebDown(f"{where} did not answer {parts.path}: {exc}") from None
+    except http.client.HTTPException as exc:
+        raise GraphiteWebError(f"{where} answered {parts.path} with a broken HTTP answer: {exc!r}") from None
     if not isinstance(answer, dict):
         raise GraphiteWebError(f"graphite-web at {parts.scheme}://{parts.netloc} answered {parts.path} with "
                                f"{type(answer).__name__}, not an object")

@@ -4,12 +4,15 @@ which dashboards and graphs the nodes, roles and thresholds make."""
 
 from __future__ import annotations
 
+import http.server
 import json
 import os
 import socket
+import threading
 
 import pytest
 
+from devstack_salt import errors
 from devstack_salt import graphite_dashboards as dashboards
 from devstack_salt import graphite_web as web
 from devstack_salt.errors import MonitoringError
@@ -153,3 +156,67 @@ def test_a_dashboard_state_is_what_graphite_webs_own_ui_saves(tmp_path):
     assert graph_id == "host-node1-1" and url.startswith("/render?") and "from=-2hours" in url
     assert dashboards.targets_of(state)[0] == params["target"]
     assert dashboards.metric_name("node1.example.org") == "node1_example_org"
+
+
+# ---- graphite-web's dashboard API (a fake graphite-web on loopback) ---------------------------
+
+
+class FakeWeb(http.server.ThreadingHTTPServer):
+    """A graphite-web stand-in: ``answers[path]`` is ``(status, body)``; every request's path
+    is recorded in ``seen``."""
+
+    def __init__(self):
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                self.server.seen.append(self.path)
+                status, body = self.server.answers.get(self.path, (404, b"not found"))
+                self.send_response(status)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def do_POST(self):
+                self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                self.do_GET()
+
+        super().__init__(("127.0.0.1", 0), Handler)
+        self.answers: dict[str, tuple[int, bytes]] = {}
+        self.seen: list[str] = []
+        self.base = f"http://127.0.0.1:{self.server_address[1]}"
+
+
+@pytest.fixture
+def fake_web():
+    server = FakeWeb()
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+def answer(value) -> tuple[int, bytes]:
+    return 200, json.dumps(value).encode()
+
+
+def test_the_web_applications_errors_are_in_the_one_hierarchy(fake_web):
+    assert dashboards.GraphiteWebError is errors.GraphiteWebError  # still importable where it was
+    assert issubclass(errors.GraphiteWebError, errors.DevstackSaltError)
+    # No answer is a service that is down (not running yet); a wrong answer is not.
+    assert issubclass(errors.GraphiteWebDown, errors.GraphiteWebError)
+    assert issubclass(errors.GraphiteWebDown, errors.ServiceDown)
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        port = unused.getsockname()[1]
+    with pytest.raises(errors.GraphiteWebDown, match="did not answer"):
+        dashboards.load(f"http://127.0.0.1:{port}", "x", timeout=5)
+    fake_web.answers["/dashboard/load/x"] = (500, b"<html>Server Error</html>")
+    with pytest.raises(errors.GraphiteWebError, match="HTTP 500") as raised:
+        dashboards.load(fake_web.base, "x", timeout=5)
+    assert not isinstance(raised.value, errors.ServiceDown)
+    fake_web.answers["/dashboard/load/x"] = (200, b"<html>not JSON</html>")
+    with pytest.raises(errors.GraphiteWebError, match="not JSON"):
+        dashboards.load(fake_web.base, "x", timeout=5)
