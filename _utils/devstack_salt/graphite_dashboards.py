@@ -11,6 +11,7 @@ that cannot come, and two applies in a row build the same dashboards.
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import http.client
 import http.cookiejar
@@ -268,15 +269,30 @@ def save(base: str, user: str, password: str, states: dict[str, dict], timeout: 
     the request body only."""
     opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
     login = _request(opener, f"{base}/dashboard/login", {"username": user, "password": password}, timeout)
-    if not login.get("success") or "change" not in login.get("permissions", []):
-        raise GraphiteWebError(f"graphite-web refused the login of {user!r}: {login.get('errors', {}).get('reason', login)}")
+    permissions = login.get("permissions")
+    if login.get("success") is not True or not isinstance(permissions, list) or "change" not in permissions:
+        errors = login.get("errors")
+        reason = errors.get("reason") if isinstance(errors, dict) else None
+        raise GraphiteWebError(f"graphite-web refused the login of {user!r}: "
+                               f"{reason if isinstance(reason, str) else _shown(login)}")
     try:
         for name, state in states.items():
             answer = _request(opener, f"{base}/dashboard/save/{name}", {"state": json.dumps(state)}, timeout)
-            if not answer.get("success"):
-                raise GraphiteWebError(f"graphite-web did not save dashboard {name}: {answer.get('error', answer)}")
+            if answer.get("success") is not True:
+                error = answer.get("error")
+                raise GraphiteWebError(f"graphite-web did not save dashboard {name}: "
+                                       f"{error if isinstance(error, str) else _shown(answer)}")
     finally:
-        _request(opener, f"{base}/dashboard/logout", {}, timeout)
+        # Logging out only ends the session before the run does: a logout that fails must
+        # neither hide the error of a save (raised above) nor fail saves that succeeded.
+        with contextlib.suppress(GraphiteWebError):
+            _request(opener, f"{base}/dashboard/logout", {}, timeout)
+
+
+def _shown(answer: dict) -> str:
+    """An unexpected answer, short, for a message."""
+    text = json.dumps(answer, default=str)
+    return f"unexpected answer {text[:200]}{'...' if len(text) > 200 else ''}"
 
 
 def plan(base: str, wanted: dict[str, dict], timeout: float = 15) -> dict[str, str]:

@@ -220,3 +220,35 @@ def test_the_web_applications_errors_are_in_the_one_hierarchy(fake_web):
     fake_web.answers["/dashboard/load/x"] = (200, b"<html>not JSON</html>")
     with pytest.raises(errors.GraphiteWebError, match="not JSON"):
         dashboards.load(fake_web.base, "x", timeout=5)
+
+
+LOGGED_IN = answer({"success": True, "permissions": ["change", "delete"], "errors": {}})
+
+
+@pytest.mark.parametrize("login", [
+    {"success": False, "errors": "Username and/or password invalid."},  # errors not a mapping
+    {"success": True, "permissions": 5},                                 # permissions not a list
+    {"success": "yes", "permissions": ["change"]},
+    {},
+])
+def test_a_malformed_login_answer_is_a_graphite_web_error(fake_web, login):
+    fake_web.answers["/dashboard/login"] = answer(login)
+    with pytest.raises(errors.GraphiteWebError, match="refused the login of 'admin'") as raised:
+        dashboards.save(fake_web.base, "admin", "p" * 24, {"one": {"name": "one"}}, timeout=5)
+    assert "p" * 24 not in str(raised.value)
+    assert "/dashboard/save/one" not in fake_web.seen
+
+
+def test_a_failed_logout_neither_fails_the_saves_nor_hides_the_error_of_one(fake_web):
+    fake_web.answers.update({"/dashboard/login": LOGGED_IN, "/dashboard/save/one": answer({"success": True}),
+                             "/dashboard/logout": (500, b"<html>Server Error</html>")})
+    dashboards.save(fake_web.base, "admin", "p" * 24, {"one": {"name": "one"}}, timeout=5)
+    assert fake_web.seen == ["/dashboard/login", "/dashboard/save/one", "/dashboard/logout"]
+    fake_web.answers["/dashboard/save/two"] = answer({"error": "Must be logged in with appropriate permissions to save"})
+    fake_web.answers["/dashboard/logout"] = (200, b"not JSON")
+    with pytest.raises(errors.GraphiteWebError, match="did not save dashboard two: Must be logged in"):
+        dashboards.save(fake_web.base, "admin", "p" * 24, {"one": {"name": "one"}, "two": {"name": "two"}}, timeout=5)
+    assert fake_web.seen[-1] == "/dashboard/logout"
+    fake_web.answers["/dashboard/save/two"] = answer({"success": False, "error": ["not", "text"]})
+    with pytest.raises(errors.GraphiteWebError, match="did not save dashboard two: unexpected answer"):
+        dashboards.save(fake_web.base, "admin", "p" * 24, {"two": {"name": "two"}}, timeout=5)
