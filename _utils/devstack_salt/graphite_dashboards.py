@@ -1,7 +1,8 @@
 """
 Graphite dashboards generated from what the project already knows: the nodes carbon holds
 metrics of (and this node, from its own collectd configuration), the roles they carry, Salt's
-run metrics and the pillar's thresholds; and graphite-web's dashboard API to read and save them.
+run metrics and the pillar's thresholds; what graphite-web holds of them, read from its database;
+and its dashboard API to save them.
 
 Nobody edits these dashboards by hand: a new node or role shows up on the next apply. Which
 graphs a dashboard has follows from which collectd plugins a node runs (for this node: its
@@ -18,6 +19,8 @@ import http.cookiejar
 import json
 import os
 import re
+import sqlite3
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -295,14 +298,70 @@ def _shown(answer: dict) -> str:
     return f"unexpected answer {text[:200]}{'...' if len(text) > 200 else ''}"
 
 
-def plan(base: str, wanted: dict[str, dict], timeout: float = 15) -> dict[str, str]:
+def saved_states(database: str, names: Any) -> dict[str, Any]:
+    """The states graphite-web holds for the dashboards ``names``, by name, as its API would
+    answer them: read straight from its database (read-only), so what is saved is known whether
+    the web application runs or not. {} before the database or its table exists (``graphite-manage
+    migrate`` makes them); a state that is not JSON is returned as its text (it differs from any
+    wanted one). GraphiteWebError when the database cannot be read."""
+    if not os.path.exists(database):
+        return {}
+    wanted = set(names)
+    uri = f"file:{urllib.parse.quote(database)}?mode=ro"
+    try:
+        with contextlib.closing(sqlite3.connect(uri, uri=True, timeout=15)) as db:
+            # graphite.dashboard.models.Dashboard: name (primary key) and state (JSON text).
+            if not db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'dashboard_dashboard'").fetchone():
+                return {}
+            rows = db.execute("SELECT name, state FROM dashboard_dashboard").fetchall()
+    except sqlite3.Error as exc:
+        raise GraphiteWebError(f"cannot read the saved dashboards in {database}: {exc}") from None
+    found: dict[str, Any] = {}
+    for name, text in rows:
+        if name in wanted:
+            try:
+                found[name] = json.loads(text)
+            except (TypeError, ValueError):
+                found[name] = text
+    return found
+
+
+def plan(wanted: dict[str, dict], database: str) -> dict[str, str]:
     """What saving ``wanted`` would change: ``{name: "created" | "updated"}`` for the dashboards
-    that are missing or differ from the saved ones."""
+    missing from graphite-web's database or different there (:func:`saved_states`); every one is
+    "created" while the database does not exist yet."""
+    saved = saved_states(database, wanted)
     changes = {}
     for name, state in wanted.items():
-        saved = load(base, name, timeout)
-        if saved is None:
+        if name not in saved:
             changes[name] = "created"
-        elif saved != json.loads(json.dumps(state)):
+        elif saved[name] != json.loads(json.dumps(state)):
             changes[name] = "updated"
     return changes
+
+
+def wait_until_answering(base: str, probe: str, timeout: float, step: float = 1) -> None:
+    """Return once graphite-web answers its dashboard API (``/dashboard/load/<probe>``, with a
+    state or "does not exist" alike), trying for up to ``timeout`` s: it may have just been
+    (re)started. The last GraphiteWebError after that."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            load(base, probe, timeout=max(1.0, min(15.0, timeout)))
+            return
+        except GraphiteWebError:
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(step)
+
+
+def apply(base: str, user: str, password: str, wanted: dict[str, dict], changes: dict[str, str],
+          database: str, timeout: float = 60) -> dict[str, str]:
+    """Save the dashboards a :func:`plan` named in ``changes`` through graphite-web's API once it
+    answers (up to ``timeout`` s), then plan again from its database: what still differs, {}
+    when everything was saved as wanted."""
+    if not changes:
+        return {}
+    wait_until_answering(base, sorted(changes)[0], timeout)
+    save(base, user, password, {name: wanted[name] for name in changes})
+    return plan(wanted, database)

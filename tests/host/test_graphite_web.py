@@ -280,6 +280,34 @@ def test_test_mode_predicts_exactly_what_the_apply_then_changes(web):
     assert set(changed(salt_call("state.apply", "monitoring"))) == set()
 
 
+def stop_service(name: str) -> None:
+    """Stop a service the way the SLS runs it: systemctl under systemd, its init script elsewhere."""
+    command = ["systemctl", "stop", name] if os.path.isdir("/run/systemd/system") else ["service", name, "stop"]
+    subprocess.run(command, check=True, capture_output=True, timeout=120)
+
+
+def test_with_the_web_application_stopped_test_mode_predicts_no_dashboard_change(host, web):
+    """What is saved is read from graphite-web's database: with the web application stopped,
+    test=True predicts its start and no dashboard change, and the real run agrees."""
+    config = web["config"]
+    listening = host.socket(f"tcp://{config['address']}:{config['port']}")
+    try:
+        stop_service(config["service"])
+        wait_until(lambda: not listening.is_listening, 30, 0.5, f"{config['service']} to stop listening")
+        predicted = salt_call("state.apply", "monitoring", "test=True")
+        assert not [key for key, value in predicted.items() if value["result"] is False], predicted
+        dashboards = next(value for value in predicted.values() if value["name"] == "graphite-web dashboards")
+        assert dashboards["result"] is True and dashboards["changes"] == {}, dashboards
+        service = next(value for value in predicted.values() if value["name"] == config["service"])
+        assert service["result"] is None, service  # would be started
+        would = {key for key, value in predicted.items() if value["result"] is None}
+    finally:
+        applied = salt_call("state.apply", "monitoring", "--retcode-passthrough", check=False)
+    assert not failed(applied), failed(applied)
+    assert set(changed(applied)) == would, (sorted(changed(applied)), sorted(would))
+    assert listening.is_listening
+
+
 @pytest.mark.parametrize("override, key", [
     ({"monitoring": {"web": {"dashboards": {"colour": "blue"}}}}, "monitoring:web:dashboards:colour is not a dashboard setting"),
     ({"monitoring": {"web": {"port": 2003}}}, "monitoring:web:port 2003 is carbon's port"),

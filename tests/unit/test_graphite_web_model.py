@@ -8,7 +8,9 @@ import http.server
 import json
 import os
 import socket
+import sqlite3
 import threading
+import time
 
 import pytest
 
@@ -252,3 +254,72 @@ def test_a_failed_logout_neither_fails_the_saves_nor_hides_the_error_of_one(fake
     fake_web.answers["/dashboard/save/two"] = answer({"success": False, "error": ["not", "text"]})
     with pytest.raises(errors.GraphiteWebError, match="did not save dashboard two: unexpected answer"):
         dashboards.save(fake_web.base, "admin", "p" * 24, {"two": {"name": "two"}}, timeout=5)
+
+
+# ---- what is saved, read from graphite-web's database -----------------------------------------
+
+
+def database_holding(path, states: dict) -> str:
+    """A graphite-web database (its dashboard table as Django's migration makes it) holding
+    ``states`` (name -> state, or text stored as it is)."""
+    with sqlite3.connect(path) as db:
+        db.execute('CREATE TABLE "dashboard_dashboard" ("name" varchar(128) NOT NULL PRIMARY KEY, "state" text NOT NULL)')
+        db.executemany("INSERT INTO dashboard_dashboard VALUES (?, ?)",
+                       [(name, state if isinstance(state, str) else json.dumps(state)) for name, state in states.items()])
+    db.close()
+    return str(path)
+
+
+def test_the_plan_reads_what_is_saved_from_the_database_read_only(tmp_path):
+    wanted = generated(tmp_path / "whisper")
+    host = wanted["host-node1"]
+    path = database_holding(tmp_path / "graphite.db", {
+        "host-node1": host, "database": {**wanted["database"], "graphSize": {"width": 1, "height": 1}},
+        "broker": "not JSON", "someone-elses": {"name": "someone-elses"}})
+    before = (open(path, "rb").read(), os.stat(path).st_mtime_ns)
+    assert dashboards.plan(wanted, path) == {"database": "updated", "broker": "updated", "salt-runs": "created"}
+    assert dashboards.saved_states(path, ["host-node1", "salt-runs"]) == {"host-node1": json.loads(json.dumps(host))}
+    assert (open(path, "rb").read(), os.stat(path).st_mtime_ns) == before
+    assert sorted(os.listdir(tmp_path)) == ["graphite.db"]  # no journal: read only
+
+
+def test_before_the_database_or_its_table_exists_every_dashboard_would_be_created(tmp_path):
+    wanted = generated(tmp_path)
+    everything = {name: "created" for name in wanted}
+    assert dashboards.plan(wanted, str(tmp_path / "graphite.db")) == everything
+    sqlite3.connect(tmp_path / "graphite.db").close()  # created, not migrated yet
+    assert dashboards.plan(wanted, str(tmp_path / "graphite.db")) == everything
+    assert not os.path.exists(tmp_path / "nothing.db") and dashboards.saved_states(str(tmp_path / "nothing.db"), ["x"]) == {}
+
+
+def test_a_database_that_cannot_be_read_is_a_graphite_web_error(tmp_path):
+    (tmp_path / "graphite.db").write_bytes(b"not a database" * 100)
+    with pytest.raises(errors.GraphiteWebError, match=f"cannot read the saved dashboards in {tmp_path}/graphite.db"):
+        dashboards.plan({"x": {}}, str(tmp_path / "graphite.db"))
+
+
+def test_saving_waits_for_the_web_application_then_reads_back_from_the_database(fake_web, tmp_path):
+    wanted = generated(tmp_path / "whisper")
+    path = database_holding(tmp_path / "graphite.db", {name: state for name, state in wanted.items() if name != "broker"})
+    changes = dashboards.plan(wanted, path)
+    assert changes == {"broker": "created"}
+    fake_web.answers.update({"/dashboard/load/broker": answer({"error": "Dashboard 'broker' does not exist. "}),
+                             "/dashboard/login": LOGGED_IN, "/dashboard/save/broker": answer({"success": True}),
+                             "/dashboard/logout": answer({"success": True})})
+    # The fake saves nothing into the database: what still differs is returned.
+    assert dashboards.apply(fake_web.base, "admin", "p" * 24, wanted, changes, path, timeout=5) == changes
+    assert fake_web.seen == ["/dashboard/load/broker", "/dashboard/login", "/dashboard/save/broker", "/dashboard/logout"]
+    assert dashboards.apply(fake_web.base, "admin", "p" * 24, wanted, {}, path, timeout=5) == {}
+    assert len(fake_web.seen) == 4  # nothing to save: the web application is not asked
+
+
+def test_the_wait_for_the_web_application_is_bounded(fake_web):
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        port = unused.getsockname()[1]
+    started = time.monotonic()
+    with pytest.raises(errors.GraphiteWebDown, match="did not answer /dashboard/load/broker"):
+        dashboards.wait_until_answering(f"http://127.0.0.1:{port}", "broker", 1, step=0.2)
+    assert 1 <= time.monotonic() - started < 10
+    fake_web.answers["/dashboard/load/broker"] = answer({"error": "Dashboard 'broker' does not exist. "})
+    dashboards.wait_until_answering(fake_web.base, "broker", 1)
