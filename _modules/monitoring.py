@@ -31,6 +31,7 @@ import time
 from devstack_salt import graphite_dashboards as _dashboards
 from devstack_salt import graphite_web as _graphite_web
 from devstack_salt import reactions as _reactions
+from devstack_salt import run_metrics as _run_metrics
 from devstack_salt.carbon import pillar_section, render_carbon_conf, render_storage_schemas, send_plaintext
 from devstack_salt.collectd import (DEFAULT_PLUGINS, PLUGIN_DIR, has_secret, merge_role_plugins, plugin_packages,
                                     render_collectd_conf, role_plugins)
@@ -213,8 +214,9 @@ def dashboards(states=False):
         return {}
     config = _collectd_config()
     prefix = config.get("prefix", "collectd")
-    runs = _section("salt_runs")
-    salt_prefix = runs.get("prefix", "salt") if runs.get("enabled", True) else None
+    # Salt's runs as the returner measures them (the salt-runs dashboard only when it sends them).
+    runs = _run_metrics.settings(__salt__["pillar.get"]("monitoring", {}, unmask=True))  # noqa: F821
+    salt_prefix = runs["prefix"] if runs["enabled"] else None
     found = _dashboards.inventory(WHISPER_DIR, prefix, salt_prefix, _dashboards.metric_name(socket.gethostname()),
                                   config.get("plugins", DEFAULT_PLUGINS),
                                   _dashboards.metric_name(__opts__["id"]))  # noqa: F821 - Salt dunder

@@ -29,15 +29,19 @@ def pillar(port: int) -> dict:
     }}
 
 
-@pytest.fixture(scope="module")
-def loaders(tmp_path_factory):
-    root = tmp_path_factory.mktemp("monitoring-salt")
+def minion(root, pillar: dict) -> Loaders:
+    """Salt's loaders for a minion of its own in ``root`` with ``pillar``."""
     (root / "pillar").mkdir()
     (root / "pillar" / "top.sls").write_text("base:\n  '*':\n    - monitoring\n")
-    (root / "pillar" / "monitoring.sls").write_text(json.dumps(pillar(free_port())))
+    (root / "pillar" / "monitoring.sls").write_text(json.dumps(pillar))
     config = configure.minion_config(str(root), "monitoring-functional", pillar_roots=[str(root / "pillar")])
     (root / "minion").write_text(json.dumps(config))
     return Loaders(salt.config.minion_config(str(root / "minion")))
+
+
+@pytest.fixture(scope="module")
+def loaders(tmp_path_factory):
+    return minion(tmp_path_factory.mktemp("monitoring-salt"), pillar(free_port()))
 
 
 @pytest.fixture
@@ -96,3 +100,10 @@ def test_a_real_run_that_must_save_while_the_web_application_is_down_fails_clean
     assert result.result is False and result.changes == {}
     assert "did not answer" in result.comment and "gunicorn.log" in result.comment, result.comment
     assert "Traceback" not in result.comment and SECRETS["admin_password"] not in result.comment
+
+
+def test_no_salt_runs_dashboard_where_the_returner_sends_no_run_metrics(tmp_path):
+    settings = pillar(free_port())
+    del settings["monitoring"]["salt_runs"]["enabled"]  # the returner's default: off
+    shown = minion(tmp_path, settings).modules.monitoring.dashboards()
+    assert "salt-runs" not in shown and any(name.startswith("host-") for name in shown), shown
