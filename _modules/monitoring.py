@@ -36,7 +36,6 @@ from devstack_salt.carbon import pillar_section, render_carbon_conf, render_stor
 from devstack_salt.collectd import (DEFAULT_PLUGINS, PLUGIN_DIR, has_secret, merge_role_plugins, plugin_packages,
                                     render_collectd_conf, role_plugins)
 from devstack_salt.errors import MonitoringError
-from devstack_salt.whisper import WHISPER_DIR
 
 __virtualname__ = "monitoring"
 
@@ -217,7 +216,7 @@ def dashboards(states=False):
     # Salt's runs as the returner measures them (the salt-runs dashboard only when it sends them).
     runs = _run_metrics.settings(__salt__["pillar.get"]("monitoring", {}, unmask=True))  # noqa: F821
     salt_prefix = runs["prefix"] if runs["enabled"] else None
-    found = _dashboards.inventory(WHISPER_DIR, prefix, salt_prefix, _dashboards.metric_name(socket.gethostname()),
+    found = _dashboards.inventory(model["whisper_dir"], prefix, salt_prefix, _dashboards.metric_name(socket.gethostname()),
                                   config.get("plugins", DEFAULT_PLUGINS),
                                   _dashboards.metric_name(__opts__["id"]))  # noqa: F821 - Salt dunder
     thresholds = __salt__["pillar.get"]("monitoring:thresholds", {}, unmask=True)  # noqa: F821

@@ -21,9 +21,10 @@ import zoneinfo
 from typing import Any
 
 from . import files
-from .carbon import ADDRESS_RE, pillar_section
+from .carbon import ADDRESS_RE, pillar_section, whisper_dir
 from .errors import DevstackSaltError, MonitoringError
 from .roles import local_address
+from .whisper import WHISPER_DIR
 
 #: Where the role's web files live (Debian's graphite-web reads /etc/graphite).
 CONF_DIR = "/etc/graphite"
@@ -116,6 +117,13 @@ def web_settings(config: Any, carbon: Any, carbon_server: bool, root: str = "mon
     model["dashboards"] = dashboard_settings(config.get("dashboards"), f"{root}:dashboards", errors)
     query_port = carbon.get("query_port", 7002)
     model["carbonlink"] = f"{local_address(carbon.get('address', '127.0.0.1'))}:{query_port}"
+    # carbon's whisper files, where its own settings put them (monitoring:carbon:settings).
+    try:
+        model["whisper_dir"] = whisper_dir(carbon)
+    except MonitoringError as exc:
+        model["whisper_dir"] = WHISPER_DIR
+        if model["enabled"]:
+            errors.extend(exc.errors)
     if errors:
         raise MonitoringError(errors)
     return model
@@ -162,8 +170,8 @@ def render_local_settings(model: dict) -> str:
         f"TIME_ZONE = {model['time_zone']!r}",
         "GRAPHITE_ROOT = '/usr/share/graphite-web'",
         f"CONF_DIR = {CONF_DIR!r}",
-        "STORAGE_DIR = '/var/lib/graphite/whisper'",
-        "WHISPER_DIR = '/var/lib/graphite/whisper'",
+        f"STORAGE_DIR = {model['whisper_dir']!r}",
+        f"WHISPER_DIR = {model['whisper_dir']!r}",
         f"STATIC_ROOT = {STATIC_ROOT!r}",
         f"LOG_DIR = {LOG_DIR!r}",
         "LOG_ROTATION = False",

@@ -31,7 +31,7 @@ def pillar(port: int) -> dict:
 
 def minion(root, pillar: dict) -> Loaders:
     """Salt's loaders for a minion of its own in ``root`` with ``pillar``."""
-    (root / "pillar").mkdir()
+    (root / "pillar").mkdir(parents=True)
     (root / "pillar" / "top.sls").write_text("base:\n  '*':\n    - monitoring\n")
     (root / "pillar" / "monitoring.sls").write_text(json.dumps(pillar))
     config = configure.minion_config(str(root), "monitoring-functional", pillar_roots=[str(root / "pillar")])
@@ -107,3 +107,12 @@ def test_no_salt_runs_dashboard_where_the_returner_sends_no_run_metrics(tmp_path
     del settings["monitoring"]["salt_runs"]["enabled"]  # the returner's default: off
     shown = minion(tmp_path, settings).modules.monitoring.dashboards()
     assert "salt-runs" not in shown and any(name.startswith("host-") for name in shown), shown
+
+
+def test_the_dashboards_show_the_nodes_of_the_whisper_files_where_carbons_settings_put_them(tmp_path):
+    whisper = tmp_path / "whisper"
+    (whisper / "collectd" / "node9" / "load" / "load").mkdir(parents=True)
+    settings = pillar(free_port())
+    settings["monitoring"]["carbon"]["settings"] = {"LOCAL_DATA_DIR": f"{whisper}/"}
+    shown = minion(tmp_path / "minion", settings).modules.monitoring.dashboards(states=True)
+    assert "host-node9" in shown and "collectd.node9.load" in json.dumps(shown["host-node9"]), sorted(shown)

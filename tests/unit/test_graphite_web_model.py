@@ -73,6 +73,16 @@ def test_no_secret_in_the_settings_module_or_on_the_command_line():
     compile(web.render_wsgi(), "devstack_salt_graphite.py", "exec")
 
 
+def test_the_web_application_reads_whisper_files_where_carbons_settings_put_them():
+    assert web.web_settings(dict(SECRETS), CARBON, True)["whisper_dir"] == "/var/lib/graphite/whisper"  # Debian's
+    carbon = {**CARBON, "settings": {"LOCAL_DATA_DIR": "/srv/graphite/whisper/"}}
+    model = web.web_settings(dict(SECRETS), carbon, True)
+    assert model["whisper_dir"] == "/srv/graphite/whisper"
+    assert "WHISPER_DIR = '/srv/graphite/whisper'" in web.render_local_settings(model)
+    found = errors_of(dict(SECRETS), {**CARBON, "settings": {"LOCAL_DATA_DIR": "whisper"}})
+    assert any(e.startswith("monitoring:carbon:settings:LOCAL_DATA_DIR must be an absolute path") for e in found), found
+
+
 def test_a_port_another_program_listens_on_is_named_with_its_pid():
     with socket.socket() as other:
         other.bind(("127.0.0.1", 0))
