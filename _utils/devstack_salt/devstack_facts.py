@@ -145,6 +145,11 @@ CONFIG_FILE_UNITS = {
     "NEUTRON_CONF": ("devstack@q-*.service", "devstack@neutron-*.service"),
     "PLACEMENT_CONF": ("devstack@placement-api.service",),
 }
+#: Ports a stacked node's DevStack services listen on (on every address), which another service
+#: of the node must leave free: Apache (the API endpoints under /identity, /compute, ... and
+#: Horizon; 443 with tls-proxy), Keystone's public port, Heat's CloudFormation API, Swift's proxy.
+LISTEN_PORTS = {80: "Apache (the API endpoints, Horizon)", 443: "Apache with TLS (tls-proxy)", 5000: "Keystone",
+                8000: "Heat's CloudFormation API", 8080: "Swift's proxy"}
 #: Phases whose files DevStack merges after the services reading them may have started.
 RESTART_PHASES = ("post-config", "post-extra")
 

@@ -10,6 +10,7 @@ import sqlite3
 
 import pytest
 import salt.config
+from salt.exceptions import CommandExecutionError
 from saltfactories.utils.functional import Loaders
 
 from common import free_port
@@ -116,3 +117,17 @@ def test_the_dashboards_show_the_nodes_of_the_whisper_files_where_carbons_settin
     settings["monitoring"]["carbon"]["settings"] = {"LOCAL_DATA_DIR": f"{whisper}/"}
     shown = minion(tmp_path / "minion", settings).modules.monitoring.dashboards(states=True)
     assert "host-node9" in shown and "collectd.node9.load" in json.dumps(shown["host-node9"]), sorted(shown)
+
+
+@pytest.mark.parametrize("web, expected", [
+    ({"port": 5672}, "monitoring:web:port 5672 collides with the broker role's port (broker:port)"),
+    ({"port": 8080}, "monitoring:web:port 8080 collides with Swift's proxy, a DevStack service of this node"),
+    ({"address": "192.0.2.1"}, "monitoring:web:address 192.0.2.1 is not an address of this host"),
+])
+def test_the_web_configuration_the_sls_renders_from_refuses_what_this_node_cannot_serve(tmp_path, web, expected):
+    settings = pillar(free_port())
+    settings["monitoring"]["web"].update(web)
+    settings["roles"] = ["all-in-one"]
+    with pytest.raises(CommandExecutionError) as raised:
+        minion(tmp_path, settings).modules.monitoring.web_config()
+    assert expected in str(raised.value) and SECRETS["admin_password"] not in str(raised.value), str(raised.value)

@@ -312,6 +312,9 @@ def test_with_the_web_application_stopped_test_mode_predicts_no_dashboard_change
     ({"monitoring": {"web": {"dashboards": {"colour": "blue"}}}}, "monitoring:web:dashboards:colour is not a dashboard setting"),
     ({"monitoring": {"web": {"port": 2003}}}, "monitoring:web:port 2003 is carbon's port"),
     ({"monitoring": {"web": {"listen": "0.0.0.0"}}}, "monitoring:web:listen is not a setting"),
+    # This all-in-one node's broker, and an address that is not this host's.
+    ({"monitoring": {"web": {"port": 5672}}}, "monitoring:web:port 5672 collides with the broker role's port"),
+    ({"monitoring": {"web": {"address": "192.0.2.1"}}}, "monitoring:web:address 192.0.2.1 is not an address of this host"),
 ])
 def test_a_bad_web_pillar_is_a_clear_error_and_changes_nothing(web, override, key):
     watched = ["/etc/graphite/local_settings.py", "/etc/graphite/secret_key", "/etc/collectd/collectd.conf"]

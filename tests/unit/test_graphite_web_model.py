@@ -61,7 +61,8 @@ def test_the_web_application_needs_the_carbon_server_and_its_secrets():
     assert all("bin/configure" in e for e in missing)
 
 
-def test_no_secret_in_the_settings_module_or_on_the_command_line():
+def test_no_secret_in_the_settings_module_or_on_the_command_line(monkeypatch):
+    monkeypatch.setattr(web, "is_local_address", lambda address: True)  # rendering only: ::1 need not exist here
     model = web.web_settings({**SECRETS, "address": "::1", "port": 8100}, CARBON, True)
     text = web.render_local_settings(model) + web.render_wsgi() + " ".join(web.gunicorn_argv(model))
     assert SECRETS["secret_key"] not in text and SECRETS["admin_password"] not in text
@@ -81,6 +82,56 @@ def test_the_web_application_reads_whisper_files_where_carbons_settings_put_them
     assert "WHISPER_DIR = '/srv/graphite/whisper'" in web.render_local_settings(model)
     found = errors_of(dict(SECRETS), {**CARBON, "settings": {"LOCAL_DATA_DIR": "whisper"}})
     assert any(e.startswith("monitoring:carbon:settings:LOCAL_DATA_DIR must be an absolute path") for e in found), found
+
+
+def all_in_one() -> dict[int, str]:
+    """The other roles' ports on an all-in-one node with their defaults."""
+    return web.node_ports(["all-in-one"], None, None)
+
+
+def test_the_ports_of_the_other_roles_on_this_node():
+    ports = all_in_one()
+    assert set(ports) == {3306, 5672, 25672, 15672, 15692, 4369, 80, 443, 5000, 8000, 8080}
+    assert ports[3306] == "the database role's port (database:server:port)"
+    assert ports[25672] == "the broker role's dist_port (broker:dist_port)"
+    assert web.node_ports(["monitoring"], None, None) == {}
+    assert set(web.node_ports(["devstack", "monitoring"], None, None)) == {80, 443, 5000, 8000, 8080}
+    # From the roles' own models: the pillar's ports, the roles' defaults otherwise.
+    assert 3307 in web.node_ports(["database"], {"server": {"port": 3307}}, None)
+    assert 5673 in web.node_ports(["broker"], None, {"port": 5673})
+    assert web.node_ports(["database"], {"server": {"port": "x"}}, None) == {}  # the database role says why
+
+
+@pytest.mark.parametrize("config, expected", [
+    ({"port": 3306}, "monitoring:web:port 3306 collides with the database role's port (database:server:port)"),
+    ({"port": 15672}, "monitoring:web:port 15672 collides with the broker role's management_port (broker:management_port)"),
+    ({"port": 4369}, "monitoring:web:port 4369 collides with epmd"),
+    ({"port": 8080}, "monitoring:web:port 8080 collides with Swift's proxy, a DevStack service of this node"),
+    ({"port": 5000}, "monitoring:web:port 5000 collides with Keystone, a DevStack service of this node"),
+    ({"address": "192.0.2.1"}, "monitoring:web:address 192.0.2.1 is not an address of this host"),
+    ({"address": "no-such-host.invalid"}, "monitoring:web:address no-such-host.invalid is not an address of this host"),
+])
+def test_an_address_or_port_the_web_application_cannot_have_here_names_the_key(config, expected):
+    with pytest.raises(MonitoringError) as raised:
+        web.web_settings({**SECRETS, **config}, CARBON, True, ports=all_in_one())
+    assert any(error.startswith(expected) for error in raised.value.errors), raised.value.errors
+
+
+def test_a_port_below_the_unprivileged_ones_is_refused(monkeypatch):
+    # gunicorn runs as the web user, without CAP_NET_BIND_SERVICE.
+    monkeypatch.setattr(web, "unprivileged_port_start", lambda: 1024)
+    found = errors_of({**SECRETS, "port": 81})
+    assert any(e.startswith("monitoring:web:port 81 is below 1024") and "_graphite" in e for e in found), found
+    assert web.web_settings({**SECRETS, "port": 1024}, CARBON, True)["port"] == 1024
+    monkeypatch.setattr(web, "unprivileged_port_start", lambda: 0)  # a host that lets anyone bind any port
+    assert web.web_settings({**SECRETS, "port": 81}, CARBON, True)["port"] == 81
+
+
+def test_where_the_web_application_does_not_run_its_address_and_port_are_not_this_hosts_concern():
+    config = {"address": "192.0.2.1", "port": 80}  # a pillar shared with the carbon server's node
+    assert web.web_settings(config, CARBON, False, ports=all_in_one())["enabled"] is False
+    for address in ("127.0.0.1", "0.0.0.0", "localhost"):
+        assert web.web_settings({**SECRETS, "address": address}, CARBON, True, ports=all_in_one())["address"] == address
 
 
 def test_a_port_another_program_listens_on_is_named_with_its_pid():
