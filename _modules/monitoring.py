@@ -173,7 +173,7 @@ def web_config():
     What the web application's SLS writes and runs, from ``monitoring:web`` checked whole (an
     error names each wrong key, and a port another program listens on): ``enabled``, ``url``,
     ``address``, ``port``, ``admin_user``, the settings module and WSGI entry texts, gunicorn's
-    command line and the service's name. Holds no secret.
+    command line, the service's name and its logs' logrotate drop-in. Holds no secret.
 
     CLI Example:
 
@@ -192,6 +192,7 @@ def web_config():
         "service": _graphite_web.SERVICE, "pid_file": _graphite_web.PID_FILE,
         "settings": _graphite_web.render_local_settings(model), "wsgi": _graphite_web.render_wsgi(),
         "argv": _graphite_web.gunicorn_argv(model), "manage": shlex.join(_graphite_web.MANAGE_ARGV),
+        "logrotate_file": _graphite_web.LOGROTATE_FILE, "logrotate": _graphite_web.render_logrotate(),
     }
 
 

@@ -36,6 +36,11 @@ WSGI_FILE = f"{CONF_DIR}/{WSGI_MODULE}.py"
 SECRET_KEY_FILE = f"{CONF_DIR}/secret_key"
 DATABASE_FILE = "/var/lib/graphite/graphite.db"
 LOG_DIR = "/var/log/graphite"
+#: The logs the service writes: gunicorn's, and graphite's info and exception handlers'.
+LOG_FILES = (f"{LOG_DIR}/gunicorn.log", f"{LOG_DIR}/info.log", f"{LOG_DIR}/exception.log")
+#: Their logrotate drop-in. logrotate reads /etc/logrotate.d in name order: this name comes
+#: before Debian's graphite-web, whose match of the same files is then skipped.
+LOGROTATE_FILE = "/etc/logrotate.d/devstack-salt-graphite-web"
 STATIC_ROOT = "/usr/share/graphite-web/static"
 #: The service (systemd unit or init.d script) running gunicorn.
 SERVICE = "devstack-salt-graphite-web"
@@ -304,13 +309,35 @@ def application(environ, start_response):
 '''
 
 
+def render_logrotate() -> str:
+    """The logrotate drop-in for the service's logs. gunicorn and graphite's handlers keep their
+    files open and nothing tells them to reopen one, so each is copied and truncated in place
+    (Debian's graphite-web entry moves them and creates new ones: they would go on writing to the
+    moved file). ``ignoreduplicates`` (logrotate 3.21: Debian 12, Ubuntu 24.04) makes logrotate
+    skip Debian's later match of the same files instead of failing on it."""
+    return "\n".join([
+        f"# Written by Salt (salt/monitoring/web.sls): the logs of {SERVICE}, copied",
+        "# and truncated in place (the programs writing them keep them open). Read before Debian's",
+        "# graphite-web, whose match of the same files is then skipped (ignoreduplicates).",
+        " ".join(LOG_FILES) + " {",
+        "\tweekly",
+        "\trotate 4",
+        "\tmissingok",
+        "\tnotifempty",
+        "\tcompress",
+        "\tcopytruncate",
+        "\tignoreduplicates",
+        "}",
+    ]) + "\n"
+
+
 def gunicorn_argv(model: dict) -> list[str]:
     """gunicorn's command line (no secret on it: the key is read from its file)."""
     address = model["address"]
     bind = f"[{address}]:{model['port']}" if ":" in address else f"{address}:{model['port']}"
     return ["/usr/bin/python3", "/usr/bin/gunicorn", "--bind", bind, "--workers", str(model["workers"]),
             "--pythonpath", CONF_DIR, "--chdir", "/var/lib/graphite", "--error-logfile",
-            f"{LOG_DIR}/gunicorn.log", "--timeout", "60", f"{WSGI_MODULE}:application"]
+            LOG_FILES[0], "--timeout", "60", f"{WSGI_MODULE}:application"]
 
 
 def base_url(model: dict) -> str:

@@ -7,6 +7,7 @@ process arguments."""
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import pwd
@@ -278,6 +279,29 @@ def test_test_mode_predicts_exactly_what_the_apply_then_changes(web):
     assert set(changed(applied)) == would, (sorted(changed(applied)), sorted(would))
     assert "local edit" not in open("/etc/graphite/local_settings.py").read()
     assert set(changed(salt_call("state.apply", "monitoring"))) == set()
+
+
+def test_the_web_applications_logs_are_rotated_in_place_and_written_on(web, tmp_path):
+    """Our logrotate drop-in comes before Debian's graphite-web, which logrotate then skips for
+    these files; a forced rotation copies and truncates info.log, which graphite goes on writing."""
+    drop_in = "/etc/logrotate.d/devstack-salt-graphite-web"
+    debug = subprocess.run(["logrotate", "--debug", "--state", str(tmp_path / "status"), "/etc/logrotate.conf"],
+                           capture_output=True, text=True, timeout=120)
+    output = debug.stdout + debug.stderr
+    assert not [line for line in output.splitlines() if "error" in line and "graphite" in line], output[-3000:]
+    assert "ignore duplicate log entry for /var/log/graphite/gunicorn.log" in output, output[-3000:]
+    info = "/var/log/graphite/info.log"
+    marker = f"devstack_salt.logrotate_{uuid.uuid4().hex[:8]}"
+    render(web, f"{marker}.before")  # graphite's info log names every path it looks up
+    assert f"{marker}.before" in open(info, errors="replace").read()
+    inode = os.stat(info).st_ino
+    subprocess.run(["logrotate", "--force", "--state", str(tmp_path / "status"), drop_in],
+                   check=True, capture_output=True, timeout=120)
+    assert os.stat(info).st_ino == inode and f"{marker}.before" not in open(info, errors="replace").read()
+    with gzip.open(f"{info}.1.gz", "rt", errors="replace") as rotated:
+        assert f"{marker}.before" in rotated.read()
+    render(web, f"{marker}.after")
+    assert f"{marker}.after" in open(info, errors="replace").read()
 
 
 def stop_service(name: str) -> None:

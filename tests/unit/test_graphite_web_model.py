@@ -4,11 +4,15 @@ which dashboards and graphs the nodes, roles and thresholds make."""
 
 from __future__ import annotations
 
+import gzip
 import http.server
 import json
+import logging
 import os
+import shutil
 import socket
 import sqlite3
+import subprocess
 import threading
 import time
 
@@ -384,3 +388,39 @@ def test_the_wait_for_the_web_application_is_bounded(fake_web):
     assert 1 <= time.monotonic() - started < 10
     fake_web.answers["/dashboard/load/broker"] = answer({"error": "Dashboard 'broker' does not exist. "})
     dashboards.wait_until_answering(fake_web.base, "broker", 1)
+
+
+# ---- the logs' rotation -----------------------------------------------------------------------
+
+#: Debian 12's /etc/logrotate.d/graphite-web (package graphite-web 1.1.8-2), its user left out.
+DEBIAN_LOGROTATE = "/var/log/graphite/*.log {\n\tweekly\n\tmissingok\n\trotate 4\n\tcompress\n\tnotifempty\n\tcreate\n}\n"
+
+
+def test_the_logs_drop_in_copies_and_truncates_and_comes_before_debians():
+    text = web.render_logrotate()
+    assert text.splitlines()[3] == " ".join(web.LOG_FILES) + " {"
+    assert "\tcopytruncate" in text and "\tignoreduplicates" in text and "create" not in text
+    assert os.path.basename(web.LOGROTATE_FILE) < "graphite-web"  # logrotate reads the folder in name order
+    assert web.LOG_FILES[0] in web.gunicorn_argv(web.web_settings(dict(SECRETS), CARBON, True))
+
+
+@pytest.mark.skipif(not shutil.which("logrotate"), reason="logrotate is not installed")
+def test_a_rotated_log_is_still_written_by_the_program_holding_it_open(tmp_path):
+    logs, conf = tmp_path / "log", tmp_path / "logrotate.d"
+    logs.mkdir()
+    conf.mkdir()
+    (conf / os.path.basename(web.LOGROTATE_FILE)).write_text(web.render_logrotate().replace(web.LOG_DIR, str(logs)))
+    (conf / "graphite-web").write_text(DEBIAN_LOGROTATE.replace("/var/log/graphite", str(logs)))
+    handler = logging.FileHandler(logs / "info.log")  # what graphite's info logger holds open
+    try:
+        handler.emit(logging.makeLogRecord({"msg": "before the rotation"}))
+        done = subprocess.run(["logrotate", "--force", "--state", str(tmp_path / "status"), str(conf)],
+                              capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0 and "error" not in done.stderr, done.stderr
+        handler.emit(logging.makeLogRecord({"msg": "after the rotation"}))
+        handler.flush()
+    finally:
+        handler.close()
+    assert (logs / "info.log").read_text() == "after the rotation\n"
+    with gzip.open(logs / "info.log.1.gz", "rt") as rotated:
+        assert rotated.read() == "before the rotation\n"
