@@ -95,7 +95,10 @@ monitoring-web-service:
 {%- endif %}
     - require:
       - cmd: monitoring-web-database
+    # A package installed or upgraded by this run (graphite-web, gunicorn, WhiteNoise) is code
+    # the running workers loaded before: restart them.
     - watch:
+      - pkg: monitoring-web-packages
       - file: monitoring-web-settings
       - file: monitoring-web-wsgi
       - file: monitoring-web-unit

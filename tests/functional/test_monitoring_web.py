@@ -131,3 +131,12 @@ def test_the_web_configuration_the_sls_renders_from_refuses_what_this_node_canno
     with pytest.raises(CommandExecutionError) as raised:
         minion(tmp_path, settings).modules.monitoring.web_config()
     assert expected in str(raised.value) and SECRETS["admin_password"] not in str(raised.value), str(raised.value)
+
+
+def test_the_service_restarts_on_a_package_upgrade_and_the_logs_drop_in_is_managed(loaders):
+    high = loaders.modules.state.show_sls("monitoring.web")
+    service = next(args for args in high["monitoring-web-service"]["service"] if isinstance(args, dict) and "watch" in args)
+    assert {"pkg": "monitoring-web-packages"} in service["watch"], service  # an upgrade restarts gunicorn
+    drop_in = {key: value for args in high["monitoring-web-logrotate"]["file"] if isinstance(args, dict)
+               for key, value in args.items()}
+    assert drop_in["name"] == graphite_web.LOGROTATE_FILE and drop_in["contents"] == graphite_web.render_logrotate()
