@@ -236,7 +236,7 @@ def targets_of(state: dict) -> list[list[str]]:
 
 
 # --------------------------------------------------------------------------------------------
-# graphite-web's dashboard API
+# graphite-web's dashboard API (saving), and its database (what is saved)
 # --------------------------------------------------------------------------------------------
 
 
@@ -256,8 +256,7 @@ def _request(opener: urllib.request.OpenerDirector, url: str, form: dict | None 
     except http.client.HTTPException as exc:
         raise GraphiteWebError(f"{where} answered {parts.path} with a broken HTTP answer: {exc!r}") from None
     if not isinstance(answer, dict):
-        raise GraphiteWebError(f"graphite-web at {parts.scheme}://{parts.netloc} answered {parts.path} with "
-                               f"{type(answer).__name__}, not an object")
+        raise GraphiteWebError(f"{where} answered {parts.path} with {type(answer).__name__}, not an object")
     return answer
 
 
@@ -311,7 +310,8 @@ def saved_states(database: str, names: Any) -> dict[str, Any]:
     try:
         with contextlib.closing(sqlite3.connect(uri, uri=True, timeout=15)) as db:
             # graphite.dashboard.models.Dashboard: name (primary key) and state (JSON text).
-            if not db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'dashboard_dashboard'").fetchone():
+            table = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'dashboard_dashboard'"
+            if not db.execute(table).fetchone():
                 return {}
             rows = db.execute("SELECT name, state FROM dashboard_dashboard").fetchall()
     except sqlite3.Error as exc:
