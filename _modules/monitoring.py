@@ -31,11 +31,11 @@ import time
 from devstack_salt import graphite_dashboards as _dashboards
 from devstack_salt import graphite_web as _graphite_web
 from devstack_salt import reactions as _reactions
+from devstack_salt import run_metrics as _run_metrics
 from devstack_salt.carbon import pillar_section, render_carbon_conf, render_storage_schemas, send_plaintext
 from devstack_salt.collectd import (DEFAULT_PLUGINS, PLUGIN_DIR, has_secret, merge_role_plugins, plugin_packages,
                                     render_collectd_conf, role_plugins)
 from devstack_salt.errors import MonitoringError
-from devstack_salt.whisper import WHISPER_DIR
 
 __virtualname__ = "monitoring"
 
@@ -173,7 +173,7 @@ def web_config():
     What the web application's SLS writes and runs, from ``monitoring:web`` checked whole (an
     error names each wrong key, and a port another program listens on): ``enabled``, ``url``,
     ``address``, ``port``, ``admin_user``, the settings module and WSGI entry texts, gunicorn's
-    command line and the service's name. Holds no secret.
+    command line, the service's name and its logs' logrotate drop-in. Holds no secret.
 
     CLI Example:
 
@@ -192,6 +192,7 @@ def web_config():
         "service": _graphite_web.SERVICE, "pid_file": _graphite_web.PID_FILE,
         "settings": _graphite_web.render_local_settings(model), "wsgi": _graphite_web.render_wsgi(),
         "argv": _graphite_web.gunicorn_argv(model), "manage": shlex.join(_graphite_web.MANAGE_ARGV),
+        "logrotate_file": _graphite_web.LOGROTATE_FILE, "logrotate": _graphite_web.render_logrotate(),
     }
 
 
@@ -213,9 +214,10 @@ def dashboards(states=False):
         return {}
     config = _collectd_config()
     prefix = config.get("prefix", "collectd")
-    runs = _section("salt_runs")
-    salt_prefix = runs.get("prefix", "salt") if runs.get("enabled", True) else None
-    found = _dashboards.inventory(WHISPER_DIR, prefix, salt_prefix, _dashboards.metric_name(socket.gethostname()),
+    # Salt's runs as the returner measures them (the salt-runs dashboard only when it sends them).
+    runs = _run_metrics.settings(__salt__["pillar.get"]("monitoring", {}, unmask=True))  # noqa: F821
+    salt_prefix = runs["prefix"] if runs["enabled"] else None
+    found = _dashboards.inventory(model["whisper_dir"], prefix, salt_prefix, _dashboards.metric_name(socket.gethostname()),
                                   config.get("plugins", DEFAULT_PLUGINS),
                                   _dashboards.metric_name(__opts__["id"]))  # noqa: F821 - Salt dunder
     thresholds = __salt__["pillar.get"]("monitoring:thresholds", {}, unmask=True)  # noqa: F821

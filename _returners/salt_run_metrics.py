@@ -37,7 +37,11 @@ def __virtual__():
 
 def returner(ret):
     """Send the run's metrics to carbon when monitoring:salt_runs:enabled is true."""
-    settings = _run_metrics.settings((__opts__.get("pillar") or {}).get("monitoring"))  # noqa: F821 - Salt dunder
+    try:
+        settings = _run_metrics.settings((__opts__.get("pillar") or {}).get("monitoring"))  # noqa: F821 - Salt dunder
+    except _DevstackSaltError as exc:
+        log.warning("salt_run_metrics: nothing sent: %s", exc)
+        return
     if not settings["enabled"]:
         return
     now = time.time()

@@ -11,10 +11,8 @@ and ``monitoring.dashboards`` read ``monitoring:web`` (checked whole by ``monito
 when the SLS renders) and never show a secret.
 """
 
-import time
-
 from devstack_salt import graphite_dashboards, graphite_web
-from devstack_salt.errors import DevstackSaltError
+from devstack_salt.errors import DevstackSaltError, GraphiteWebError
 from devstack_salt.faces import state_virtual
 
 __virtualname__ = "monitoring"
@@ -140,9 +138,10 @@ def dashboards(name, timeout=60):
     """
     The generated dashboards (``monitoring.dashboards``) saved in the web application: each one
     missing or different from what the nodes, roles and thresholds make it now is saved, logged in
-    as the admin account. Waits up to ``timeout`` s for the web application to answer (it may
-    have just restarted). Dashboards of other names, and of nodes gone, are left as they are.
-    ``test=True`` names what would be created or updated.
+    as the admin account. What is saved is read from the web application's database (read-only),
+    so the plan, and ``test=True``'s prediction of it, do not depend on the web application
+    running; saving waits up to ``timeout`` s for it to answer (it may have just restarted).
+    Dashboards of other names, and of nodes gone, are left as they are.
 
     .. code-block:: yaml
 
@@ -154,30 +153,19 @@ def dashboards(name, timeout=60):
     try:
         model = _web_model()
         wanted = {key: value["state"] for key, value in __salt__["monitoring.dashboards"](states=True).items()}  # noqa: F821
-        base = graphite_web.base_url(model)
-        test = __opts__["test"]  # noqa: F821 - Salt dunder
-        deadline = time.monotonic() + (0 if test else float(timeout))
-        while True:
-            try:
-                changes = graphite_dashboards.plan(base, wanted)
-                break
-            except graphite_dashboards.GraphiteWebError:
-                if test:  # not running yet: everything would be saved once it runs
-                    changes = {key: "created" for key in wanted}
-                    break
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(1)
+        changes = graphite_dashboards.plan(wanted, graphite_web.DATABASE_FILE)
         if not changes:
             ret.update(result=True, comment=f"{len(wanted)} dashboards are up to date: {', '.join(sorted(wanted))}")
             return ret
         ret["changes"] = changes
-        if test:
+        if __opts__["test"]:  # noqa: F821 - Salt dunder
             ret.update(result=None, comment=f"dashboards would be saved: {', '.join(sorted(changes))}")
             return ret
-        graphite_dashboards.save(base, model["admin_user"], model["admin_password"],
-                                 {key: wanted[key] for key in changes})
-        left = graphite_dashboards.plan(base, wanted)
+        left = graphite_dashboards.apply(graphite_web.base_url(model), model["admin_user"], model["admin_password"],
+                                         wanted, changes, graphite_web.DATABASE_FILE, float(timeout))
+    except GraphiteWebError as exc:
+        ret.update(changes={}, comment=f"{exc} (the web application's log: {graphite_web.LOG_DIR}/gunicorn.log)")
+        return ret
     except DevstackSaltError as exc:
         ret.update(changes={}, comment=str(exc))
         return ret

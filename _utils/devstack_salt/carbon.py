@@ -94,11 +94,21 @@ def carbon_settings(config: dict, root: str = "monitoring:carbon") -> dict[str, 
             errors.append(f"{root}:settings:{key} is not a carbon.conf key (UPPER_CASE)")
         elif not isinstance(value, (str, int, float, bool)) or "\n" in str(value):
             errors.append(f"{root}:settings:{key} must be a single-line value")
+        elif key == "LOCAL_DATA_DIR" and not str(value).startswith("/"):
+            errors.append(f"{root}:settings:{key} must be an absolute path (the web application and the "
+                          "dashboards read carbon's whisper files there too)")
         else:
             cache[str(key)] = str(value)
     if errors:
         raise MonitoringError(errors)
     return {"cache": cache}
+
+
+def whisper_dir(config: dict, root: str = "monitoring:carbon") -> str:
+    """Where carbon writes its whisper files: LOCAL_DATA_DIR of its effective settings (Debian's,
+    or ``monitoring:carbon:settings``), without a trailing slash. MonitoringError as
+    :func:`carbon_settings`."""
+    return carbon_settings(config, root)["cache"]["LOCAL_DATA_DIR"].rstrip("/") or "/"
 
 
 def render_carbon_conf(config: dict, root: str = "monitoring:carbon") -> str:

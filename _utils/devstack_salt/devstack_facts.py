@@ -150,6 +150,11 @@ CONFIG_FILE_UNITS = {
 #: $NOVA_CONF to $NOVA_CPU_CONF after post-config, merges post-config|$NOVA_CPU_CONF into it and
 #: sets more options there: a change of $NOVA_CONF made in place never reaches nova-compute.
 COPIED_CONFIG_FILES = {"NOVA_CONF": ("NOVA_CPU_CONF", "n-cpu", "lib/nova start_nova_compute")}
+#: Ports a stacked node's DevStack services listen on (on every address), which another service
+#: of the node must leave free: Apache (the API endpoints under /identity, /compute, ... and
+#: Horizon; 443 with tls-proxy), Keystone's public port, Heat's CloudFormation API, Swift's proxy.
+LISTEN_PORTS = {80: "Apache (the API endpoints, Horizon)", 443: "Apache with TLS (tls-proxy)", 5000: "Keystone",
+                8000: "Heat's CloudFormation API", 8080: "Swift's proxy"}
 #: Phases whose files DevStack merges after the services reading them may have started.
 RESTART_PHASES = ("post-config", "post-extra")
 

@@ -71,6 +71,15 @@ class BrokerDown(ServiceDown):
     """RabbitMQ does not answer its CLI."""
 
 
+class GraphiteWebError(DevstackSaltError):
+    """Graphite's web application refused a request or answered something that is not its API,
+    or its saved dashboards could not be read; the message says which."""
+
+
+class GraphiteWebDown(GraphiteWebError, ServiceDown):
+    """Graphite's web application does not answer (not started yet, restarting, or stopped)."""
+
+
 class CommandFailed(DevstackSaltError):
     """A command this project ran failed; the message holds its masked output."""
 

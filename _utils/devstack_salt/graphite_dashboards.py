@@ -1,7 +1,8 @@
 """
 Graphite dashboards generated from what the project already knows: the nodes carbon holds
 metrics of (and this node, from its own collectd configuration), the roles they carry, Salt's
-run metrics and the pillar's thresholds; and graphite-web's dashboard API to read and save them.
+run metrics and the pillar's thresholds; what graphite-web holds of them, read from its database;
+and its dashboard API to save them.
 
 Nobody edits these dashboards by hand: a new node or role shows up on the next apply. Which
 graphs a dashboard has follows from which collectd plugins a node runs (for this node: its
@@ -11,17 +12,21 @@ that cannot come, and two applies in a row build the same dashboards.
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
+import http.client
 import http.cookiejar
 import json
 import os
 import re
+import sqlite3
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
 from typing import Any
 
-from .errors import DevstackSaltError
+from .errors import GraphiteWebDown, GraphiteWebError
 
 #: The metrics each host graph is drawn from, by the collectd plugin that sends them.
 HOST_PLUGINS = ("load", "cpu", "memory", "df", "interface")
@@ -231,25 +236,27 @@ def targets_of(state: dict) -> list[list[str]]:
 
 
 # --------------------------------------------------------------------------------------------
-# graphite-web's dashboard API
+# graphite-web's dashboard API (saving), and its database (what is saved)
 # --------------------------------------------------------------------------------------------
-
-
-class GraphiteWebError(DevstackSaltError):
-    """graphite-web did not answer, or refused a request; the message says which."""
 
 
 def _request(opener: urllib.request.OpenerDirector, url: str, form: dict | None = None, timeout: float = 15) -> dict:
     data = urllib.parse.urlencode(form).encode() if form is not None else None
     parts = urllib.parse.urlsplit(url)
+    where = f"graphite-web at {parts.scheme}://{parts.netloc}"
     try:
         with opener.open(url, data=data, timeout=timeout) as response:
             answer = json.loads(response.read().decode("utf-8"))
-    except (urllib.error.URLError, OSError, ValueError) as exc:
-        raise GraphiteWebError(f"graphite-web at {parts.scheme}://{parts.netloc} did not answer {parts.path}: {exc}") from None
+    except urllib.error.HTTPError as exc:  # an answer, not its API's (before URLError: a subclass)
+        raise GraphiteWebError(f"{where} answered {parts.path} with HTTP {exc.code} {exc.reason}") from None
+    except ValueError as exc:
+        raise GraphiteWebError(f"{where} answered {parts.path} with something that is not JSON: {exc}") from None
+    except (urllib.error.URLError, OSError) as exc:
+        raise GraphiteWebDown(f"{where} did not answer {parts.path}: {exc}") from None
+    except http.client.HTTPException as exc:
+        raise GraphiteWebError(f"{where} answered {parts.path} with a broken HTTP answer: {exc!r}") from None
     if not isinstance(answer, dict):
-        raise GraphiteWebError(f"graphite-web at {parts.scheme}://{parts.netloc} answered {parts.path} with "
-                               f"{type(answer).__name__}, not an object")
+        raise GraphiteWebError(f"{where} answered {parts.path} with {type(answer).__name__}, not an object")
     return answer
 
 
@@ -264,25 +271,97 @@ def save(base: str, user: str, password: str, states: dict[str, dict], timeout: 
     the request body only."""
     opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
     login = _request(opener, f"{base}/dashboard/login", {"username": user, "password": password}, timeout)
-    if not login.get("success") or "change" not in login.get("permissions", []):
-        raise GraphiteWebError(f"graphite-web refused the login of {user!r}: {login.get('errors', {}).get('reason', login)}")
+    permissions = login.get("permissions")
+    if login.get("success") is not True or not isinstance(permissions, list) or "change" not in permissions:
+        errors = login.get("errors")
+        reason = errors.get("reason") if isinstance(errors, dict) else None
+        raise GraphiteWebError(f"graphite-web refused the login of {user!r}: "
+                               f"{reason if isinstance(reason, str) else _shown(login)}")
     try:
         for name, state in states.items():
             answer = _request(opener, f"{base}/dashboard/save/{name}", {"state": json.dumps(state)}, timeout)
-            if not answer.get("success"):
-                raise GraphiteWebError(f"graphite-web did not save dashboard {name}: {answer.get('error', answer)}")
+            if answer.get("success") is not True:
+                error = answer.get("error")
+                raise GraphiteWebError(f"graphite-web did not save dashboard {name}: "
+                                       f"{error if isinstance(error, str) else _shown(answer)}")
     finally:
-        _request(opener, f"{base}/dashboard/logout", {}, timeout)
+        # Logging out only ends the session before the run does: a logout that fails must
+        # neither hide the error of a save (raised above) nor fail saves that succeeded.
+        with contextlib.suppress(GraphiteWebError):
+            _request(opener, f"{base}/dashboard/logout", {}, timeout)
 
 
-def plan(base: str, wanted: dict[str, dict], timeout: float = 15) -> dict[str, str]:
+def _shown(answer: dict) -> str:
+    """An unexpected answer, short, for a message."""
+    text = json.dumps(answer, default=str)
+    return f"unexpected answer {text[:200]}{'...' if len(text) > 200 else ''}"
+
+
+def saved_states(database: str, names: Any) -> dict[str, Any]:
+    """The states graphite-web holds for the dashboards ``names``, by name, as its API would
+    answer them: read straight from its database (read-only), so what is saved is known whether
+    the web application runs or not. {} before the database or its table exists (``graphite-manage
+    migrate`` makes them); a state that is not JSON is returned as its text (it differs from any
+    wanted one). GraphiteWebError when the database cannot be read."""
+    if not os.path.exists(database):
+        return {}
+    wanted = set(names)
+    uri = f"file:{urllib.parse.quote(database)}?mode=ro"
+    try:
+        with contextlib.closing(sqlite3.connect(uri, uri=True, timeout=15)) as db:
+            # graphite.dashboard.models.Dashboard: name (primary key) and state (JSON text).
+            table = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'dashboard_dashboard'"
+            if not db.execute(table).fetchone():
+                return {}
+            rows = db.execute("SELECT name, state FROM dashboard_dashboard").fetchall()
+    except sqlite3.Error as exc:
+        raise GraphiteWebError(f"cannot read the saved dashboards in {database}: {exc}") from None
+    found: dict[str, Any] = {}
+    for name, text in rows:
+        if name in wanted:
+            try:
+                found[name] = json.loads(text)
+            except (TypeError, ValueError):
+                found[name] = text
+    return found
+
+
+def plan(wanted: dict[str, dict], database: str) -> dict[str, str]:
     """What saving ``wanted`` would change: ``{name: "created" | "updated"}`` for the dashboards
-    that are missing or differ from the saved ones."""
+    missing from graphite-web's database or different there (:func:`saved_states`); every one is
+    "created" while the database does not exist yet."""
+    saved = saved_states(database, wanted)
     changes = {}
     for name, state in wanted.items():
-        saved = load(base, name, timeout)
-        if saved is None:
+        if name not in saved:
             changes[name] = "created"
-        elif saved != json.loads(json.dumps(state)):
+        elif saved[name] != json.loads(json.dumps(state)):
             changes[name] = "updated"
     return changes
+
+
+def wait_until_answering(base: str, probe: str, timeout: float, step: float = 1) -> None:
+    """Return once graphite-web answers its dashboard API (``/dashboard/load/<probe>``, with a
+    state or "does not exist" alike), trying for up to ``timeout`` s: it may have just been
+    (re)started. The last GraphiteWebError after that."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            load(base, probe, timeout=max(1.0, min(15.0, timeout)))
+            return
+        except GraphiteWebError:
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(step)
+
+
+def apply(base: str, user: str, password: str, wanted: dict[str, dict], changes: dict[str, str],
+          database: str, timeout: float = 60) -> dict[str, str]:
+    """Save the dashboards a :func:`plan` named in ``changes`` through graphite-web's API once it
+    answers (up to ``timeout`` s), then plan again from its database: what still differs, {}
+    when everything was saved as wanted."""
+    if not changes:
+        return {}
+    wait_until_answering(base, sorted(changes)[0], timeout)
+    save(base, user, password, {name: wanted[name] for name in changes})
+    return plan(wanted, database)

@@ -17,13 +17,15 @@ import ipaddress
 import json
 import os
 import re
+import socket
 import zoneinfo
 from typing import Any
 
-from . import files
-from .carbon import ADDRESS_RE, pillar_section
-from .errors import DevstackSaltError, MonitoringError
-from .roles import local_address
+from . import devstack_facts, files, mariadb_model, rabbitmq_model
+from .carbon import ADDRESS_RE, pillar_section, whisper_dir
+from .errors import DevstackSaltError, MonitoringError, PillarError
+from .roles import carries, local_address
+from .whisper import WHISPER_DIR
 
 #: Where the role's web files live (Debian's graphite-web reads /etc/graphite).
 CONF_DIR = "/etc/graphite"
@@ -34,6 +36,11 @@ WSGI_FILE = f"{CONF_DIR}/{WSGI_MODULE}.py"
 SECRET_KEY_FILE = f"{CONF_DIR}/secret_key"
 DATABASE_FILE = "/var/lib/graphite/graphite.db"
 LOG_DIR = "/var/log/graphite"
+#: The logs the service writes: gunicorn's, and graphite's info and exception handlers'.
+LOG_FILES = (f"{LOG_DIR}/gunicorn.log", f"{LOG_DIR}/info.log", f"{LOG_DIR}/exception.log")
+#: Their logrotate drop-in. logrotate reads /etc/logrotate.d in name order: this name comes
+#: before Debian's graphite-web, whose match of the same files is then skipped.
+LOGROTATE_FILE = "/etc/logrotate.d/devstack-salt-graphite-web"
 STATIC_ROOT = "/usr/share/graphite-web/static"
 #: The service (systemd unit or init.d script) running gunicorn.
 SERVICE = "devstack-salt-graphite-web"
@@ -67,15 +74,86 @@ USER_RE = re.compile(r"[A-Za-z0-9_.@+-]{1,150}\Z")
 ZONE_RE = re.compile(r"[A-Za-z0-9_+-]+(/[A-Za-z0-9_+-]+)*\Z")
 
 
-def _port(value: Any, where: str, errors: list[str]) -> None:
+#: epmd, the Erlang port mapper RabbitMQ starts beside the broker (broker:dist_port is its node's).
+EPMD_PORT = 4369
+
+
+def _port(value: Any, where: str, errors: list[str]) -> bool:
     if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 65536:
         errors.append(f"{where} must be a port number")
+        return False
+    return True
 
 
-def web_settings(config: Any, carbon: Any, carbon_server: bool, root: str = "monitoring:web") -> dict:
+def node_ports(roles: Any, database: Any, broker: Any) -> dict[int, str]:
+    """The ports the other roles this node carries (``roles``: its ``roles`` pillar) listen on,
+    each with what holds it: the web application must leave them free. The database and broker
+    ports come from those roles' own models of ``database`` and ``broker``; a pillar its role
+    rejects adds nothing here (that role's states name its errors)."""
+    ports: dict[int, str] = {}
+    if carries(roles, "devstack"):
+        ports.update({port: f"{what}, a DevStack service of this node (it carries the devstack role)"
+                      for port, what in devstack_facts.LISTEN_PORTS.items()})
+    if carries(roles, "database"):
+        with contextlib.suppress(PillarError):
+            port = mariadb_model.build({} if database is None else database)["server"]["port"]
+            ports[port] = "the database role's port (database:server:port)"
+    if carries(roles, "broker"):
+        with contextlib.suppress(PillarError):
+            model = rabbitmq_model.normalize({} if broker is None else broker)
+            ports[EPMD_PORT] = "epmd, the broker role's Erlang port mapper"
+            for key in ("port", "dist_port", "management_port", "prometheus_port"):
+                ports[model[key]] = f"the broker role's {key} (broker:{key})"
+    return ports
+
+
+def unprivileged_port_start() -> int:
+    """The lowest port a process without CAP_NET_BIND_SERVICE may bind on this host (IPv4 and
+    IPv6 alike); gunicorn runs as the web user, without it."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_unprivileged_port_start") as handle:
+            return int(handle.read())
+    except (OSError, ValueError):
+        return 1024
+
+
+def is_local_address(address: str) -> bool:
+    """Whether gunicorn could bind ``address`` on this host: a trial bind to its port 0, as
+    gunicorn binds it (IPv6 when it has a colon), closed at once."""
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    try:
+        with socket.socket(family, socket.SOCK_STREAM) as trial:
+            trial.bind((address, 0))
+    except (OSError, UnicodeError):  # not this host's, no such name, or no such address family
+        return False
+    return True
+
+
+def _bindable(model: dict, root: str, ports: dict[int, str], check_address: bool, check_port: bool,
+              errors: list[str]) -> None:
+    """Problems that would keep gunicorn from binding the pillar's address and port, or make it
+    take a port of another role of this node."""
+    if check_address and not is_local_address(model["address"]):
+        errors.append(f"{root}:address {model['address']} is not an address of this host (gunicorn could not "
+                      "bind it): use one of its addresses, 127.0.0.1, or 0.0.0.0 for all")
+    if not check_port:
+        return
+    port, start = model["port"], unprivileged_port_start()
+    if port < start:
+        errors.append(f"{root}:port {port} is below {start}, the first port a program without privileges may "
+                      f"bind here (net.ipv4.ip_unprivileged_port_start): gunicorn runs as {USER}; choose a port "
+                      f"from {start} up")
+    if port in ports:
+        errors.append(f"{root}:port {port} collides with {ports[port]}; choose another")
+
+
+def web_settings(config: Any, carbon: Any, carbon_server: bool, root: str = "monitoring:web",
+                 ports: dict[int, str] | None = None) -> dict:
     """``monitoring:web`` checked whole and completed with its defaults; MonitoringError names
     every key that is wrong. ``carbon`` is ``monitoring:carbon`` (the web application reads the
-    running cache through its query port); ``carbon_server`` says whether this node runs it."""
+    running cache through its query port); ``carbon_server`` says whether this node runs it;
+    ``ports`` are the ports of the node's other roles (:func:`node_ports`). Where the web
+    application runs, its address must be this host's and its port one the web user may bind."""
     errors: list[str] = []
     if config is None:
         config = {}
@@ -91,9 +169,12 @@ def web_settings(config: Any, carbon: Any, carbon_server: bool, root: str = "mon
     if model["enabled"] and not carbon_server:
         errors.append(f"{root}:enabled needs monitoring:carbon:server: true on this node (the web application "
                       "reads carbon's whisper files), or set it to false")
-    if not isinstance(model["address"], str) or not ADDRESS_RE.match(model["address"]):
+    address_ok = isinstance(model["address"], str) and bool(ADDRESS_RE.match(model["address"]))
+    if not address_ok:
         errors.append(f"{root}:address must be an address to listen on")
-    _port(model["port"], f"{root}:port", errors)
+    port_ok = _port(model["port"], f"{root}:port", errors)
+    if model["enabled"] is True:
+        _bindable(model, root, ports or {}, address_ok, port_ok, errors)
     carbon = carbon if isinstance(carbon, dict) else {}
     for key, default in (("port", 2003), ("pickle_port", 2004), ("query_port", 7002)):
         if model["port"] == carbon.get(key, default):
@@ -116,6 +197,13 @@ def web_settings(config: Any, carbon: Any, carbon_server: bool, root: str = "mon
     model["dashboards"] = dashboard_settings(config.get("dashboards"), f"{root}:dashboards", errors)
     query_port = carbon.get("query_port", 7002)
     model["carbonlink"] = f"{local_address(carbon.get('address', '127.0.0.1'))}:{query_port}"
+    # carbon's whisper files, where its own settings put them (monitoring:carbon:settings).
+    try:
+        model["whisper_dir"] = whisper_dir(carbon)
+    except MonitoringError as exc:
+        model["whisper_dir"] = WHISPER_DIR
+        if model["enabled"]:
+            errors.extend(exc.errors)
     if errors:
         raise MonitoringError(errors)
     return model
@@ -125,7 +213,10 @@ def from_pillar(pillar_get: Any) -> dict:
     """:func:`web_settings` of this node's pillar (``pillar_get``: Salt's ``pillar.get``); holds
     the secrets, so a caller must not return it."""
     carbon = pillar_section(pillar_get("monitoring:carbon", {}, unmask=True), "carbon")
-    return web_settings(pillar_get("monitoring:web", None, unmask=True), carbon, carbon.get("server") is True)
+    ports = node_ports(pillar_get("roles", [], unmask=True), pillar_get("database", None, unmask=True),
+                       pillar_get("broker", None, unmask=True))
+    return web_settings(pillar_get("monitoring:web", None, unmask=True), carbon, carbon.get("server") is True,
+                        ports=ports)
 
 
 def dashboard_settings(config: Any, root: str, errors: list[str]) -> dict:
@@ -162,8 +253,8 @@ def render_local_settings(model: dict) -> str:
         f"TIME_ZONE = {model['time_zone']!r}",
         "GRAPHITE_ROOT = '/usr/share/graphite-web'",
         f"CONF_DIR = {CONF_DIR!r}",
-        "STORAGE_DIR = '/var/lib/graphite/whisper'",
-        "WHISPER_DIR = '/var/lib/graphite/whisper'",
+        f"STORAGE_DIR = {model['whisper_dir']!r}",
+        f"WHISPER_DIR = {model['whisper_dir']!r}",
         f"STATIC_ROOT = {STATIC_ROOT!r}",
         f"LOG_DIR = {LOG_DIR!r}",
         "LOG_ROTATION = False",
@@ -218,13 +309,35 @@ def application(environ, start_response):
 '''
 
 
+def render_logrotate() -> str:
+    """The logrotate drop-in for the service's logs. gunicorn and graphite's handlers keep their
+    files open and nothing tells them to reopen one, so each is copied and truncated in place
+    (Debian's graphite-web entry moves them and creates new ones: they would go on writing to the
+    moved file). ``ignoreduplicates`` (logrotate 3.21: Debian 12, Ubuntu 24.04) makes logrotate
+    skip Debian's later match of the same files instead of failing on it."""
+    return "\n".join([
+        f"# Written by Salt (salt/monitoring/web.sls): the logs of {SERVICE}, copied",
+        "# and truncated in place (the programs writing them keep them open). Read before Debian's",
+        "# graphite-web, whose match of the same files is then skipped (ignoreduplicates).",
+        " ".join(LOG_FILES) + " {",
+        "\tweekly",
+        "\trotate 4",
+        "\tmissingok",
+        "\tnotifempty",
+        "\tcompress",
+        "\tcopytruncate",
+        "\tignoreduplicates",
+        "}",
+    ]) + "\n"
+
+
 def gunicorn_argv(model: dict) -> list[str]:
     """gunicorn's command line (no secret on it: the key is read from its file)."""
     address = model["address"]
     bind = f"[{address}]:{model['port']}" if ":" in address else f"{address}:{model['port']}"
     return ["/usr/bin/python3", "/usr/bin/gunicorn", "--bind", bind, "--workers", str(model["workers"]),
             "--pythonpath", CONF_DIR, "--chdir", "/var/lib/graphite", "--error-logfile",
-            f"{LOG_DIR}/gunicorn.log", "--timeout", "60", f"{WSGI_MODULE}:application"]
+            LOG_FILES[0], "--timeout", "60", f"{WSGI_MODULE}:application"]
 
 
 def base_url(model: dict) -> str:

@@ -17,6 +17,9 @@ import datetime
 import re
 from typing import Any
 
+from .carbon import METRIC_PART_RE, pillar_section
+from .errors import MonitoringError
+
 #: Only these functions are measured: they return a state run.
 STATE_FUNCTIONS = frozenset({
     "state.apply", "state.highstate", "state.sls", "state.single", "state.sls_id", "state.top",
@@ -26,15 +29,29 @@ STATE_FUNCTIONS = frozenset({
 
 def settings(monitoring: Any) -> dict:
     """``monitoring:salt_runs`` with its defaults: off, prefix ``salt``, and collectd's carbon
-    host and port unless it names its own."""
-    monitoring = monitoring or {}
-    runs = monitoring.get("salt_runs") or {}
-    collectd = monitoring.get("collectd") or {}
+    host and port unless it names its own. The one place that decides whether Salt's runs are
+    measured and under which prefix: the returner sends them, the salt-runs dashboard shows them.
+    MonitoringError names a key that is wrong."""
+    monitoring = monitoring if isinstance(monitoring, dict) else {}
+    runs = pillar_section(monitoring.get("salt_runs"), "salt_runs")
+    collectd = pillar_section(monitoring.get("collectd"), "collectd")
+    errors = []
+    where = "monitoring:salt_runs:carbon_port" if "carbon_port" in runs else "monitoring:collectd:carbon_port"
+    port = runs.get("carbon_port", collectd.get("carbon_port", 2003))
+    try:
+        port = int(port)
+    except (TypeError, ValueError):
+        errors.append(f"{where} must be a port number")
+    prefix = runs.get("prefix", "salt")
+    if not isinstance(prefix, str) or not METRIC_PART_RE.match(prefix):
+        errors.append("monitoring:salt_runs:prefix must be a metric path: dotted words (letters, digits, _ and -)")
+    if errors:
+        raise MonitoringError(errors)
     return {
         "enabled": runs.get("enabled", False) is True,
         "host": runs.get("carbon_host", collectd.get("carbon_host", "127.0.0.1")),
-        "port": int(runs.get("carbon_port", collectd.get("carbon_port", 2003))),
-        "prefix": runs.get("prefix", "salt"),
+        "port": port,
+        "prefix": prefix,
     }
 
 

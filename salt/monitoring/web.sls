@@ -60,6 +60,16 @@ monitoring-web-admin:
     - require:
       - file: monitoring-web-database-private
 
+# Debian's /etc/logrotate.d/graphite-web moves these logs and creates new ones without telling
+# the programs that keep them open: this drop-in, read before it, copies and truncates them.
+monitoring-web-logrotate:
+  file.managed:
+    - name: {{ web.logrotate_file }}
+    - contents: {{ web.logrotate | yaml_encode }}
+    - mode: '0644'
+    - require:
+      - pkg: monitoring-web-packages
+
 # A systemd unit where systemd runs (enabled at boot), an init.d script elsewhere.
 monitoring-web-unit:
   file.managed:
@@ -85,7 +95,10 @@ monitoring-web-service:
 {%- endif %}
     - require:
       - cmd: monitoring-web-database
+    # A package installed or upgraded by this run (graphite-web, gunicorn, WhiteNoise) is code
+    # the running workers loaded before: restart them.
     - watch:
+      - pkg: monitoring-web-packages
       - file: monitoring-web-settings
       - file: monitoring-web-wsgi
       - file: monitoring-web-unit

@@ -7,6 +7,7 @@ process arguments."""
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import pwd
@@ -280,10 +281,64 @@ def test_test_mode_predicts_exactly_what_the_apply_then_changes(web):
     assert set(changed(salt_call("state.apply", "monitoring"))) == set()
 
 
+def test_the_web_applications_logs_are_rotated_in_place_and_written_on(web, tmp_path):
+    """Our logrotate drop-in comes before Debian's graphite-web, which logrotate then skips for
+    these files; a forced rotation copies and truncates info.log, which graphite goes on writing."""
+    drop_in = "/etc/logrotate.d/devstack-salt-graphite-web"
+    debug = subprocess.run(["logrotate", "--debug", "--state", str(tmp_path / "status"), "/etc/logrotate.conf"],
+                           capture_output=True, text=True, timeout=120)
+    output = debug.stdout + debug.stderr
+    assert not [line for line in output.splitlines() if "error" in line and "graphite" in line], output[-3000:]
+    assert "ignore duplicate log entry for /var/log/graphite/gunicorn.log" in output, output[-3000:]
+    info = "/var/log/graphite/info.log"
+    marker = f"devstack_salt.logrotate_{uuid.uuid4().hex[:8]}"
+    render(web, f"{marker}.before")  # graphite's info log names every path it looks up
+    assert f"{marker}.before" in open(info, errors="replace").read()
+    inode = os.stat(info).st_ino
+    subprocess.run(["logrotate", "--force", "--state", str(tmp_path / "status"), drop_in],
+                   check=True, capture_output=True, timeout=120)
+    assert os.stat(info).st_ino == inode and f"{marker}.before" not in open(info, errors="replace").read()
+    with gzip.open(f"{info}.1.gz", "rt", errors="replace") as rotated:
+        assert f"{marker}.before" in rotated.read()
+    render(web, f"{marker}.after")
+    assert f"{marker}.after" in open(info, errors="replace").read()
+
+
+def stop_service(name: str) -> None:
+    """Stop a service the way the SLS runs it: systemctl under systemd, its init script elsewhere."""
+    command = ["systemctl", "stop", name] if os.path.isdir("/run/systemd/system") else ["service", name, "stop"]
+    subprocess.run(command, check=True, capture_output=True, timeout=120)
+
+
+def test_with_the_web_application_stopped_test_mode_predicts_no_dashboard_change(host, web):
+    """What is saved is read from graphite-web's database: with the web application stopped,
+    test=True predicts its start and no dashboard change, and the real run agrees."""
+    config = web["config"]
+    listening = host.socket(f"tcp://{config['address']}:{config['port']}")
+    try:
+        stop_service(config["service"])
+        wait_until(lambda: not listening.is_listening, 30, 0.5, f"{config['service']} to stop listening")
+        predicted = salt_call("state.apply", "monitoring", "test=True")
+        assert not [key for key, value in predicted.items() if value["result"] is False], predicted
+        dashboards = next(value for value in predicted.values() if value["name"] == "graphite-web dashboards")
+        assert dashboards["result"] is True and dashboards["changes"] == {}, dashboards
+        service = next(value for value in predicted.values() if value["name"] == config["service"])
+        assert service["result"] is None, service  # would be started
+        would = {key for key, value in predicted.items() if value["result"] is None}
+    finally:
+        applied = salt_call("state.apply", "monitoring", "--retcode-passthrough", check=False)
+    assert not failed(applied), failed(applied)
+    assert set(changed(applied)) == would, (sorted(changed(applied)), sorted(would))
+    assert listening.is_listening
+
+
 @pytest.mark.parametrize("override, key", [
     ({"monitoring": {"web": {"dashboards": {"colour": "blue"}}}}, "monitoring:web:dashboards:colour is not a dashboard setting"),
     ({"monitoring": {"web": {"port": 2003}}}, "monitoring:web:port 2003 is carbon's port"),
     ({"monitoring": {"web": {"listen": "0.0.0.0"}}}, "monitoring:web:listen is not a setting"),
+    # This all-in-one node's broker, and an address that is not this host's.
+    ({"monitoring": {"web": {"port": 5672}}}, "monitoring:web:port 5672 collides with the broker role's port"),
+    ({"monitoring": {"web": {"address": "192.0.2.1"}}}, "monitoring:web:address 192.0.2.1 is not an address of this host"),
 ])
 def test_a_bad_web_pillar_is_a_clear_error_and_changes_nothing(web, override, key):
     watched = ["/etc/graphite/local_settings.py", "/etc/graphite/secret_key", "/etc/collectd/collectd.conf"]

@@ -76,6 +76,19 @@ def test_run_metrics_of_a_state_run():
     assert r.metric_prefix("salt", "node1.example.org", "state.apply") == "salt.node1_example_org.state_apply"
 
 
+def test_whether_salt_runs_are_measured_and_where_is_decided_in_one_place():
+    assert r.settings({"salt_runs": {"prefix": "runs"}}) == {"enabled": False, "host": "127.0.0.1", "port": 2003,
+                                                             "prefix": "runs"}
+    assert r.settings({"salt_runs": {"enabled": True}, "collectd": {"carbon_port": 2103}})["port"] == 2103
+    assert r.settings(None)["enabled"] is False
+    with pytest.raises(MonitoringError) as raised:
+        r.settings({"salt_runs": {"enabled": True, "carbon_port": "x", "prefix": "salt runs"}})
+    assert [e.split()[0] for e in raised.value.errors] == ["monitoring:salt_runs:carbon_port",
+                                                           "monitoring:salt_runs:prefix"]
+    with pytest.raises(MonitoringError, match="monitoring:salt_runs must be a mapping"):
+        r.settings({"salt_runs": True})
+
+
 b = load_source("metric_threshold_beacon", os.path.join(PROJECT, "_beacons", "metric_threshold.py"))
 
 
