@@ -28,6 +28,7 @@ from . import files, reconfigure
 from .devstack_facts import RESTART_PHASES
 from .errors import CommandFailed, LocalConfError, PillarError
 from .localconf import MASK, effective_services, meaning_digest, resolve_literal, scrub_text, secret_values
+from .saltconfig import systemd_running  # no systemd (a container): no units to restart
 
 #: Console output that means stack.sh (or sudo) is waiting for an answer that never comes.
 PROMPT_RE = re.compile(rb"Enter a password now:|\[sudo\] password for|Password:\s*$", re.M)
@@ -219,11 +220,6 @@ def config_units(model: dict, extra: dict[str, list[str]] | None = None,
                 unknown.append(filename)
             units.extend(p for p in patterns or () if p not in units)
     return units, unknown
-
-
-def systemd_running() -> bool:
-    """True when systemd runs this host (a container without it has no units to restart)."""
-    return os.path.isdir("/run/systemd/system")
 
 
 #: How long the services may take to answer again after a restart (seconds).

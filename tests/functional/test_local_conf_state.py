@@ -10,7 +10,7 @@ import stat
 
 import pytest
 
-from devstack_salt import localconf, localconf_text
+from devstack_salt import localconf, localconf_text, saltconfig
 from devstack_salt.errors import DevstackSaltError
 
 from node_pillar import PASSWORD, PILLAR, SECRETS
@@ -176,7 +176,7 @@ def test_pillar_is_read_unmasked_from_the_pillar_tree(minion_opts, tmp_path):
 
 def test_service_functions_follow_the_host_init_system(loaders):
     provider = loaders.modules["service.start"].func.__module__.rsplit(".", 1)[-1]
-    if os.path.isdir("/run/systemd/system"):
+    if saltconfig.systemd_running():
         assert provider == "systemd_service"
     else:
         assert provider != "systemd_service" and provider in ("debian_service", "service")

@@ -23,6 +23,7 @@ import pytest
 from broker_helpers import (BrokerNode, beam_pids, confirmed_channel, consume_all, listening,
                             process_args_containing, publish_confirmed, wait_port)
 from common import free_port, password
+from devstack_salt import saltconfig
 from host_salt import salt_call
 
 FULL = {"configure": ".*", "write": ".*", "read": ".*"}
@@ -281,7 +282,7 @@ def restart_through_salt(node):
     wait_port("127.0.0.1", node.broker["port"])
 
 
-SYSTEMD = os.path.isdir("/run/systemd/system")
+SYSTEMD = saltconfig.systemd_running()
 
 
 @pytest.mark.skipif(SYSTEMD, reason="under systemd the unit tracks the node: the role manages no pid file")

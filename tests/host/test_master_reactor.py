@@ -24,6 +24,7 @@ import pytest
 import yaml
 
 from common import read_pid, wait_until
+from devstack_salt import saltconfig
 from monitoring_helpers import reactions_since
 from project import configure
 from salt_cloud import SaltCloud
@@ -123,7 +124,7 @@ def digest(path: str) -> str | None:
 
 
 def reload_systemd() -> None:
-    if os.path.isdir("/run/systemd/system"):
+    if saltconfig.systemd_running():
         subprocess.run(["systemctl", "daemon-reload"], check=True, timeout=60)
 
 
