@@ -11,7 +11,7 @@ import re
 from typing import Any
 
 from .carbon import ADDRESS_RE, METRIC_PART_RE
-from . import mariadb_model, rabbitmq_model
+from . import contract
 from .errors import MonitoringError, PillarError
 from .roles import carries, local_address
 
@@ -204,12 +204,10 @@ def has_secret(config: Any) -> bool:
 
 
 def _role_model(role: str, pillar: Any, errors: list[str]) -> dict | None:
-    """The role's own validated model of its pillar (``contract``: the same validation the role
-    converges with); None when the role rejects the pillar, whose errors are added."""
+    """The role's own validated model of its pillar (``contract.role_model``: the same validation
+    the role converges with); None when the role rejects the pillar, whose errors are added."""
     try:
-        if role == "database":
-            return mariadb_model.build({} if pillar is None else pillar, role)
-        return rabbitmq_model.normalize({} if pillar is None else pillar, role)
+        return contract.role_model(role, pillar)
     except PillarError as exc:
         errors.extend(exc.errors)
         return None

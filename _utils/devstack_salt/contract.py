@@ -1,13 +1,13 @@
 """
-What one role offers another: DevStack's view of the database and broker roles (DATABASE_*,
-RABBIT_*), computed from each role's own validated model.
+What one role offers another: each role's own validated model (``role_model``), and from it
+DevStack's view of the database and broker roles (DATABASE_*, RABBIT_*) and the monitoring
+agent's (``collectd.role_plugins`` reads its accounts from ``role_model``).
 
 The database role validates its pillar with ``mariadb_model.build`` and the broker role with
 ``rabbitmq_model.normalize``; the functions here start from exactly those, so a pillar the role
 rejects is rejected for DevStack too, with the role's own message naming the role's key, and the
 defaults the role applies (DevStack's database user ``devstack``, its host from the bind address)
-are the defaults DevStack sees. The monitoring agent reads the same models
-(``collectd.role_plugins``). Values are returned with their secrets: the caller masks them.
+are the defaults DevStack sees. Values are returned with their secrets: the caller masks them.
 """
 
 from __future__ import annotations
@@ -29,13 +29,22 @@ DEVSTACK_SERVICES = {"database": "mysql", "broker": "rabbit"}
 #: Where DevStack's lib/rpc_backend always connects (it has no RABBIT_PORT).
 DEVSTACK_RABBIT_PORT = 5672
 
+#: role -> the function the role validates its pillar with (``pillar, root`` -> model).
+ROLE_MODELS = {"database": mariadb_model.build, "broker": rabbitmq_model.normalize}
+
+
+def role_model(role: str, pillar: Any, root: str | None = None) -> dict:
+    """The model ``role`` converges to from ``pillar`` (None: the role's defaults), validated as
+    the role itself validates it; raises the role's PillarError, naming keys under ``root``
+    (default: the role's name)."""
+    return ROLE_MODELS[role]({} if pillar is None else pillar, root or role)
 
 
 def devstack_database(database: Any, host: str | None = None, root: str = "database") -> dict[str, str]:
     """DATABASE_* for a DevStack node using the database role whose pillar is ``database``;
     ``host`` (the node's own ``devstack:database:host``, or the mine's) overrides the role's
     ``database:devstack:host``. Raises DatabasePillarError."""
-    model = mariadb_model.build(database, root)
+    model = role_model("database", database, root)
     account = model["devstack"]
     if account is None:
         raise DatabasePillarError([f"{root}:devstack is not set: declare DevStack's account there (user, password "
@@ -47,7 +56,7 @@ def devstack_database(database: Any, host: str | None = None, root: str = "datab
 def devstack_broker(broker: Any, host: str | None = None, root: str = "broker") -> dict[str, str]:
     """RABBIT_* for a DevStack node using the broker role whose pillar is ``broker``; ``host``
     overrides ``broker:address``. Raises BrokerError."""
-    model = rabbitmq_model.normalize(broker, root)
+    model = role_model("broker", broker, root)
     user = model["devstack_user"]
     if not user:
         raise BrokerError([f"{root}:devstack_user is not set: name the user under {root}:users that DevStack uses"])

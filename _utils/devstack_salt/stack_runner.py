@@ -25,6 +25,7 @@ import urllib.request
 from typing import Any, Iterable
 
 from . import files, reconfigure
+from .contract import DEVSTACK_RABBIT_PORT
 from .devstack_facts import RESTART_PHASES
 from .errors import CommandFailed, LocalConfError, PillarError
 from .localconf import MASK, effective_services, meaning_digest, resolve_literal, scrub_text, secret_values
@@ -515,7 +516,7 @@ def service_health(cfg: dict, model: dict) -> dict[str, str]:
         db_host = resolve_literal(localrc, "DATABASE_HOST", early) or host
         checks["database"] = _tcp_check(db_host, 5432 if "postgresql" in enabled else 3306)
     if "rabbit" in enabled or "RABBIT_HOST" in localrc:
-        checks["rabbitmq"] = _tcp_check(resolve_literal(localrc, "RABBIT_HOST", early) or host, 5672)
+        checks["rabbitmq"] = _tcp_check(resolve_literal(localrc, "RABBIT_HOST", early) or host, DEVSTACK_RABBIT_PORT)
     return checks
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from devstack_salt import contract, localconf, mariadb_model, rabbitmq_model, roles
+from devstack_salt import collectd, contract, localconf, mariadb_model, rabbitmq_model, roles
 from devstack_salt.errors import LocalConfError, PillarError
 
 FULL = {"configure": ".*", "write": ".*", "read": ".*"}
@@ -125,3 +125,32 @@ def test_a_database_account_without_user_or_host_gets_the_role_defaults_on_the_d
     assert {name: model["localrc"][name] for name in ("DATABASE_HOST", "DATABASE_USER")} == {
         "DATABASE_HOST": "192.0.2.10", "DATABASE_USER": "devstack"}
     assert mariadb_model.build(database)["users"]["devstack"]["password"] == model["localrc"]["DATABASE_PASSWORD"]
+
+
+def with_monitoring_account(role, pillar):
+    """The role's pillar with the account collectd reads as (declared where the role says)."""
+    account = ({"password": "Mon1torPw9", "hosts": ["localhost"]} if role == "database"
+               else {"password": "Mon1torPw9", "tags": ["monitoring"]})
+    extra = {"plugins": ["rabbitmq_management"]} if role == "broker" else {}
+    return {**pillar, **extra, "users": {**pillar.get("users", {}), "mon": account}}
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(st.tuples(st.just("database"), database_pillars), st.tuples(st.just("broker"), broker_pillars)))
+def test_the_monitoring_agent_reads_as_the_account_the_role_itself_creates(case):
+    role, pillar = case
+    pillar = with_monitoring_account(role, pillar)
+    try:
+        model, role_errors = contract.role_model(role, pillar), []
+    except PillarError as exc:
+        model, role_errors = None, exc.errors
+    try:
+        plugins = collectd.role_plugins({role: {"user": "mon"}}, [role], *(
+            (pillar, None) if role == "database" else (None, pillar)))
+    except PillarError as exc:
+        # The role rejects its pillar: so does the agent, with the role's own words.
+        assert model is None and set(role_errors) <= set(exc.errors), (role_errors, exc.errors)
+        return
+    assert model is not None
+    (block,) = plugins[{"database": "mysql", "broker": "curl_json"}[role]].values()
+    assert block["User"] == "mon" and block["Password"] == model["users"]["mon"]["password"]
