@@ -2,9 +2,13 @@
 States for the database server (MariaDB): its option file, its security, databases, users and
 grants, all from the ``database`` pillar.
 
-Every state only calls the ``database_server`` execution module (``plan`` then ``apply``), so
-``salt-call database_server.plan users`` and the state can never disagree. Passwords are read by
-the module from pillar, never passed through SLS data (rendered SLS is logged at debug level).
+The states for the server's security, databases and users only call the ``database_server``
+execution module (``plan`` then ``apply``), so ``salt-call database_server.plan users`` and the
+state can never disagree. The option file's state writes the file the SLS names, with the options
+``database_server.options`` gives (the published functions never take a path to write). Passwords
+are read by the module from pillar, never passed through SLS data (rendered SLS is logged at debug
+level). Errors are caught by class: this project's, and Salt's CommandExecutionError they derive
+from (a Salt function the module calls may raise it), so a failure is a result, not a traceback.
 """
 
 from devstack_salt.errors import DatabaseDown
