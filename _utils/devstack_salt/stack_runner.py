@@ -1,8 +1,9 @@
 """
-The stack runner: stack.sh, unstack.sh and clean.sh run as the stack user without ever hanging,
-the stamp that records what was stacked (and so whether to stack again), the masked log tail,
-the restart of the units whose config stack.sh merged late, and the health probes of a stacked
-node.
+The stack runner: what the next apply does to a stacked node and doing it, recorded in a stamp.
+stack.sh, unstack.sh and clean.sh run as the stack user without ever hanging, with the masked
+log tail; or a change confined to post-config options made in place (``reconfigure`` plans and
+edits, ``node_units`` restarts what reads the files); the stamp records what was stacked, and so
+whether to stack again.
 
 The stamp and the progress record go through :mod:`devstack_salt.files`. The settings (``cfg``)
 come from :func:`devstack_salt.localconf.node_settings`, the model from
@@ -17,19 +18,14 @@ import pwd
 import re
 import select
 import signal
-import socket
 import stat
 import subprocess
 import time
-import urllib.request
 from typing import Any, Iterable
 
-from . import files, reconfigure
-from .contract import DEVSTACK_RABBIT_PORT
-from .devstack_facts import RESTART_PHASES
+from . import files, node_health, node_units, reconfigure
 from .errors import CommandFailed, LocalConfError, PillarError
-from .localconf import MASK, effective_services, meaning_digest, resolve_literal, scrub_text, secret_values
-from .saltconfig import systemd_running  # no systemd (a container): no units to restart
+from .localconf import MASK, meaning_digest, resolve_literal, scrub_text, secret_values
 
 #: Console output that means stack.sh (or sudo) is waiting for an answer that never comes.
 PROMPT_RE = re.compile(rb"Enter a password now:|\[sudo\] password for|Password:\s*$", re.M)
@@ -207,122 +203,6 @@ def log_tail(cfg: dict, model: dict, lines: int = 20, since: float = 0.0) -> str
     return ""
 
 
-def config_units(model: dict, extra: dict[str, list[str]] | None = None,
-                 paths: dict[str, str] | None = None) -> tuple[list[str], list[str]]:
-    """(unit patterns to restart once stack.sh merged the model's config, header files of
-    those phases whose units this role does not know). ``extra``: ``devstack:config_units``;
-    ``paths``: the node's path variables (``reconfigure.file_paths``)."""
-    units: list[str] = []
-    unknown: list[str] = []
-    for phase in RESTART_PHASES:
-        for filename in sorted(model["config"].get(phase, {})):
-            patterns = reconfigure.units_of(filename, extra, paths or {})
-            if patterns is None:
-                unknown.append(filename)
-            units.extend(p for p in patterns or () if p not in units)
-    return units, unknown
-
-
-#: How long the services may take to answer again after a restart (seconds).
-RESTART_WAIT = 120.0
-
-
-def active_units(patterns: list[str]) -> list[str] | None:
-    """The active units matching ``patterns`` (globs, as systemctl takes them); None when
-    systemd does not run this host."""
-    if not systemd_running():
-        return None
-    if not patterns:
-        return []
-    listed = subprocess.run(["systemctl", "list-units", "--state=active", "--plain", "--no-legend", "--full",
-                             *patterns], capture_output=True, text=True, stdin=subprocess.DEVNULL)
-    if listed.returncode != 0:
-        raise CommandFailed(f"systemctl list-units {' '.join(patterns)} failed: {listed.stderr.strip()}")
-    return sorted({line.split()[0] for line in listed.stdout.splitlines() if line.strip()})
-
-
-def unmatched_readers(readers: list[dict]) -> list[dict]:
-    """The ``readers`` (``reconfigure.plan``) whose unit patterns match no active unit: their
-    options would change with no service reading them. [] without systemd."""
-    found = []
-    for reader in readers:
-        units = active_units(reader["units"])
-        if units is not None and not units:
-            found.append(reader)
-    return found
-
-
-def restart_config_units(cfg: dict, model: dict, wait: float | None = None) -> dict:
-    """Restart the active units that read the model's post-config files, then wait until every
-    probed service answers. Returns {"restarted": [...], "unknown": [...], "unmatched": [...],
-    "failing": {...}}; "unmatched": the ``devstack:config_units`` entries that match no active
-    unit (a misspelt unit, or a service not running)."""
-    paths = reconfigure.file_paths(model["localrc"], cfg["dest"])
-    paths = paths if isinstance(paths, dict) else {}
-    patterns, unknown = config_units(model, cfg.get("config_units"), paths)
-    readers = []
-    for phase in RESTART_PHASES:
-        for header in sorted(model["config"].get(phase, {})):
-            units, key = reconfigure.unit_source(header, cfg.get("config_units"), paths)
-            if units and key is not None:
-                readers.append({"header": header, "units": units, "key": f"devstack:config_units:{key}"})
-    unmatched = [f"{reader['key']} ({', '.join(reader['units'])})" for reader in unmatched_readers(readers)]
-    return {**restart_units(cfg, model, patterns, wait), "unknown": unknown, "unmatched": unmatched}
-
-
-def restart_units(cfg: dict, model: dict, patterns: list[str], wait: float | None = None,
-                  any_state: bool = False) -> dict:
-    """Restart the active units matching ``patterns`` (``any_state``: the units named, whatever
-    their state: those put back after a failed restart), then wait (``RESTART_WAIT``) until each
-    of them is active and every probed service answers. Returns {"restarted": [...], "failing":
-    {what: why}}; when they do not, the journal's tail of every restarted unit comes with it,
-    secrets masked (a unit may stay active while the service behind it fails)."""
-    result: dict[str, Any] = {"restarted": [], "failing": {}}
-    if any_state:
-        units = sorted(set(patterns)) if systemd_running() else []
-    else:
-        units = active_units(patterns)
-    if not units:
-        return result
-    restart = subprocess.run(["systemctl", "restart", *units], capture_output=True, text=True,
-                             stdin=subprocess.DEVNULL)
-    result["restarted"] = units
-    if restart.returncode != 0:
-        result["failing"] = {"systemctl restart": scrub_text(model, restart.stderr.strip())}
-        result["failing"].update(_journal_tails(model, units))
-        return result
-    deadline = time.time() + (RESTART_WAIT if wait is None else wait)
-    while True:
-        failing = {k: v for k, v in service_health(cfg, model).items() if not v.startswith("ok")}
-        failing.update((unit, f"{state} after its restart") for unit, state in _unit_states(units).items()
-                       if state != "active")
-        if not failing or time.time() > deadline:
-            result["failing"] = failing
-            if failing:
-                result["failing"].update(_journal_tails(model, units))
-            return result
-        time.sleep(1)
-
-
-def _unit_states(units: list[str]) -> dict[str, str]:
-    """Each unit's ``systemctl is-active`` answer (active, activating, failed, ...)."""
-    states = {}
-    for unit in units:
-        states[unit] = subprocess.run(["systemctl", "is-active", unit], capture_output=True, text=True,
-                                      stdin=subprocess.DEVNULL).stdout.strip() or "unknown"
-    return states
-
-
-def _journal_tails(model: dict, units: list[str], lines: int = 20) -> dict[str, str]:
-    """Each unit's state and the last lines of its journal, secrets masked."""
-    tails = {}
-    for unit, state in _unit_states(units).items():
-        journal = subprocess.run(["journalctl", "-u", unit, "-n", str(lines), "--no-pager", "-o", "cat"],
-                                 capture_output=True, text=True, stdin=subprocess.DEVNULL)
-        tails[unit] = f"{state}; journal:\n" + scrub_text(model, journal.stdout.strip())
-    return tails
-
-
 def change_plan(cfg: dict, model: dict, force: bool = False) -> dict:
     """What the next apply does to this node, and why: {"action": "none" | "in-place" |
     "restack", "reasons", and for in-place "options" (path [section] option), "units", "edits"}.
@@ -343,7 +223,7 @@ def change_plan(cfg: dict, model: dict, force: bool = False) -> dict:
     # A file whose units match no running unit would change with nothing reading it: a pillar
     # mistake when devstack:config_units names them (stack.sh would not help), a service that
     # is not running when they are DevStack's own (stack.sh starts what it enables).
-    unmatched = unmatched_readers(change["readers"])
+    unmatched = node_units.unmatched_readers(change["readers"])
     mistakes = [f"{reader['key']}: {', '.join(reader['units'])} match no running unit on this node, so "
                 f"{reader['path']} would change with no service reading it; name the units that read it "
                 "(systemctl list-units 'devstack@*')" for reader in unmatched if reader["key"]]
@@ -391,9 +271,9 @@ def reconfigure_node(cfg: dict, model: dict, change: dict) -> dict:
             for path, text in held.items():
                 _write_keeping_owner(path, text)
             if restarted is not None:  # those restarted, failed or not, back on the old files
-                restart_units(cfg, model, restarted["restarted"], any_state=True)
+                node_units.restart_units(cfg, model, restarted["restarted"], any_state=True)
             elif restarting:
-                restart_units(cfg, model, change["units"])
+                node_units.restart_units(cfg, model, change["units"])
         except Exception as exc:  # noqa: BLE001 - reported with the failure that led here
             return f"; putting the files back failed too: {getattr(exc, 'strerror', None) or exc}"
         return ""
@@ -401,7 +281,7 @@ def reconfigure_node(cfg: dict, model: dict, change: dict) -> dict:
     try:
         origins = reconfigure.apply_edits(change["edits"], stamp.get("origins") or {}, read, _write_keeping_owner)
         restarting = True
-        restarted = restart_units(cfg, model, change["units"])
+        restarted = node_units.restart_units(cfg, model, change["units"])
         if not restarted["failing"]:
             files.write_json(cfg["stamp"], {**stamp, "origins": origins, "meaning": meaning_digest(model),
                                             "base": reconfigure.base_digest(model),
@@ -468,7 +348,7 @@ def stack_node(cfg: dict, model: dict, force: bool = False) -> dict:
     outcome = run["outcome"]
     restarted: dict[str, Any] = {"restarted": [], "unknown": [], "unmatched": [], "failing": {}}
     if outcome == "success":
-        restarted = restart_config_units(cfg, model)
+        restarted = node_units.restart_config_units(cfg, model)
         if restarted["failing"]:
             outcome = "restart-failed"
     stamp = {"result": "success" if outcome == "success" else outcome, "meaning": meaning_digest(model),
@@ -501,41 +381,6 @@ def unstack_node(cfg: dict, model: dict, clean: bool = False) -> dict:
             "tail": "" if run["outcome"] == "success" else log_tail(cfg, model, since=0)}
 
 
-def service_health(cfg: dict, model: dict) -> dict[str, str]:
-    """Probe the enabled services of a stacked node: Keystone, Swift proxy, MySQL, RabbitMQ."""
-    enabled = set(effective_services(model))
-    early = {"DEST": cfg["dest"]}
-    localrc = model["localrc"]
-    host = resolve_literal(localrc, "SERVICE_HOST", early) or resolve_literal(localrc, "HOST_IP", early) or "127.0.0.1"
-    checks: dict[str, str] = {}
-    if "key" in enabled:
-        checks["keystone"] = _http_check(f"http://{host}/identity/v3")
-    if "s-proxy" in enabled:
-        checks["swift-proxy"] = _http_check(f"http://{host}:8080/healthcheck")
-    if enabled & {"mysql", "postgresql"} or "DATABASE_HOST" in localrc:
-        db_host = resolve_literal(localrc, "DATABASE_HOST", early) or host
-        checks["database"] = _tcp_check(db_host, 5432 if "postgresql" in enabled else 3306)
-    if "rabbit" in enabled or "RABBIT_HOST" in localrc:
-        checks["rabbitmq"] = _tcp_check(resolve_literal(localrc, "RABBIT_HOST", early) or host, DEVSTACK_RABBIT_PORT)
-    return checks
-
-
-def _http_check(url: str) -> str:
-    try:
-        with urllib.request.urlopen(url, timeout=5) as response:
-            return f"ok (HTTP {response.status} from {url})"
-    except Exception as exc:  # any failure is a health answer, not an error
-        return f"failing: {url}: {exc}"
-
-
-def _tcp_check(host: str, port: int) -> str:
-    try:
-        with socket.create_connection((host, port), timeout=5):
-            return f"ok ({host}:{port} accepts connections)"
-    except OSError as exc:
-        return f"failing: {host}:{port}: {exc.strerror or exc}"
-
-
 def node_status(cfg: dict, model: dict) -> dict:
     """The node at a glance: stack user, local.conf, checkout, last run (from the stamp), why it
     would stack again, a run in progress (its latest log line), and the health of a stacked node."""
@@ -561,5 +406,5 @@ def node_status(cfg: dict, model: dict) -> dict:
             "latest": log_tail(cfg, model, lines=1, since=0),
         }
     if stamp and stamp.get("result") == "success":
-        result["health"] = service_health(cfg, model)
+        result["health"] = node_health.service_health(cfg, model)
     return result

@@ -11,7 +11,7 @@ import yaml
 
 from project import PROJECT
 
-from devstack_salt import localconf, localconf_text, stack_runner
+from devstack_salt import localconf, localconf_text, node_units, stack_runner
 from devstack_salt.errors import LocalConfError, ParseError
 
 SMALL = {
@@ -497,7 +497,7 @@ def test_units_restarted_after_a_stack_are_those_reading_the_merged_files():
                                                 "${NOVA_CONF}": {"DEFAULT": {"debug": True}},
                                                 "/etc/plugin/plugin.conf": {"a": {"b": 1}}},
                                 "test-config": {"$TEMPEST_CONFIG": {"c": {"d": 1}}}}})
-    units, unknown = stack_runner.config_units(model)
+    units, unknown = node_units.config_units(model)
     assert units == ["devstack@keystone.service", "devstack@n-*.service"]
     assert unknown == ["/etc/plugin/plugin.conf"]  # named in the state's comment; tempest has no unit
 

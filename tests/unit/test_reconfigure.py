@@ -305,7 +305,7 @@ def plugin_stack(tmp_path):
 def plugin_node(plugin_stack, monkeypatch):
     """:func:`plugin_stack`, its unit active, and the runner's unit restarts recorded instead of
     run: (cfg, conf, apply, restarts)."""
-    from devstack_salt import stack_runner
+    from devstack_salt import node_units
 
     cfg, conf, stack = plugin_stack
     restarts = []
@@ -318,8 +318,8 @@ def plugin_node(plugin_stack, monkeypatch):
             raise failing
         return {"restarted": ["devstack@plugin-api.service"] if patterns else [], "failing": failing}
 
-    monkeypatch.setattr(stack_runner, "restart_units", restart_units)
-    monkeypatch.setattr(stack_runner, "active_units", lambda patterns: list(patterns))
+    monkeypatch.setattr(node_units, "restart_units", restart_units)
+    monkeypatch.setattr(node_units, "active_units", lambda patterns: list(patterns))
 
     def apply(config, failing=None):
         if failing:
@@ -372,7 +372,7 @@ def test_any_failure_after_the_files_changed_puts_them_back_and_keeps_the_stamp(
     """Not only a unit that does not come back: the restart raising (systemctl missing) or the
     stamp not written leave the files as stack.sh wrote them (so the next plan does not take the
     in-place value for the origin), the units restarted on them, and the stamp as it was."""
-    from devstack_salt import files, stack_runner
+    from devstack_salt import files
     from devstack_salt.errors import CommandFailed
 
     cfg, conf, apply, restarts = plugin_node
@@ -423,7 +423,7 @@ def test_the_stamp_keeps_digests_of_values_not_the_values():
 def test_a_changed_ref_or_repo_is_predicted_as_a_re_stack_before_git_moves_the_checkout(tmp_path, monkeypatch):
     """Under test=True git.latest leaves the checkout where it was: the stamp's ref and repo
     (recorded by the stack) tell that the real run will check out another commit and stack."""
-    from devstack_salt import files, stack_runner
+    from devstack_salt import files, node_units, stack_runner
 
     cfg = {"stamp": str(tmp_path / "stamp.json"), "devstack_dir": str(tmp_path / "devstack"), "dest": DEST,
            "run_log": str(tmp_path / "run.log"), "running": str(tmp_path / "running.json"), "stack_timeout": 60,
@@ -433,7 +433,7 @@ def test_a_changed_ref_or_repo_is_predicted_as_a_re_stack_before_git_moves_the_c
     (tmp_path / "devstack" / "stack.sh").write_text("exit 0\n")
     model = localconf.build(PILLAR)
     monkeypatch.setattr(stack_runner, "run_script", lambda *a, **k: {"returncode": 0, "outcome": "success", "seconds": 1})
-    monkeypatch.setattr(stack_runner, "restart_config_units",
+    monkeypatch.setattr(node_units, "restart_config_units",
                         lambda cfg, model: {"restarted": [], "unknown": [], "unmatched": [], "failing": {}})
     assert stack_runner.stack_node(cfg, model)["outcome"] == "success"
     stamp = files.read_json(cfg["stamp"])
@@ -491,7 +491,7 @@ def systemd(tmp_path, monkeypatch):
     import os
     import sys
 
-    from devstack_salt import stack_runner
+    from devstack_salt import node_health, node_units
 
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
@@ -499,10 +499,10 @@ def systemd(tmp_path, monkeypatch):
         (bin_dir / tool).write_text(STUB_SYSTEMD.replace("PYTHON", sys.executable, 1))
         (bin_dir / tool).chmod(0o755)
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
-    monkeypatch.setattr(stack_runner, "systemd_running", lambda: True)
-    monkeypatch.setattr(stack_runner, "RESTART_WAIT", 0.0)
+    monkeypatch.setattr(node_units, "systemd_running", lambda: True)
+    monkeypatch.setattr(node_units, "RESTART_WAIT", 0.0)
     probes = {}
-    monkeypatch.setattr(stack_runner, "service_health", lambda cfg, model: dict(probes))
+    monkeypatch.setattr(node_health, "service_health", lambda cfg, model: dict(probes))
 
     def set_state(units, after_restart=None, journal=None, probe=None, **more):
         probes.clear()
