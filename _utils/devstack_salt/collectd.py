@@ -140,7 +140,7 @@ def render_collectd_conf(config: dict, root: str = "monitoring:collectd", plugin
     if not isinstance(plugins, dict):
         errors.append(f"{root}:plugins must be a mapping of plugin name to its options")
         plugins = {}
-    plugins = {**plugins, "write_graphite": {f"Node carbon": {
+    plugins = {**plugins, "write_graphite": {"Node carbon": {
         "Host": host, "Port": str(port), "Protocol": "tcp", "Prefix": f"{prefix}.",
         "StoreRates": True, "AlwaysAppendDS": False, "EscapeCharacter": "_", "LogSendErrors": True,
     }}}

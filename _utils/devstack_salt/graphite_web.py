@@ -249,7 +249,7 @@ def render_local_settings(model: dict) -> str:
         "# Edits here are overwritten on the next apply: change the pillar instead.",
         f"with open({SECRET_KEY_FILE!r}) as _key:",
         "    SECRET_KEY = _key.read().strip()",
-        f"ALLOWED_HOSTS = ['*']",
+        "ALLOWED_HOSTS = ['*']",
         f"TIME_ZONE = {model['time_zone']!r}",
         "GRAPHITE_ROOT = '/usr/share/graphite-web'",
         f"CONF_DIR = {CONF_DIR!r}",

@@ -9,7 +9,6 @@ import stat
 import pytest
 from salt.exceptions import CommandExecutionError
 
-from devstack_salt.errors import DatabaseDown
 
 PASSWORD = "FuncDbPassw0rd"
 VALID = {"database": {

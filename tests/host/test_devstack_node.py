@@ -5,8 +5,6 @@ from __future__ import annotations
 import os
 import subprocess
 
-import pytest
-
 from host_salt import SALT_CALL, run_watching_argv, salt_call
 from project import PROJECT
 
