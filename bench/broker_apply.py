@@ -20,13 +20,12 @@ import os
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 
 PROJECT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # A Salt node of the bench's own: tests/support's, the one the host tier's broker tests use.
 sys.path[:0] = [os.path.join(PROJECT, "tests", "support")]
-from common import command_lines, password  # noqa: E402
+from common import command_lines, password, sampling  # noqa: E402
 from salt_node import SaltNode  # noqa: E402
 
 
@@ -76,21 +75,12 @@ class Env(SaltNode):
     def apply(self, sls: str) -> tuple[float, int, int, int]:
         """(seconds, states, states with changes, rabbitmqctl processes seen)."""
         seen: set[int] = set()
-        stop = threading.Event()
-
-        def sample():
-            while not stop.is_set():
-                seen.update(pid for pid, argv in command_lines() if b"rabbitmqctl" in b" ".join(argv))
-                time.sleep(0.05)
-
-        watcher = threading.Thread(target=sample)
-        watcher.start()
-        start = time.monotonic()
-        proc = subprocess.run(self.command("--log-level=quiet", "state.apply", sls),
-                              capture_output=True, text=True, stdin=subprocess.DEVNULL)
-        seconds = time.monotonic() - start
-        stop.set()
-        watcher.join()
+        with sampling(lambda: seen.update(pid for pid, argv in command_lines() if b"rabbitmqctl" in b" ".join(argv)),
+                      0.05):
+            start = time.monotonic()
+            proc = subprocess.run(self.command("--log-level=quiet", "state.apply", sls),
+                                  capture_output=True, text=True, stdin=subprocess.DEVNULL)
+            seconds = time.monotonic() - start
         result = json.loads(proc.stdout)["local"]
         if not isinstance(result, dict):
             raise SystemExit(f"{sls}: {result}")

@@ -4,13 +4,12 @@ AMQP client (pika) that publishes with confirms and consumes by message id."""
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import threading
 
 import pika
 
-from common import command_lines, wait_until
+from common import command_lines
 from salt_node import SaltNode
 
 
@@ -31,17 +30,6 @@ def listening(pids: list[int]) -> set[str]:
         if any(f"pid={pid}," in line for pid in pids):
             found.add(line.split()[3])
     return found
-
-
-def wait_port(host: str, port: int, timeout: float = 60) -> None:
-    def answers() -> bool:
-        try:
-            with socket.create_connection((host, port), timeout=1):
-                return True
-        except OSError:
-            return False
-
-    wait_until(answers, timeout, 0.2, f"something to listen on {host}:{port}")
 
 
 class BrokerNode(SaltNode):

@@ -13,16 +13,14 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import threading
-import time
 import uuid
 
 import pika
 import pytest
 
 from broker_helpers import (BrokerNode, beam_pids, confirmed_channel, consume_all, listening,
-                            process_args_containing, publish_confirmed, wait_port)
-from common import free_port, password
+                            process_args_containing, publish_confirmed)
+from common import free_port, password, sampling, wait_port
 from devstack_salt import saltconfig
 from host_salt import salt_call
 
@@ -172,22 +170,11 @@ def test_test_mode_predicts_exactly_the_changes_and_no_secret_is_exposed(node):
     node.set_pillar(b)
     before = export()
     seen: list[str] = []
-    stop = threading.Event()
-
-    def watch_ps():  # every process's arguments, sampled throughout both runs
-        while not stop.is_set():
-            seen.extend(process_args_containing(secrets))
-            time.sleep(0.02)
-
-    watcher = threading.Thread(target=watch_ps)
-    watcher.start()
-    try:
+    # every process's arguments, sampled throughout both runs
+    with sampling(lambda: seen.extend(process_args_containing(secrets)), 0.02):
         predicted = node.definition_changes(test=True)
         assert export()["users"] == before["users"]  # test=True wrote nothing
         made = node.definition_changes()
-    finally:
-        stop.set()
-        watcher.join()
     assert predicted == made
     assert set(made) == {"user:worker:password", "user:worker:tags", "user:extra", "permissions:extra@work",
                          "user:admin", "vhost:more", "policy:work:quorum-limits", "policy:work:ae"}

@@ -21,6 +21,8 @@ from typing import Any
 
 import websocket
 
+from common import wait_until
+
 
 class BrowserError(RuntimeError):
     """Chromium did not start, a navigation failed, or the page's JavaScript threw."""
@@ -99,16 +101,14 @@ class Browser:
         AssertionError after ``timeout`` s (the browser's timeout by default), naming the
         expression and its last value.
         """
-        timeout = self.timeout if timeout is None else timeout
-        deadline = time.monotonic() + timeout
-        while True:
-            value = self.evaluate(expression)
-            if value:
-                return value
-            if time.monotonic() + interval > deadline:
-                raise AssertionError(f"timed out after {timeout} s waiting for {expression!r}; "
-                                     f"last value: {value!r}")
-            time.sleep(interval)
+        last: list[Any] = []
+
+        def value() -> Any:
+            last[:] = [self.evaluate(expression)]
+            return last[0]
+
+        return wait_until(value, self.timeout if timeout is None else timeout, interval,
+                          lambda: f"{expression!r}; last value: {last[0] if last else None!r}")
 
     def screenshot(self, path: str) -> str:
         """Save a PNG of the page's viewport to ``path`` and return ``path``."""
@@ -131,20 +131,23 @@ class Browser:
                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log,
                 start_new_session=True)
         port_file = os.path.join(self._profile, "DevToolsActivePort")
-        deadline = time.monotonic() + self.timeout
-        port = None
-        while port is None:
-            if self._process.poll() is not None or time.monotonic() > deadline:
-                with open(log_path, errors="replace") as log:
-                    tail = log.read()[-2000:]
-                state = (f"exited with {self._process.returncode}" if self._process.poll() is not None
-                         else f"wrote no {port_file} within {self.timeout} s")
-                raise BrowserError(f"chromium {state}; its stderr ends:\n{tail}")
+
+        def stderr_tail() -> str:
+            with open(log_path, errors="replace") as log:
+                return log.read()[-2000:]
+
+        def written_port() -> int | None:
+            if self._process.poll() is not None:
+                raise BrowserError(f"chromium exited with {self._process.returncode}; its stderr ends:\n"
+                                   f"{stderr_tail()}")
             try:
                 with open(port_file) as handle:
-                    port = int(handle.readline())
+                    return int(handle.readline())
             except (OSError, ValueError):
-                time.sleep(0.1)
+                return None
+
+        port = wait_until(written_port, self.timeout, 0.1,
+                          lambda: f"chromium to write {port_file}; its stderr ends:\n{stderr_tail()}", error=BrowserError)
         base = f"http://127.0.0.1:{port}"
         with urllib.request.urlopen(f"{base}/json/list", timeout=self.timeout) as reply:
             pages = [t for t in json.load(reply) if t.get("type") == "page"]

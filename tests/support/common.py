@@ -1,13 +1,16 @@
 """Small helpers every tier and bench script shares: a free loopback port, waiting for a
-condition, a throwaway password, PID files and the command lines of this host's processes.
+condition, sampling while something runs, a throwaway password, PID files and the command lines
+of this host's processes.
 Standard library only (the machine harness, a CLI of its own, imports it too)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import socket
 import string
+import threading
 import time
 from typing import Callable, Iterator, TypeVar
 
@@ -36,6 +39,43 @@ def wait_until(predicate: Callable[[], T], timeout: float, interval: float = 0.5
             return value
         time.sleep(interval)
     raise error(f"timed out after {timeout} s waiting for {what() if callable(what) else what}")
+
+
+@contextlib.contextmanager
+def sampling(sample: Callable[[], object], interval: float) -> Iterator[None]:
+    """Call ``sample`` every ``interval`` s in a thread for as long as the ``with`` block runs
+    (once at least, and once more as it ends), e.g. to record the command lines of whatever the
+    block starts. The thread is stopped and joined however the block ends."""
+    stop = threading.Event()
+
+    def loop() -> None:
+        while not stop.is_set():
+            sample()
+            stop.wait(interval)
+        sample()
+
+    thread = threading.Thread(target=loop, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+
+
+def port_answers(host: str, port: int, timeout: float = 1) -> bool:
+    """True when something accepts a TCP connection on ``host``:``port`` now."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def wait_port(host: str, port: int, timeout: float = 60) -> None:
+    """Wait until something accepts connections on ``host``:``port`` (AssertionError after
+    ``timeout`` s)."""
+    wait_until(lambda: port_answers(host, port), timeout, 0.2, f"something to listen on {host}:{port}")
 
 
 def password(length: int = 24) -> str:

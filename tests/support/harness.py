@@ -456,11 +456,12 @@ def teardown(record: dict) -> list[str]:
             mounted = [line.split()[4] for line in handle if line.split()[4].startswith(directory + "/")]
         for point in sorted(mounted, reverse=True):
             run(["umount", "-l", point], check=False)
-        for _ in range(5):  # a file the machine's last processes held may need a moment
+        def gone() -> bool:
             shutil.rmtree(directory, ignore_errors=True)
-            if not os.path.lexists(directory):
-                break
-            time.sleep(1)
+            return not os.path.lexists(directory)
+
+        with contextlib.suppress(AssertionError):  # said below; a file the machine's last processes held
+            wait_until(gone, 5, 1, f"{directory} to go")  # may need a moment
         done.append(f"removed {directory}" if not os.path.lexists(directory) else f"could not remove {directory}")
     with contextlib.suppress(FileNotFoundError):
         os.unlink(os.path.join(STATE_DIR, f"{record['name']}.json"))

@@ -7,9 +7,8 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import time
 
-from common import command_lines
+from common import command_lines, sampling
 from project import PROJECT
 
 SALT_CALL = os.path.join(PROJECT, "bin", "salt-call")
@@ -28,13 +27,12 @@ def run_watching_argv(command: list[str], tmp_path) -> tuple[int, str, str, str]
     """Run a command while recording every process's command line on this host until it ends.
 
     Returns (returncode, stdout, stderr, all command lines seen). Output goes to files, not pipes:
-    debug output outgrows a pipe that nobody reads while this loop polls /proc.
+    debug output outgrows a pipe that nobody reads while /proc is sampled.
     """
+    seen: list[str] = []
     with open(tmp_path / "watched.out", "w+") as out, open(tmp_path / "watched.err", "w+") as err:
-        proc = subprocess.Popen(command, stdout=out, stderr=err, stdin=subprocess.DEVNULL, text=True)
-        seen = []
-        while proc.poll() is None:
-            seen.extend(b"\0".join(argv).decode(errors="replace") for _, argv in command_lines())
-            time.sleep(0.05)
+        with sampling(lambda: seen.extend(b"\0".join(argv).decode(errors="replace") for _, argv in command_lines()),
+                      0.05):
+            proc = subprocess.run(command, stdout=out, stderr=err, stdin=subprocess.DEVNULL, text=True)
     assert seen, "no process was seen while the command ran"
     return proc.returncode, (tmp_path / "watched.out").read_text(), (tmp_path / "watched.err").read_text(), "\n".join(seen)

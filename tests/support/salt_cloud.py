@@ -13,10 +13,9 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 
-from common import free_port, read_pid, wait_until
+from common import free_port, port_answers, read_pid, wait_until
 from project import PROJECT
 from salt_node import VENV_BIN, SaltNode
 
@@ -59,7 +58,7 @@ class SaltCloud:
 
     def start_master(self) -> None:
         subprocess.run([f"{VENV_BIN}/salt-master", "-c", self.master_dir, "-d", "--log-level=quiet"], check=True)
-        wait_until(lambda: self._listening(self.ret_port) and self._listening(self.publish_port), 60, 0.5,
+        wait_until(lambda: port_answers("127.0.0.1", self.ret_port) and port_answers("127.0.0.1", self.publish_port), 60, 0.5,
                    "salt-master")
 
     def add_minion(self, minion_id: str, address: str) -> SaltNode:
@@ -123,9 +122,3 @@ class SaltCloud:
     def cleanup(self) -> None:
         self.stop()
         shutil.rmtree(self.base, ignore_errors=True)
-
-    @staticmethod
-    def _listening(port: int) -> bool:
-        with socket.socket() as sock:
-            sock.settimeout(0.5)
-            return sock.connect_ex(("127.0.0.1", port)) == 0
