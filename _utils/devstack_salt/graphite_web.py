@@ -21,7 +21,7 @@ import socket
 import zoneinfo
 from typing import Any
 
-from . import devstack_facts, files, mariadb_model, rabbitmq_model
+from . import contract, devstack_facts, files
 from .carbon import ADDRESS_RE, pillar_section, whisper_dir
 from .errors import DevstackSaltError, MonitoringError, PillarError
 from .roles import carries, local_address
@@ -96,11 +96,11 @@ def node_ports(roles: Any, database: Any, broker: Any) -> dict[int, str]:
                       for port, what in devstack_facts.LISTEN_PORTS.items()})
     if carries(roles, "database"):
         with contextlib.suppress(PillarError):
-            port = mariadb_model.build({} if database is None else database)["server"]["port"]
+            port = contract.role_model("database", database)["server"]["port"]
             ports[port] = "the database role's port (database:server:port)"
     if carries(roles, "broker"):
         with contextlib.suppress(PillarError):
-            model = rabbitmq_model.normalize({} if broker is None else broker)
+            model = contract.role_model("broker", broker)
             ports[EPMD_PORT] = "epmd, the broker role's Erlang port mapper"
             for key in ("port", "dist_port", "management_port", "prometheus_port"):
                 ports[model[key]] = f"the broker role's {key} (broker:{key})"
