@@ -56,4 +56,5 @@ def beacon(config):
     """Report every tripped threshold, with the id of its crossing."""
     conf = _thresholds.merged(config)
     record = os.path.join(__opts__["cachedir"], _thresholds.STATE_FILE)  # noqa: F821 - Salt dunder
-    return _thresholds.check(conf.get("thresholds", {}), record, conf.get("whisper_dir", _whisper.WHISPER_DIR))
+    # carbon: sources are read where this node's carbon writes (its carbon.conf), unless told.
+    return _thresholds.check(conf.get("thresholds", {}), record, conf.get("whisper_dir") or _whisper.data_dir())

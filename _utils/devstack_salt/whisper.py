@@ -8,13 +8,30 @@ holds the finest points, each 12 bytes ``!Ld`` (timestamp, value), in a ring.
 
 from __future__ import annotations
 
+import configparser
 import os
 import struct
 
 #: Where Debian's carbon keeps its whisper files (carbon.conf's LOCAL_DATA_DIR).
 WHISPER_DIR = "/var/lib/graphite/whisper"
+#: carbon's configuration on the carbon server (written by salt/monitoring/server.sls).
+CARBON_CONF = "/etc/carbon/carbon.conf"
 #: Seconds: an older point is not a measurement of now.
 STALE_AFTER = 300
+
+
+def data_dir(carbon_conf: str = CARBON_CONF) -> str:
+    """Where the carbon of this node writes its whisper files: LOCAL_DATA_DIR of its carbon.conf
+    ([cache]; ``monitoring:carbon:settings`` may move it), else Debian's :data:`WHISPER_DIR`."""
+    parser = configparser.ConfigParser(interpolation=None)
+    try:
+        parser.read(carbon_conf)
+        configured = parser.get("cache", "LOCAL_DATA_DIR", fallback="").strip()
+    except configparser.Error:
+        configured = ""
+    if not configured.startswith("/"):
+        return WHISPER_DIR
+    return configured.rstrip("/") or "/"
 
 
 def metric_file(metric: str, whisper_dir: str = WHISPER_DIR) -> str:

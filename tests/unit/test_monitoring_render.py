@@ -137,6 +137,16 @@ def test_whisper_reader_takes_the_newest_fresh_point(tmp_path):
     assert whisper.latest(str(path), now + 10_000) is None
 
 
+
+def test_whisper_files_are_where_this_nodes_carbon_conf_puts_them(tmp_path):
+    conf = tmp_path / "carbon.conf"
+    assert whisper.data_dir(str(conf)) == whisper.WHISPER_DIR  # no carbon here: Debian's place
+    conf.write_text(carbon.render_carbon_conf({"settings": {"LOCAL_DATA_DIR": "/srv/whisper/"}}))
+    assert whisper.data_dir(str(conf)) == "/srv/whisper"
+    assert whisper.data_dir(str(conf)) == carbon.whisper_dir({"settings": {"LOCAL_DATA_DIR": "/srv/whisper/"}})
+    conf.write_text(carbon.render_carbon_conf({}))
+    assert whisper.data_dir(str(conf)) == whisper.WHISPER_DIR
+
 # ---- the database and broker roles' own metrics (monitoring:collectd:role_metrics) -----------
 
 ROLE_METRICS = {"database": {"user": "collectd"}, "broker": {"user": "collectd"}}
