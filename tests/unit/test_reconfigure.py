@@ -611,12 +611,12 @@ def test_devstacks_own_unit_not_running_re_stacks_naming_it(tmp_path, systemd):
 def test_after_a_stack_config_units_matching_no_running_unit_are_named(plugin_stack, systemd):
     """After stack.sh the restart of the units reading the merged files names the
     devstack:config_units entry that restarted nothing (stack.sh itself succeeded)."""
-    from devstack_salt import stack_runner
+    from devstack_salt import node_units
 
     cfg, conf, _ = plugin_stack
     model = localconf.build({**copy.deepcopy(PILLAR), "config": {"post-config": {str(conf): {"a": {"b": 1}},
                                                                                 "$KEYSTONE_CONF": {"c": {"d": 1}}}}})
     systemd({"devstack@keystone.service": "active"})
-    done = stack_runner.restart_config_units(cfg, model)
+    done = node_units.restart_config_units(cfg, model)
     assert done["restarted"] == ["devstack@keystone.service"] and done["failing"] == {}
     assert done["unmatched"] == [f"devstack:config_units:{conf} ({PLUGIN_UNIT})"]
