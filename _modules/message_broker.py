@@ -85,6 +85,8 @@ def render(name="rabbitmq.conf", config=None, pillar_key="broker"):
 def diff(config=None, pillar_key="broker"):
     """
     What applying the broker definition would change (passwords masked), reading the broker once.
+    With ``config`` (a definition to preview), existing users' passwords are not compared: the
+    answer never tells whether a given password is an account's.
 
     CLI Example:
 
@@ -93,7 +95,7 @@ def diff(config=None, pillar_key="broker"):
         salt-call message_broker.diff
     """
     model = _model(config, pillar_key)
-    return plan(model, read_current(model, _node()))["changes"]
+    return plan(model, read_current(model, _node()), passwords=config is None)["changes"]
 
 
 def apply(pillar_key="broker", test=False):  # noqa: A001 - Salt function name

@@ -33,8 +33,8 @@ from devstack_salt import graphite_web as _graphite_web
 from devstack_salt import reactions as _reactions
 from devstack_salt import run_metrics as _run_metrics
 from devstack_salt.carbon import pillar_section, render_carbon_conf, render_storage_schemas, send_plaintext
-from devstack_salt.collectd import (DEFAULT_PLUGINS, PLUGIN_DIR, has_secret, merge_role_plugins, plugin_packages,
-                                    render_collectd_conf, role_plugins)
+from devstack_salt.collectd import (DEFAULT_PLUGINS, PLUGIN_DIR, has_secret, mask_secrets, merge_role_plugins,
+                                    plugin_packages, render_collectd_conf, role_plugins)
 from devstack_salt.errors import MonitoringError
 
 __virtualname__ = "monitoring"
@@ -78,11 +78,12 @@ def _collectd_config() -> dict:
     return merge_role_plugins(config, extra)
 
 
-def collectd_conf(config=None):
+def collectd_conf(config=None, reveal=False):
     """
     Render collectd.conf from ``monitoring:collectd`` (or ``config``), with the metrics of the
-    database and broker roles when this node carries them (``role_metrics``). The text holds
-    their passwords: the SLS writes it 0600 with its diff hidden.
+    database and broker roles when this node carries them (``role_metrics``). Their passwords
+    show as ``<hidden>`` unless ``reveal=True`` (what the SLS asks for: it writes the text 0600
+    with its diff hidden).
 
     CLI Example:
 
@@ -90,7 +91,8 @@ def collectd_conf(config=None):
 
         salt-call monitoring.collectd_conf --out=newline_values_only
     """
-    return render_collectd_conf(_collectd_config() if config is None else config, plugin_dir=PLUGIN_DIR)
+    config = _collectd_config() if config is None else config
+    return render_collectd_conf(config if reveal else mask_secrets(config), plugin_dir=PLUGIN_DIR)
 
 
 def collectd_has_secret(config=None):
@@ -145,17 +147,20 @@ def storage_schemas(config=None):
     return render_storage_schemas(_section("carbon") if config is None else config)
 
 
-def send_metrics(metrics, host="127.0.0.1", port=2003, timeout=5):
+def send_metrics(metrics, timeout=5):
     """
-    Send ``{path: value}`` to carbon's plaintext port now. Returns the number of lines sent.
+    Send ``{path: value}`` now to the carbon this node's collectd writes to
+    (``monitoring:collectd:carbon_host`` and ``carbon_port``; the carbon node from the mine when
+    the host is not set). Returns the number of lines sent.
 
     CLI Example:
 
     .. code-block:: bash
 
-        salt-call monitoring.send_metrics '{"test.value": 1}' port=2003
+        salt-call monitoring.send_metrics '{"devstack_salt.selftest": 1}'
     """
-    return send_plaintext(metrics, host, int(port), float(timeout))
+    config = _collectd_config()
+    return send_plaintext(metrics, config["carbon_host"], int(config.get("carbon_port", 2003)), float(timeout))
 
 
 # --------------------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from typing import Any
 from .carbon import ADDRESS_RE, METRIC_PART_RE
 from . import contract
 from .errors import MonitoringError, PillarError
+from .localconf import MASK
 from .roles import carries, local_address
 
 PLUGIN_RE = re.compile(r"[a-z][a-z0-9_]*\Z")
@@ -192,6 +193,17 @@ def merge_role_plugins(config: dict, extra: dict) -> dict:
         own = plugins.get(name)
         plugins[name] = {**(own if isinstance(own, dict) else {}), **blocks}
     return {**config, "plugins": plugins}
+
+
+def mask_secrets(config: Any) -> Any:
+    """``config`` with the value of every option whose name looks like a secret shown as
+    ``<hidden>``, at any depth (what ``monitoring.collectd_conf`` renders unless ``reveal=True``)."""
+    if isinstance(config, dict):
+        return {k: MASK if SECRET_KEY_RE.search(str(k)) and not isinstance(v, dict) else mask_secrets(v)
+                for k, v in config.items()}
+    if isinstance(config, list):
+        return [mask_secrets(v) for v in config]
+    return config
 
 
 def has_secret(config: Any) -> bool:

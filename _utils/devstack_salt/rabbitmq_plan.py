@@ -70,10 +70,14 @@ def _policy_doc(policy: dict, name: str) -> dict:
             "definition": policy["definition"], "priority": policy["priority"]}
 
 
-def plan(model: dict, current: dict) -> dict:
+def plan(model: dict, current: dict, passwords: bool = True) -> dict:
     """Compare the definition with the broker. Returns ``{"changes": {...}, "import": {...},
     "remove": [...], "plugins": [...] | None}``: changes masked (no password, no hash), what to
-    import in one call, what to remove one by one, the plugin list to set (None: leave)."""
+    import in one call, what to remove one by one, the plugin list to set (None: leave).
+
+    ``passwords=False`` leaves existing users' passwords out of the comparison: for a definition
+    that is not the pillar's own (``message_broker.diff config=``), whose caller could otherwise
+    learn whether a guessed password is an account's."""
     changes: dict[str, dict] = {}
     doc: dict[str, list] = {"users": [], "vhosts": [], "permissions": [], "policies": []}
     remove: list[tuple[str, ...]] = []
@@ -99,7 +103,7 @@ def plan(model: dict, current: dict) -> dict:
             if have["tags"] != user["tags"]:
                 changes[f"user:{name}:tags"] = {"old": have["tags"], "new": user["tags"]}
                 differs = True
-            if not password_matches(user["password"], have["password_hash"], have["hashing_algorithm"]):
+            if passwords and not password_matches(user["password"], have["password_hash"], have["hashing_algorithm"]):
                 changes[f"user:{name}:password"] = {"old": HIDDEN, "new": HIDDEN + " (changed)"}
                 entry.update(password_hash=password_hash(user["password"]),
                              hashing_algorithm="rabbit_password_hashing_sha256")

@@ -20,7 +20,7 @@ monitoring-collectd-plugin-libraries:
 monitoring-collectd-conf:
   file.managed:
     - name: /etc/collectd/collectd.conf
-    - contents: {{ salt['monitoring.collectd_conf']() | yaml_encode }}
+    - contents: {{ salt['monitoring.collectd_conf'](reveal=True) | yaml_encode }}
     - mode: '0600'
     - makedirs: True
     - show_changes: {{ not salt['monitoring.collectd_has_secret']() }}

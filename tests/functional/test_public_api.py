@@ -7,11 +7,15 @@ from __future__ import annotations
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
 
 import pytest
+import salt.config
+import salt.loader
 
+from common import free_port
 from project import PROJECT, configure, load_source
 
 EXECUTION_MODULES = ("devstack", "database_server", "message_broker", "monitoring", "topology")
@@ -70,11 +74,21 @@ def test_a_state_module_publishes_exactly_its_documented_states(loaders, module)
         assert "code-block:: yaml" in (getattr(face, name).__doc__ or ""), f"state {module}.{name} shows no SLS example"
 
 
+#: A password in this minion's collectd pillar, and the port its collectd would send to.
+SECRET = "ApiCollectdPassw0rd-q7"
+CARBON_PORT = free_port()
+
+
 @pytest.fixture(scope="module")
 def salt_call(tmp_path_factory):
-    """A real ``salt-call`` of this project, masterless, its modules synced from salt/."""
+    """A real ``salt-call`` of this project, masterless, its modules synced from salt/, with a
+    collectd pillar holding a password and a carbon port of its own."""
     root = tmp_path_factory.mktemp("api-minion")
     (root / "pillar").mkdir()
+    (root / "pillar" / "top.sls").write_text("base:\n  '*':\n    - monitoring\n")
+    (root / "pillar" / "monitoring.sls").write_text(json.dumps({"monitoring": {"collectd": {
+        "carbon_host": "127.0.0.1", "carbon_port": CARBON_PORT,
+        "plugins": {"load": {}, "mysql": {"Database collectd": {"User": "collectd", "Password": SECRET}}}}}}))
     config = configure.minion_config(str(root), "api-minion", file_roots=[os.path.join(PROJECT, "salt")],
                                      pillar_roots=[str(root / "pillar")])
     config.pop("return", None)
@@ -88,6 +102,7 @@ def salt_call(tmp_path_factory):
 
     synced = call("saltutil.sync_all")
     assert synced.returncode == 0, synced.stderr[-2000:]
+    call.config = str(root / "minion")
     return call
 
 
@@ -102,3 +117,33 @@ def test_an_internal_helper_is_not_callable_through_salt_call(salt_call, interna
     proc = salt_call(internal, "x")
     assert proc.returncode != 0
     assert f"'{internal}' is not available" in proc.stdout + proc.stderr
+
+
+def test_the_rendered_collectd_conf_shows_its_password_only_when_asked(salt_call):
+    masked, revealed = salt_call("monitoring.collectd_conf"), salt_call("monitoring.collectd_conf", "reveal=True")
+    assert masked.returncode == 0 and revealed.returncode == 0, masked.stderr[-2000:] + revealed.stderr[-2000:]
+    assert SECRET not in masked.stdout + masked.stderr and 'Password "<hidden>"' in json.loads(masked.stdout)["local"]
+    assert f'Password "{SECRET}"' in json.loads(revealed.stdout)["local"]
+
+
+def test_metrics_are_sent_only_to_the_carbon_this_nodes_collectd_writes_to(salt_call):
+    with socket.create_server(("127.0.0.1", CARBON_PORT)) as carbon:
+        carbon.settimeout(60)
+        proc = salt_call("monitoring.send_metrics", '{"api.selftest": 7}')
+        assert proc.returncode == 0 and json.loads(proc.stdout)["local"] == 1, proc.stderr[-2000:]
+        connection, _ = carbon.accept()
+        with connection:
+            assert connection.recv(4096).decode().startswith("api.selftest 7.0 ")
+    elsewhere = salt_call("monitoring.send_metrics", '{"api.selftest": 7}', "host=192.0.2.1", f"port={free_port()}")
+    assert elsewhere.returncode != 0 and "not valid" in elsewhere.stdout + elsewhere.stderr, elsewhere.stdout[-2000:]
+
+
+@pytest.mark.parametrize("kind, module, expected", [
+    ("beacons", "metric_threshold", {"validate", "beacon"}),
+    ("returners", "salt_run_metrics", {"returner"}),
+])
+def test_the_beacon_and_the_returner_publish_only_what_salts_loaders_call(salt_call, kind, module, expected):
+    """As synced by saltutil.sync_all: the README's line under the Salt API table."""
+    loader = getattr(salt.loader, kind)(salt.config.minion_config(salt_call.config), {})
+    assert loader._load(f"{module}.{sorted(expected)[0]}")  # noqa: SLF001 - load this module only
+    assert {name.split(".", 1)[1] for name in list(loader._dict) if name.split(".", 1)[0] == module} == expected  # noqa: SLF001

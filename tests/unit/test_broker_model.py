@@ -82,6 +82,16 @@ def test_plan_names_each_difference_and_hides_passwords():
     assert steps["plugins"] == ["rabbitmq_management"]
 
 
+def test_a_definition_previewed_without_passwords_never_answers_whether_a_password_is_right():
+    model = rabbitmq_model.normalize(pillar())
+    current = rabbitmq_plan.current_from_export(export_of(model), ["rabbitmq_management"])
+    guessed = rabbitmq_model.normalize(pillar(users={
+        "devstack": {"password": "Guess1234", "tags": [], "permissions": {"/": dict(FULL)}}}))
+    assert "user:devstack:password" in rabbitmq_plan.plan(guessed, current)["changes"]
+    assert rabbitmq_plan.plan(guessed, current, passwords=False)["changes"] == \
+        rabbitmq_plan.plan(model, current, passwords=False)["changes"]
+
+
 def test_tags_only_change_keeps_the_existing_hash():
     model = rabbitmq_model.normalize(pillar())
     exported = export_of(model)
