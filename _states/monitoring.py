@@ -126,6 +126,10 @@ def web_admin(name):
     if state == "ok":
         ret.update(result=True, comment=f"the admin account {name} is as the pillar says")
         return ret
+    if state == "unknown":
+        ret.update(result=None, comment=f"the admin account {name} cannot be checked before the apply writes "
+                                        f"the web application's secret key file ({graphite_web.SECRET_KEY_FILE})")
+        return ret
     ret["changes"] = {name: "created" if state == "missing" else "password and rights set"}
     if test:
         ret.update(result=None, comment=f"the admin account {name} would be {ret['changes'][name]}")

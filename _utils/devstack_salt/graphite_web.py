@@ -469,9 +469,13 @@ print('admin-account: ' + state)
 def admin_account(run_all, user: str, password: str, apply: bool) -> str:
     """The admin account's state before (``ok``, ``missing``, ``differs``), made ``ok`` when
     ``apply``. ``run_all`` is Salt's ``cmd.run_all``; graphite-manage runs as the web user.
-    Before the first apply (no package, no database yet) the account is ``missing``."""
+    Before the first apply (no package, no database yet) the account is ``missing``; with a
+    database but no secret key file (graphite-web's settings read it), a check is not possible
+    before the apply writes the file: ``unknown``."""
     if not apply and not (os.path.exists(MANAGE) and os.path.exists(DATABASE_FILE)):
         return "missing"
+    if not apply and not os.path.exists(SECRET_KEY_FILE):
+        return "unknown"
     result = run_all(MANAGE_ARGV + ["shell", "-c", ADMIN_SCRIPT], python_shell=False,
                      stdin=json.dumps({"user": user, "password": password, "apply": bool(apply)}),
                      output_loglevel="quiet", ignore_retcode=True)

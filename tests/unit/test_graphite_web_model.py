@@ -424,3 +424,29 @@ def test_a_rotated_log_is_still_written_by_the_program_holding_it_open(tmp_path)
     assert (logs / "info.log").read_text() == "after the rotation\n"
     with gzip.open(logs / "info.log.1.gz", "rt") as rotated:
         assert rotated.read() == "before the rotation\n"
+
+
+def test_the_admin_check_in_test_mode_needs_the_database_and_the_secret_key_file(tmp_path, monkeypatch):
+    """Under test=True graphite-manage (whose settings open the secret key file) runs only when
+    it can: no database is a fresh host (the account is missing), no key file cannot be checked
+    before the apply writes it; a real run always checks."""
+    calls = []
+
+    def run_all(argv, **kwargs):
+        calls.append(argv)
+        return {"retcode": 0, "stdout": "admin-account: ok\n", "stderr": ""}
+
+    manage, database, key = (tmp_path / name for name in ("graphite-manage", "graphite.db", "secret_key"))
+    monkeypatch.setattr(web, "MANAGE", str(manage))
+    monkeypatch.setattr(web, "DATABASE_FILE", str(database))
+    monkeypatch.setattr(web, "SECRET_KEY_FILE", str(key))
+    manage.write_text("")
+    assert web.admin_account(run_all, "admin", "pw", apply=False) == "missing"
+    database.write_text("")
+    assert web.admin_account(run_all, "admin", "pw", apply=False) == "unknown"
+    assert calls == []
+    key.write_text("k")
+    assert web.admin_account(run_all, "admin", "pw", apply=False) == "ok"
+    key.unlink()
+    assert web.admin_account(run_all, "admin", "pw", apply=True) == "ok"
+    assert len(calls) == 2 and all("pw" not in " ".join(argv) for argv in calls)
