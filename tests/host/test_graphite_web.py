@@ -247,6 +247,8 @@ def test_the_secret_key_and_admin_password_stay_out_of_output_logs_and_process_a
     assert {"secret_key": "written"} in changes and {"admin": "password and rights set"} in changes, changes
     assert any(change.get("salt-runs") == "created" for change in changes), changes
     assert open(key_file).read().strip() == secrets[0]
+    # The sampling saw the commands that handle the secrets (graphite-manage sets the password).
+    assert "graphite-manage" in argv and "gunicorn" in argv
     logs = ""
     for folder in ("/var/log/graphite",):
         for name in os.listdir(folder):

@@ -8,7 +8,7 @@ import copy
 
 import pytest
 
-from devstack_salt import ini_file, localconf, reconfigure
+from devstack_salt import ini_file, localconf, localconf_text, reconfigure
 
 DEST = "/opt/stack"
 PILLAR = {
@@ -113,6 +113,7 @@ def test_removing_an_option_stack_sh_merged_itself_re_stacks():
     ({"services": {"keystone": True, "swift": True, "mysql": True, "tempest": True}}, "beyond the options"),
     ({"localrc": {**PILLAR["localrc"], "LOGFILE": "/opt/stack/logs/stack.log"}}, "beyond the options"),
     ({"config": {**PILLAR["config"], "extra": {"$KEYSTONE_CONF": {"a": {"b": 1}}}}}, "beyond the options"),
+    ({"plugins": {"heat": "https://opendev.org/openstack/heat"}}, "beyond the options"),
     ({"config": {"post-config": {**PILLAR["config"]["post-config"], "$NOVA_CONF": {"DEFAULT": {"debug": True}}}}},
      "/etc/nova/nova.conf does not exist on this node (a new file"),
 ])
@@ -263,21 +264,19 @@ def test_the_stack_runner_takes_back_a_section_it_added(plugin_node):
 
 
 def test_the_in_place_merge_writes_what_devstacks_own_merge_writes(judge):
-    """DevStack's merge_config_group run on a file that already has content (the stacked node's)
-    and our edits of the same options give DevStack's view of the file alike."""
-    options = {"token": {"expiration": "5400", "provider": "jwt"}, "DEFAULT": {"debug": ["a", "b"]},
-               "new:section": {"x": "1"}}
-    local_conf = "[[local|localrc]]\n[[post-config|$KEYSTONE_CONF]]\n" + "".join(
-        f"[{section}]\n" + "".join(f"{option} = {v}\n" for option, values in opts.items()
-                                  for v in (values if isinstance(values, list) else [values]))
-        for section, opts in options.items())
-    reading = judge.read(local_conf, seed={"KEYSTONE_CONF": ORIGINAL})
-    devstack = reading.merged("post-config", "$KEYSTONE_CONF")
-    ours = ORIGINAL
-    for section, opts in options.items():
-        for option, values in opts.items():
-            ours = ini_file.set_option(ours, section, option, values if isinstance(values, list) else [values])
-    assert ini_file.options(ours) == devstack
+    """DevStack's merge_config_group, run on the stacked node's file, and our in-place path (plan,
+    with its expansion of the values, then apply_edits) give DevStack's view of the file alike:
+    changed, new and multi-valued options, a new section, values referring to localrc and DEST."""
+    options = {"token": {"expiration": 5400, "provider": "jwt"}, "DEFAULT": {"debug": ["a", "b"]},
+               "new:section": {"x": 1, "url": "http://$HOST_IP:5000/v3", "dir": "${DEST}/data/x"}}
+    pillar = changed(**{"post-config": {**PILLAR["config"]["post-config"], "$KEYSTONE_CONF": options}})
+    plan = plan_for(pillar)
+    assert plan["action"] == "in-place" and {e["path"] for e in plan["edits"]} == {KEYSTONE}, plan["reasons"]
+    files = {KEYSTONE: ORIGINAL}
+    reconfigure.apply_edits(plan["edits"], {}, files.__getitem__, files.__setitem__)
+    assert "dir = /opt/stack/data/x" in files[KEYSTONE] and "url = http://192.0.2.10:5000/v3" in files[KEYSTONE]
+    reading = judge.read(localconf_text.render_model(localconf.build(pillar)), seed={"KEYSTONE_CONF": ORIGINAL})
+    assert ini_file.options(files[KEYSTONE]) == reading.merged("post-config", "$KEYSTONE_CONF")
 
 
 @pytest.fixture
