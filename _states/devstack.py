@@ -124,9 +124,10 @@ def stacked(name, force=False, pillar_key="devstack"):
 
     It runs when the node was never stacked by this role, the last run did not succeed, the
     *meaning* of local.conf changed (not its bytes, order or comments), the DevStack checkout
-    moved to another commit, ``devstack:ref`` or ``devstack:repo`` changed, or ``force`` is true. A change only to options of post-config,
-    post-extra or test-config files the last stack merged is made in place instead: those options
-    merged the way DevStack merges them, and only the units reading those files restarted. What was stacked is recorded in a stamp under
+    moved to another commit, ``devstack:ref`` or ``devstack:repo`` changed, or ``force`` is true.
+    A change only to options of post-config, post-extra or test-config files that exist on the
+    node is made in place instead: those options merged the way DevStack merges them, and only
+    the units reading those files restarted. What was stacked is recorded in a stamp under
     /var/lib/devstack-salt. With ``devstack:stack: false`` in pillar the state does nothing and
     says so. ``test=True`` says whether it would stack and why. A failed, prompting or timed-out
     run returns ``result: False`` with the last log lines (secrets masked); the next apply retries.
