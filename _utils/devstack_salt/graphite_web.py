@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import grp
-import ipaddress
 import json
 import os
 import re
@@ -21,7 +20,7 @@ import socket
 import zoneinfo
 from typing import Any
 
-from . import contract, devstack_facts, files
+from . import contract, devstack_facts, files, listeners
 from .carbon import ADDRESS_RE, pillar_section, whisper_dir
 from .errors import DevstackSaltError, MonitoringError, PillarError
 from .roles import carries, local_address
@@ -348,80 +347,14 @@ def base_url(model: dict) -> str:
 
 
 # --------------------------------------------------------------------------------------------
-# Who listens on a port (the pillar's port must be free, or ours)
+# The pillar's port must be free, or ours
 # --------------------------------------------------------------------------------------------
-
-
-def _proc_address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
-    """An address as /proc/net/tcp{,6} writes it: hex, in 32-bit words of host byte order."""
-    raw = bytes.fromhex(text)
-    return ipaddress.ip_address(b"".join(raw[i:i + 4][::-1] for i in range(0, len(raw), 4)))
-
-
-def _listeners(port: int) -> dict[str, Any]:
-    """The TCP sockets listening on ``port`` in this network namespace: inode -> local address."""
-    found = {}
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        try:
-            with open(table) as handle:
-                next(handle)
-                for line in handle:
-                    fields = line.split()
-                    address, hex_port = fields[1].rsplit(":", 1)
-                    if fields[3] == "0A" and int(hex_port, 16) == port:
-                        found[fields[9]] = _proc_address(address)
-        except OSError:
-            continue
-    return found
-
-
-def _overlaps(address: str, listener: Any) -> bool:
-    """Whether binding ``address`` (the pillar's) collides with a socket listening on ``listener``
-    on the same port: the same address, or a wildcard on either side (a host name: assume so)."""
-    try:
-        mine = ipaddress.ip_address(address)
-    except ValueError:
-        return True
-    if mine.is_unspecified or listener.is_unspecified:
-        return True
-    if isinstance(listener, ipaddress.IPv6Address) and listener.ipv4_mapped:
-        listener = listener.ipv4_mapped
-    return mine == listener
-
-
-def port_users(port: int, address: str = "0.0.0.0") -> list[tuple[int | None, str]]:
-    """(PID, command line) of this host's processes listening on ``port`` where binding
-    ``address`` would collide; (None, why) for such a socket whose owner is not visible here."""
-    listeners = {f"socket:[{inode}]": where for inode, where in _listeners(port).items()
-                 if _overlaps(address, where)}
-    users: list[tuple[int | None, str]] = []
-    if not listeners:
-        return users
-    owned = set()
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        held = set()
-        try:
-            for fd in os.listdir(f"/proc/{pid}/fd"):
-                with contextlib.suppress(OSError):  # closed meanwhile
-                    held.add(os.readlink(f"/proc/{pid}/fd/{fd}"))
-            held &= set(listeners)
-            if not held:
-                continue
-            with open(f"/proc/{pid}/cmdline", "rb") as handle:
-                argv = handle.read().split(b"\0")
-        except OSError:  # the process is gone, or not ours to read
-            continue
-        owned |= held
-        users.append((int(pid), " ".join(arg.decode(errors="replace") for arg in argv if arg)))
-    for inode in sorted(set(listeners) - owned):
-        users.append((None, f"a socket on {listeners[inode]} whose program is not visible from here"))
-    return sorted(users, key=lambda user: (user[0] is None, user[0] or 0))
 
 
 def port_conflict(model: dict, root: str = "monitoring:web") -> str | None:
     """Why the pillar's address and port cannot be the web application's (another program
     listens there), or None when they are free or gunicorn serving our WSGI entry holds them."""
-    others = [(pid, argv) for pid, argv in port_users(model["port"], model["address"])
+    others = [(pid, argv) for pid, argv in listeners.port_users(model["port"], model["address"])
               if f"{WSGI_MODULE}:application" not in argv]
     if not others:
         return None
