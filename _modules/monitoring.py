@@ -33,9 +33,9 @@ from devstack_salt import graphite_web as _graphite_web
 from devstack_salt import reactions as _reactions
 from devstack_salt import run_metrics as _run_metrics
 from devstack_salt.carbon import pillar_section, render_carbon_conf, render_storage_schemas, send_plaintext
-from devstack_salt.collectd import (DEFAULT_PLUGINS, PLUGIN_DIR, has_secret, mask_secrets, merge_role_plugins,
-                                    plugin_packages, render_collectd_conf, role_plugins)
-from devstack_salt.errors import MonitoringError
+from devstack_salt.collectd import (DEFAULT_PLUGINS, PLUGIN_DIR, carbon_target, has_secret, mask_secrets,
+                                    merge_role_plugins, plugin_packages, render_collectd_conf, role_plugins)
+from devstack_salt.errors import DevstackSaltError, MonitoringError
 
 __virtualname__ = "monitoring"
 
@@ -159,8 +159,16 @@ def send_metrics(metrics, timeout=5):
 
         salt-call monitoring.send_metrics '{"devstack_salt.selftest": 1}'
     """
-    config = _collectd_config()
-    return send_plaintext(metrics, config["carbon_host"], int(config.get("carbon_port", 2003)), float(timeout))
+    config = dict(_section("collectd"))
+    if not config.get("carbon_host"):
+        config["carbon_host"] = _carbon_from_mine()
+    host, port = carbon_target(config)
+    if not isinstance(metrics, dict):
+        raise DevstackSaltError("metrics must be a mapping of metric path to number, e.g. '{\"a.b\": 1}'")
+    try:
+        return send_plaintext(metrics, host, port, float(timeout))
+    except (OSError, TypeError, ValueError) as exc:
+        raise DevstackSaltError(f"nothing sent to carbon at {host}:{port}: {exc}") from None
 
 
 # --------------------------------------------------------------------------------------------

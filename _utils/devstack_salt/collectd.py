@@ -116,6 +116,26 @@ def render_block(options: dict, where: str, errors: list[str], indent: int = 1) 
     return lines
 
 
+def _carbon_target(config: dict, root: str, errors: list[str]) -> tuple[Any, Any]:
+    """(host, port) of the carbon collectd writes to; a problem with either is added to ``errors``."""
+    host = config.get("carbon_host", "127.0.0.1")
+    port = config.get("carbon_port", 2003)
+    if not isinstance(host, str) or not ADDRESS_RE.match(host):
+        errors.append(f"{root}:carbon_host must be a host name or address")
+    if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
+        errors.append(f"{root}:carbon_port must be a port number")
+    return host, port
+
+
+def carbon_target(config: dict, root: str = "monitoring:collectd") -> tuple[str, int]:
+    """(host, port) of the carbon collectd writes to; MonitoringError naming the key otherwise."""
+    errors: list[str] = []
+    target = _carbon_target(config or {}, root, errors)
+    if errors:
+        raise MonitoringError(errors)
+    return target
+
+
 def render_collectd_conf(config: dict, root: str = "monitoring:collectd", plugin_dir: str | None = None) -> str:
     """collectd.conf for a node: globals, LoadPlugin lines and a block per configured plugin.
 
@@ -128,13 +148,8 @@ def render_collectd_conf(config: dict, root: str = "monitoring:collectd", plugin
     interval = config.get("interval", 10)
     if isinstance(interval, bool) or not isinstance(interval, (int, float)) or interval <= 0:
         errors.append(f"{root}:interval must be a number of seconds greater than 0")
-    host = config.get("carbon_host", "127.0.0.1")
-    port = config.get("carbon_port", 2003)
+    host, port = _carbon_target(config, root, errors)
     prefix = config.get("prefix", "collectd")
-    if not isinstance(host, str) or not ADDRESS_RE.match(host):
-        errors.append(f"{root}:carbon_host must be a host name or address")
-    if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
-        errors.append(f"{root}:carbon_port must be a port number")
     if not isinstance(prefix, str) or not METRIC_PART_RE.match(prefix):
         errors.append(f"{root}:prefix must be dotted words (letters, digits, '_', '-')")
     plugins = config.get("plugins", DEFAULT_PLUGINS)

@@ -136,6 +136,10 @@ def test_metrics_are_sent_only_to_the_carbon_this_nodes_collectd_writes_to(salt_
             assert connection.recv(4096).decode().startswith("api.selftest 7.0 ")
     elsewhere = salt_call("monitoring.send_metrics", '{"api.selftest": 7}', "host=192.0.2.1", f"port={free_port()}")
     assert elsewhere.returncode != 0 and "not valid" in elsewhere.stdout + elsewhere.stderr, elsewhere.stdout[-2000:]
+    # Carbon down (the socket above is closed): an error saying so, not a traceback.
+    down = salt_call("monitoring.send_metrics", '{"api.selftest": 7}')
+    assert down.returncode != 0 and f"nothing sent to carbon at 127.0.0.1:{CARBON_PORT}" in down.stdout + down.stderr
+    assert "Traceback" not in down.stdout + down.stderr
 
 
 @pytest.mark.parametrize("kind, module, expected", [
