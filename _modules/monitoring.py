@@ -66,12 +66,18 @@ def _carbon_from_mine() -> str:
     return others[0] if others else "127.0.0.1"
 
 
-def _collectd_config() -> dict:
-    """``monitoring:collectd`` with the carbon host resolved (the mine, when the pillar leaves it
-    out) and the role plugins merged into its plugins (block by block, the pillar's own first)."""
+def _collectd_settings() -> dict:
+    """``monitoring:collectd`` with the carbon host resolved (the mine, when the pillar leaves it out)."""
     config = dict(_section("collectd"))
     if not config.get("carbon_host"):
         config["carbon_host"] = _carbon_from_mine()
+    return config
+
+
+def _collectd_config() -> dict:
+    """:func:`_collectd_settings` with the role plugins merged into its plugins (block by block,
+    the pillar's own first)."""
+    config = _collectd_settings()
     pillar_get = __salt__["pillar.get"]  # noqa: F821 - Salt dunder
     extra = role_plugins(config.get("role_metrics"), pillar_get("roles", [], unmask=True),
                          pillar_get("database", {}, unmask=True), pillar_get("broker", {}, unmask=True))
@@ -159,10 +165,7 @@ def send_metrics(metrics, timeout=5):
 
         salt-call monitoring.send_metrics '{"devstack_salt.selftest": 1}'
     """
-    config = dict(_section("collectd"))
-    if not config.get("carbon_host"):
-        config["carbon_host"] = _carbon_from_mine()
-    host, port = carbon_target(config)
+    host, port = carbon_target(_collectd_settings())
     if not isinstance(metrics, dict):
         raise DevstackSaltError("metrics must be a mapping of metric path to number, e.g. '{\"a.b\": 1}'")
     try:
