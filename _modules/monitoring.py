@@ -24,7 +24,6 @@ Pillar (see README.md, "Monitoring role")::
 from __future__ import annotations
 
 import re
-import shlex
 import socket
 import time
 
@@ -207,7 +206,7 @@ def web_config():
         "port": model["port"], "host": _graphite_web.local_address(model["address"]), "admin_user": model["admin_user"], "user": _graphite_web.USER,
         "service": _graphite_web.SERVICE, "pid_file": _graphite_web.PID_FILE,
         "settings": _graphite_web.render_local_settings(model), "wsgi": _graphite_web.render_wsgi(),
-        "argv": _graphite_web.gunicorn_argv(model), "manage": shlex.join(_graphite_web.MANAGE_ARGV),
+        "argv": _graphite_web.gunicorn_argv(model),
         "logrotate_file": _graphite_web.LOGROTATE_FILE, "logrotate": _graphite_web.render_logrotate(),
     }
 

@@ -1,13 +1,13 @@
 """
 States of the monitoring role that a file or service state cannot express: the reactions on a
-minion connected to a master, and Graphite's web application (its secret key, its admin account,
-its generated dashboards).
+minion connected to a master, and Graphite's web application (its secret key, its database, its
+admin account, its generated dashboards).
 
 ``monitoring.beacons_loaded`` makes the minion's own salt-minion daemon run the beacons of the
 pillar the master serves (the master's reactor then reacts to their events). The comparison lives
 in the ``monitoring`` execution module (``monitoring.beacons_loaded``); this state only calls it
-and refreshes the daemon's pillar. ``monitoring.web_secret_key``, ``monitoring.web_admin``
-and ``monitoring.dashboards`` read ``monitoring:web`` (checked whole by ``monitoring.web_config``
+and refreshes the daemon's pillar. ``monitoring.web_secret_key``, ``monitoring.web_database``,
+``monitoring.web_admin`` and ``monitoring.dashboards`` read ``monitoring:web`` (checked whole by ``monitoring.web_config``
 when the SLS renders) and never show a secret.
 """
 
@@ -96,6 +96,55 @@ def web_secret_key(name):
         ret.update(changes={}, comment=str(exc))
         return ret
     ret.update(result=True, comment=f"the secret key's file was {ret['changes']['secret_key']} (0640 root:{graphite_web.USER})")
+    return ret
+
+
+def web_database(name):
+    """
+    graphite-web's database (``name``: its file, /var/lib/graphite/graphite.db) holding every
+    Django migration of the installed graphite-web (its dashboards and accounts tables), the web
+    user's only (owner ``_graphite``, mode 0640: it holds the admin's password hash and the
+    sessions). One graphite-manage run checks and, when some are missing, applies them
+    (``migrate``, which creates the file 0640); ``changes`` lists what was applied and what of
+    the file was fixed, ``test=True`` what would be.
+
+    .. code-block:: yaml
+
+        monitoring-web-database:
+          monitoring.web_database:
+            - name: /var/lib/graphite/graphite.db
+    """
+    ret = {"name": name, "result": False, "changes": {}, "comment": ""}
+    if name != graphite_web.DATABASE_FILE:
+        ret["comment"] = f"the database's file is {graphite_web.DATABASE_FILE} (graphite-web's settings name it)"
+        return ret
+    test = __opts__["test"]  # noqa: F821 - Salt dunder
+    try:
+        state, migrations = graphite_web.database_migrations(__salt__["cmd.run_all"], apply=not test)  # noqa: F821
+        fixes = graphite_web.database_file_fixes(name)
+        if fixes and not test:
+            graphite_web.make_database_private(name)
+    except (DevstackSaltError, OSError) as exc:
+        ret["comment"] = str(exc)
+        return ret
+    if state == "unknown":
+        ret.update(result=None, comment=f"{name} cannot be checked before the apply writes the web application's "
+                                        f"secret key file ({graphite_web.SECRET_KEY_FILE})")
+        return ret
+    if state == "missing":
+        ret["changes"]["database"] = "created"
+    elif migrations:
+        ret["changes"]["migrations"] = migrations
+    ret["changes"].update(fixes)
+    done = [f"{len(migrations)} migrations applied" if migrations else "", ", ".join(f"{k} {v}" for k, v in fixes.items())]
+    done = "; ".join(part for part in done if part)
+    if not ret["changes"]:
+        ret.update(result=True, comment=f"{name} holds every migration of graphite-web, the web user's only (0640)")
+    elif test:
+        ret.update(result=None, comment=f"{name} would be " + ("created with graphite-web's tables" if state == "missing"
+                                                               else f"changed: {done}"))
+    else:
+        ret.update(result=True, comment=f"{name}: {done}")
     return ret
 
 

@@ -15,6 +15,7 @@ import contextlib
 import grp
 import json
 import os
+import pwd
 import re
 import socket
 import zoneinfo
@@ -373,6 +374,80 @@ MANAGE = "/usr/bin/graphite-manage"
 #: not Salt's runas: that starts Salt's own Python as the user to read its environment.
 MANAGE_ARGV = ["runuser", "-u", USER, "--", "env", f"PYTHONPATH={CONF_DIR}", "GRAPHITE_SETTINGS_MODULE=local_settings",
                MANAGE]
+
+#: Run by ``graphite-manage shell -c``: reads ``{"apply"}`` as JSON on stdin and prints the
+#: Django migrations not yet applied to the database (what ``migrate --check`` tests, without its
+#: second Django start in a Salt ``unless``); with ``apply`` it applies them, creating the
+#: database 0640 (it holds the admin's password hash and the sessions: the web user's only).
+MIGRATE_SCRIPT = """\
+import json, os, sys
+wanted = json.load(sys.stdin)
+if wanted['apply']:
+    os.umask(0o027)
+from django.core.management import call_command
+from django.db import connection
+from django.db.migrations.executor import MigrationExecutor
+executor = MigrationExecutor(connection)
+plan = executor.migration_plan(executor.loader.graph.leaf_nodes())
+pending = [f'{migration.app_label}.{migration.name}' for migration, _ in plan]
+if wanted['apply'] and pending:
+    call_command('migrate', interactive=False, verbosity=0)
+print('pending-migrations: ' + json.dumps(pending))
+"""
+
+
+def database_migrations(run_all, apply: bool) -> tuple[str, list[str]]:
+    """(state, migrations) of graphite-web's database before this call: ``ok`` (nothing to
+    apply), ``pending`` with the Django migrations it lacks (applied when ``apply``), and under
+    test=True ``missing`` (no package or no database yet: a fresh host, the apply creates it) or
+    ``unknown`` (a database but no secret key file, which graphite-web's settings read and the
+    apply writes first). graphite-manage runs only when it can, and under test=True it never
+    creates the database."""
+    if not apply and not (os.path.exists(MANAGE) and os.path.exists(DATABASE_FILE)):
+        return "missing", []
+    if not apply and not os.path.exists(SECRET_KEY_FILE):
+        return "unknown", []
+    result = run_all(MANAGE_ARGV + ["shell", "-c", MIGRATE_SCRIPT], python_shell=False,
+                     stdin=json.dumps({"apply": bool(apply)}), output_loglevel="quiet", ignore_retcode=True)
+    found = [line.split(": ", 1)[1] for line in result.get("stdout", "").splitlines()
+             if line.startswith("pending-migrations: ")]
+    if result.get("retcode") or not found:
+        tail = "\n".join(result.get("stderr", "").splitlines()[-5:])
+        raise DevstackSaltError(f"graphite-manage could not {'migrate' if apply else 'check'} the database "
+                                f"{DATABASE_FILE}: {tail}")
+    pending = json.loads(found[-1])
+    return ("pending" if pending else "ok"), pending
+
+
+def database_file_fixes(path: str = DATABASE_FILE) -> dict[str, str]:
+    """What the database's file lacks to be the web user's only (it holds the admin's password
+    hash and the sessions): {"owner" | "mode": "is -> should be"}; {} when it is, or is absent."""
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        return {}
+    fixes = {}
+    owner = (_name(pwd.getpwuid, info.st_uid), _name(grp.getgrgid, info.st_gid))
+    if owner != (USER, USER):
+        fixes["owner"] = f"{owner[0]}:{owner[1]} -> {USER}:{USER}"
+    if info.st_mode & 0o7777 != 0o640:
+        fixes["mode"] = f"{info.st_mode & 0o7777:04o} -> 0640"
+    return fixes
+
+
+def make_database_private(path: str = DATABASE_FILE) -> None:
+    """The database's file owned by the web user, mode 0640."""
+    os.chown(path, pwd.getpwnam(USER).pw_uid, grp.getgrnam(USER).gr_gid)
+    os.chmod(path, 0o640)
+
+
+def _name(lookup, number: int) -> str:
+    """A user's or group's name (``pwd.getpwuid``, ``grp.getgrgid``), its number when unnamed."""
+    try:
+        return lookup(number)[0]
+    except KeyError:
+        return str(number)
+
 
 #: Run by ``graphite-manage shell -c``: reads ``{"user", "password", "apply"}`` as JSON on stdin
 #: (the password never on a command line) and prints the account's state before: ok, missing

@@ -34,31 +34,20 @@ monitoring-web-secret-key:
     - require:
       - pkg: monitoring-web-packages
 
-# Django's tables (dashboards, accounts), created once; --check says whether any is missing.
+# Django's tables (dashboards, accounts): the migrations graphite-web lacks, checked and applied
+# in one graphite-manage run; the file the web user's only (the admin's password hash, sessions).
 monitoring-web-database:
-  cmd.run:
-    - name: {{ web.manage }} migrate --noinput --verbosity 0
-    - unless: {{ web.manage }} migrate --check --verbosity 0
+  monitoring.web_database:
+    - name: /var/lib/graphite/graphite.db
     - require:
       - file: monitoring-web-settings
       - monitoring: monitoring-web-secret-key
-
-# The database holds the admin's password hash and the sessions: the web user's only.
-monitoring-web-database-private:
-  file.managed:
-    - name: /var/lib/graphite/graphite.db
-    - replace: False
-    - user: {{ web.user }}
-    - group: {{ web.user }}
-    - mode: '0640'
-    - require:
-      - cmd: monitoring-web-database
 
 monitoring-web-admin:
   monitoring.web_admin:
     - name: {{ web.admin_user }}
     - require:
-      - file: monitoring-web-database-private
+      - monitoring: monitoring-web-database
 
 # Debian's /etc/logrotate.d/graphite-web moves these logs and creates new ones without telling
 # the programs that keep them open: this drop-in, read before it, copies and truncates them.
@@ -94,7 +83,7 @@ monitoring-web-service:
     - enable: True
 {%- endif %}
     - require:
-      - cmd: monitoring-web-database
+      - monitoring: monitoring-web-database
     # A package installed or upgraded by this run (graphite-web, gunicorn, WhiteNoise) is code
     # the running workers loaded before: restart them.
     - watch:

@@ -283,6 +283,46 @@ def test_test_mode_predicts_exactly_what_the_apply_then_changes(web):
     assert set(changed(salt_call("state.apply", "monitoring"))) == set()
 
 
+DATABASE = "/var/lib/graphite/graphite.db"
+
+
+def database_state(result: dict) -> dict:
+    return next(value for value in result.values() if value["name"] == DATABASE)
+
+
+def test_the_database_is_kept_private_and_created_whole_and_test_mode_predicts_both(web):
+    """monitoring.web_database: a database given to root and made readable by all is given back
+    to the web user, 0640; a missing one is created 0640 with every migration (then the admin
+    account and the dashboards in it); test=True predicts each exactly and changes nothing."""
+    os.chown(DATABASE, 0, 0)
+    os.chmod(DATABASE, 0o644)
+    predicted = database_state(salt_call("state.apply", "monitoring", "test=True"))
+    assert predicted["result"] is None and predicted["changes"] == {
+        "owner": "root:root -> _graphite:_graphite", "mode": "0644 -> 0640"}, predicted
+    assert os.stat(DATABASE).st_uid == 0 and os.stat(DATABASE).st_mode & 0o777 == 0o644
+    applied = salt_call("state.apply", "monitoring", "--retcode-passthrough")
+    assert not failed(applied) and database_state(applied)["changes"] == predicted["changes"], database_state(applied)
+    info = os.stat(DATABASE)
+    assert info.st_uid == pwd.getpwnam("_graphite").pw_uid and info.st_mode & 0o777 == 0o640
+    aside = DATABASE + ".by-test"
+    os.rename(DATABASE, aside)
+    try:
+        result = salt_call("state.apply", "monitoring", "test=True")
+        assert database_state(result)["changes"] == {"database": "created"} and not os.path.exists(DATABASE)
+        applied = salt_call("state.apply", "monitoring", "--retcode-passthrough")
+        assert not failed(applied), failed(applied)
+        migrations = database_state(applied)["changes"]["migrations"]
+        assert {"auth.0001_initial", "dashboard.0001_initial"} <= set(migrations), migrations
+        assert list(database_state(applied)["changes"]) == ["migrations"]  # created 0640, nothing to fix
+        info = os.stat(DATABASE)
+        assert info.st_uid == pwd.getpwnam("_graphite").pw_uid and info.st_mode & 0o777 == 0o640
+        created = changed(applied).values()
+        assert {"admin": "created"} in created and any(c.get("broker") == "created" for c in created), created
+        assert changed(salt_call("state.apply", "monitoring")) == {}
+    finally:
+        os.replace(aside, DATABASE)
+
+
 def test_the_web_applications_logs_are_rotated_in_place_and_written_on(web, tmp_path):
     """Our logrotate drop-in comes before Debian's graphite-web, which logrotate then skips for
     these files; a forced rotation copies and truncates info.log, which graphite goes on writing."""

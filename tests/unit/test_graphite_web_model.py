@@ -4,11 +4,13 @@ which dashboards and graphs the nodes, roles and thresholds make."""
 
 from __future__ import annotations
 
+import grp
 import gzip
 import http.server
 import json
 import logging
 import os
+import pwd
 import shutil
 import socket
 import sqlite3
@@ -450,3 +452,52 @@ def test_the_admin_check_in_test_mode_needs_the_database_and_the_secret_key_file
     key.unlink()
     assert web.admin_account(run_all, "admin", "pw", apply=True) == "ok"
     assert len(calls) == 2 and all("pw" not in " ".join(argv) for argv in calls)
+
+
+def test_the_migration_check_runs_graphite_manage_only_when_it_can_and_reads_its_answer(tmp_path, monkeypatch):
+    """Under test=True without a database (a fresh host) nothing runs and it is "missing", with
+    one but no key file "unknown"; otherwise one graphite-manage run answers with the pending
+    migrations, applied when the run is real; a failing run is an error with its last lines."""
+    answers = []
+
+    def run_all(argv, **kwargs):
+        answers.append((argv, json.loads(kwargs["stdin"])))
+        return {"retcode": 0, "stdout": "Some noise\npending-migrations: " + json.dumps(pending) + "\n", "stderr": ""}
+
+    manage, database, key = (tmp_path / name for name in ("graphite-manage", "graphite.db", "secret_key"))
+    monkeypatch.setattr(web, "MANAGE", str(manage))
+    monkeypatch.setattr(web, "DATABASE_FILE", str(database))
+    monkeypatch.setattr(web, "SECRET_KEY_FILE", str(key))
+    manage.write_text("")
+    pending: list[str] = []
+    assert web.database_migrations(run_all, apply=False) == ("missing", [])
+    database.write_text("")
+    assert web.database_migrations(run_all, apply=False) == ("unknown", [])
+    assert answers == []
+    key.write_text("k")
+    assert web.database_migrations(run_all, apply=False) == ("ok", [])
+    pending = ["auth.0001_initial", "dashboard.0001_initial"]
+    assert web.database_migrations(run_all, apply=True) == ("pending", pending)
+    assert [given for _, given in answers] == [{"apply": False}, {"apply": True}]
+    assert answers[0][0][:3] == ["runuser", "-u", web.USER] and answers[0][0][-3:] == ["shell", "-c", web.MIGRATE_SCRIPT]
+
+    def failing(argv, **kwargs):
+        return {"retcode": 1, "stdout": "", "stderr": "Traceback\n...\nsqlite3.OperationalError: disk I/O error"}
+
+    with pytest.raises(errors.DevstackSaltError, match=f"(?s)could not migrate the database {database}: .*disk I/O error"):
+        web.database_migrations(failing, apply=True)
+
+
+def test_the_database_file_is_made_the_web_users_only(tmp_path, monkeypatch):
+    """What the file lacks is said as "is -> should be", and made so; no file, nothing to fix."""
+    me, group = pwd.getpwuid(os.getuid()).pw_name, grp.getgrgid(os.getgid()).gr_name
+    monkeypatch.setattr(web, "USER", me)
+    path = tmp_path / "graphite.db"
+    assert web.database_file_fixes(str(path)) == {}
+    path.write_text("")
+    path.chmod(0o644)
+    assert web.database_file_fixes(str(path)) == ({"mode": "0644 -> 0640"} if group == me else
+                                                  {"owner": f"{me}:{group} -> {me}:{me}", "mode": "0644 -> 0640"})
+    web.make_database_private(str(path))
+    assert path.stat().st_mode & 0o777 == 0o640
+    assert web.database_file_fixes(str(path)) == {}
