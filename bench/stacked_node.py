@@ -6,14 +6,16 @@
    and the probe that gets a Keystone token and round-trips a Swift object;
 2. the no-change ``state.apply`` of the stacked node next to ``test.ping``, in turns, with the
    ratio taken pair by pair;
-3. a post-config-only change (Keystone's token lifetime, a Swift proxy option): the
-   ``state.apply`` that makes it in place, against a re-stack for the same change (local.conf
-   written, then ``devstack.stack force=True``), with their ratio;
+3. a post-config-only change (Keystone's token lifetime, a Swift proxy option), made and undone
+   in place ``--changes`` times each way: through the highstate (``state.apply``, what an
+   operator runs) and through ``devstack.stacked`` alone (``state.single``, its local.conf
+   written first); against a re-stack for the same change through the same state with
+   ``force=True`` (stack.sh), with the ratio of the re-stack to the median of each;
 4. the ``state.apply`` that re-stacks after a change of meaning (a localrc variable).
 
 Run as root on a host that can boot machines (as the machine tier):
 
-    .venv/bin/python bench/stacked_node.py [--runs 5] [--reuse-rootfs]
+    .venv/bin/python bench/stacked_node.py [--runs 5] [--changes 3] [--reuse-rootfs]
 """
 
 from __future__ import annotations
@@ -40,9 +42,25 @@ def timed(fn, *args):
     return time.perf_counter() - started, out
 
 
+#: devstack.stacked alone, as the DevStack role's SLS declares it (salt/devstack/init.sls).
+STACKED = ("devstack.stacked", "name=/opt/stack/devstack")
+
+
+def in_place(states: dict) -> dict | None:
+    """The in-place change devstack.stacked made in a state run ({"merged", "restarted",
+    "seconds"}), None when it made none."""
+    for key, state in states.items():
+        if key.startswith("devstack_|-") and key.endswith("_|-stacked") and "in place" in state["changes"]:
+            assert state["comment"].startswith("changed in place"), state["comment"]
+            return state["changes"]["in place"]
+    return None
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=5, help="pairs of no-change apply and test.ping")
+    parser.add_argument("--changes", type=int, default=3,
+                        help="times the post-config change is made and undone in place, each way")
     parser.add_argument("--reuse-rootfs", action="store_true", help="time the root fs from the cache, not afresh")
     args = parser.parse_args()
     reason = harness.unavailable_reason()
@@ -83,16 +101,31 @@ def main() -> int:
                 applies.append(apply_s)
                 pings.append(ping_s)
                 ratios.append(apply_s / ping_s)
-            node.put_site_pillar(SITE_TUNED)
-            figures["post-config change in place (apply)"], tuned = timed(node.apply)
-            comments = [v["comment"] for k, v in tuned["states"].items() if "devstack-stacked" in k]
-            assert tuned["rc"] == 0 and comments[0].startswith("changed in place"), comments
-            node.put_site_pillar(SITE)
-            node.apply()  # back in place
+            # The post-config change, made in place and undone in place, --changes times each way:
+            # through the highstate (what an operator runs), and through the DevStack role's
+            # devstack.stacked alone (state.single, local.conf written first by its own state),
+            # the state the re-stack below goes through too (force=True).
+            in_place_apply, in_place_state, state_seconds = [], [], []
+            for _ in range(args.changes):
+                for pillar in (SITE_TUNED, SITE):
+                    node.put_site_pillar(pillar)
+                    seconds, tuned = timed(node.apply)
+                    assert tuned["rc"] == 0 and in_place(tuned["states"]), tuned["changed"]
+                    in_place_apply.append(seconds)
+            for _ in range(args.changes):
+                for pillar in (SITE_TUNED, SITE):
+                    node.put_site_pillar(pillar)
+                    node.salt("state.sls_id", "devstack-local-conf", "devstack")
+                    seconds, (rc, states) = timed(node.salt, "state.single", *STACKED)
+                    assert rc == 0 and in_place(states), states
+                    in_place_state.append(seconds)
+                    state_seconds.append(in_place(states)["seconds"])
             node.put_site_pillar(SITE_TUNED)
             node.salt("state.sls_id", "devstack-local-conf", "devstack")
-            figures["the same change by re-stack (stack.sh)"], restacked = timed(node.salt, "devstack.stack", "force=True")
-            assert restacked[1].get("outcome") == "success", restacked
+            figures["the same change by re-stack (devstack.stacked force=True)"], (rc, states) = timed(
+                node.salt, "state.single", *STACKED, "force=True")
+            ran = [v["changes"].get("stack.sh", {}) for v in states.values()]
+            assert rc == 0 and ran and ran[0].get("outcome") == "success", states
             node.put_site_pillar(SITE + "    LOG_COLOR: false\n")
             figures["re-stack after a change of meaning (apply)"], restack = timed(node.apply)
             assert any("stack.sh" in c for c in restack["changed"].values()), restack["changed"]
@@ -106,9 +139,15 @@ def main() -> int:
           f"(min {min(pings):.2f}, max {max(pings):.2f})")
     print(f"apply / ping, pair by pair:                median {statistics.median(ratios):.2f} "
           f"(min {min(ratios):.2f}, max {max(ratios):.2f})")
-    in_place, by_restack = figures["post-config change in place (apply)"], figures["the same change by re-stack (stack.sh)"]
-    print(f"post-config change: re-stack / in place:  {by_restack / in_place:.1f} "
-          f"({by_restack:.1f} s against {in_place:.1f} s, one run)")
+    by_restack = figures["the same change by re-stack (devstack.stacked force=True)"]
+    for name, values in (("post-config change in place, highstate", in_place_apply),
+                         ("post-config change in place, devstack.stacked", in_place_state),
+                         ("  of it, merge + restart + wait (state's own)", state_seconds)):
+        print(f"{name:45s} median {statistics.median(values):.2f} s (min {min(values):.2f}, max {max(values):.2f}, "
+              f"{len(values)} changes)")
+    for name, values in (("highstate", in_place_apply), ("devstack.stacked", in_place_state)):
+        print(f"post-config change: re-stack / in place ({name}): {by_restack / statistics.median(values):.1f} "
+              f"({by_restack:.1f} s against the median {statistics.median(values):.2f} s)")
     return 0
 
 
