@@ -1,15 +1,17 @@
 """
 States of the monitoring role that a file or service state cannot express: the reactions on a
-minion connected to a master, and Graphite's web application (its secret key, its database, its
-admin account, its generated dashboards).
+minion connected to a master, and Graphite's web application (its secret key, its database with
+the admin account, its generated dashboards).
 
 ``monitoring.beacons_loaded`` makes the minion's own salt-minion daemon run the beacons of the
 pillar the master serves (the master's reactor then reacts to their events). The comparison lives
 in the ``monitoring`` execution module (``monitoring.beacons_loaded``); this state only calls it
-and refreshes the daemon's pillar. ``monitoring.web_secret_key``, ``monitoring.web_database``,
-``monitoring.web_admin`` and ``monitoring.dashboards`` read ``monitoring:web`` (checked whole by ``monitoring.web_config``
+and refreshes the daemon's pillar. ``monitoring.web_secret_key``, ``monitoring.web_database``
+and ``monitoring.dashboards`` read ``monitoring:web`` (checked whole by ``monitoring.web_config``
 when the SLS renders) and never show a secret.
 """
+
+import os
 
 from devstack_salt import graphite_dashboards, graphite_web
 from devstack_salt.errors import DevstackSaltError, GraphiteWebError
@@ -101,12 +103,14 @@ def web_secret_key(name):
 
 def web_database(name):
     """
-    graphite-web's database (``name``: its file, /var/lib/graphite/graphite.db) holding every
-    Django migration of the installed graphite-web (its dashboards and accounts tables), the web
-    user's only (owner ``_graphite``, mode 0640: it holds the admin's password hash and the
-    sessions). One graphite-manage run checks and, when some are missing, applies them
-    (``migrate``, which creates the file 0640); ``changes`` lists what was applied and what of
-    the file was fixed, ``test=True`` what would be.
+    graphite-web's database (``name``: its file, /var/lib/graphite/graphite.db): every Django
+    migration of the installed graphite-web applied (its dashboards and accounts tables), the
+    admin account ``monitoring:web:admin_user`` a superuser with ``monitoring:web:admin_password``
+    (it may save and delete dashboards), and the file the web user's only (owner ``_graphite``,
+    mode 0640: it holds the admin's password hash and the sessions). One graphite-manage run
+    checks and makes all of it (``migrate`` creates the file 0640); the password goes to it on
+    its standard input, never on a command line or in output. ``changes`` says what was made,
+    ``test=True`` what would be.
 
     .. code-block:: yaml
 
@@ -120,70 +124,37 @@ def web_database(name):
         return ret
     test = __opts__["test"]  # noqa: F821 - Salt dunder
     try:
-        state, migrations = graphite_web.database_migrations(__salt__["cmd.run_all"], apply=not test)  # noqa: F821
+        model = _web_model()
+        admin = model["admin_user"]
+        created = not os.path.exists(name)
+        state = graphite_web.database_state(__salt__["cmd.run_all"], admin, model["admin_password"],  # noqa: F821
+                                            apply=not test)
         fixes = graphite_web.database_file_fixes(name)
         if fixes and not test:
             graphite_web.make_database_private(name)
-    except (DevstackSaltError, OSError) as exc:
+    except (DevstackSaltError, OSError, KeyError) as exc:
         ret["comment"] = str(exc)
         return ret
-    if state == "unknown":
+    if state["database"] == "unknown":
         ret.update(result=None, comment=f"{name} cannot be checked before the apply writes the web application's "
                                         f"secret key file ({graphite_web.SECRET_KEY_FILE})")
         return ret
-    if state == "missing":
+    if created:
         ret["changes"]["database"] = "created"
-    elif migrations:
-        ret["changes"]["migrations"] = migrations
+    if state["migrations"]:
+        ret["changes"]["migrations"] = state["migrations"]
+    if state["admin"] != "ok":
+        ret["changes"]["admin"] = "created" if state["admin"] == "missing" else "password and rights set"
     ret["changes"].update(fixes)
-    done = [f"{len(migrations)} migrations applied" if migrations else "", ", ".join(f"{k} {v}" for k, v in fixes.items())]
-    done = "; ".join(part for part in done if part)
+    said = "; ".join(f"{len(value)} {key}" if isinstance(value, list) else f"{key} {value}"
+                     for key, value in ret["changes"].items())
     if not ret["changes"]:
-        ret.update(result=True, comment=f"{name} holds every migration of graphite-web, the web user's only (0640)")
+        ret.update(result=True, comment=f"{name} holds every migration of graphite-web and the admin account {admin} "
+                                        "as the pillar says, the web user's only (0640)")
     elif test:
-        ret.update(result=None, comment=f"{name} would be " + ("created with graphite-web's tables" if state == "missing"
-                                                               else f"changed: {done}"))
+        ret.update(result=None, comment=f"{name} would change: {said}")
     else:
-        ret.update(result=True, comment=f"{name}: {done}")
-    return ret
-
-
-def web_admin(name):
-    """
-    The web application's admin account ``name`` (``monitoring:web:admin_user``), a superuser
-    with the password ``monitoring:web:admin_password``: it may save and delete dashboards. The
-    password goes to graphite-manage on its standard input, never on a command line or in output.
-
-    .. code-block:: yaml
-
-        monitoring-web-admin:
-          monitoring.web_admin:
-            - name: admin
-    """
-    ret = {"name": name, "result": False, "changes": {}, "comment": ""}
-    try:
-        model = _web_model()
-        if name != model["admin_user"]:
-            ret["comment"] = f"name must be monitoring:web:admin_user ({model['admin_user']})"
-            return ret
-        run_all = __salt__["cmd.run_all"]  # noqa: F821 - Salt dunder
-        test = __opts__["test"]  # noqa: F821
-        state = graphite_web.admin_account(run_all, name, model["admin_password"], apply=not test)
-    except DevstackSaltError as exc:
-        ret["comment"] = str(exc)
-        return ret
-    if state == "ok":
-        ret.update(result=True, comment=f"the admin account {name} is as the pillar says")
-        return ret
-    if state == "unknown":
-        ret.update(result=None, comment=f"the admin account {name} cannot be checked before the apply writes "
-                                        f"the web application's secret key file ({graphite_web.SECRET_KEY_FILE})")
-        return ret
-    ret["changes"] = {name: "created" if state == "missing" else "password and rights set"}
-    if test:
-        ret.update(result=None, comment=f"the admin account {name} would be {ret['changes'][name]}")
-        return ret
-    ret.update(result=True, comment=f"the admin account {name} was {ret['changes'][name]}")
+        ret.update(result=True, comment=f"{name} changed: {said}")
     return ret
 
 

@@ -375,48 +375,70 @@ MANAGE = "/usr/bin/graphite-manage"
 MANAGE_ARGV = ["runuser", "-u", USER, "--", "env", f"PYTHONPATH={CONF_DIR}", "GRAPHITE_SETTINGS_MODULE=local_settings",
                MANAGE]
 
-#: Run by ``graphite-manage shell -c``: reads ``{"apply"}`` as JSON on stdin and prints the
-#: Django migrations not yet applied to the database (what ``migrate --check`` tests, without its
-#: second Django start in a Salt ``unless``); with ``apply`` it applies them, creating the
-#: database 0640 (it holds the admin's password hash and the sessions: the web user's only).
-MIGRATE_SCRIPT = """\
+#: Run by ``graphite-manage shell -c``: reads ``{"user", "password", "apply"}`` as JSON on stdin
+#: (the password never on a command line) and prints what the database held before: the Django
+#: migrations it lacks (what ``migrate --check`` tests) and the admin account's state (ok, missing,
+#: or differs: not a superuser, inactive, or another password). With ``apply`` the migrations are
+#: applied, the database created 0640 (it holds the admin's password hash and the sessions), and
+#: the account made ok. One Django start for the whole database, not one per check.
+DATABASE_SCRIPT = """\
 import json, os, sys
 wanted = json.load(sys.stdin)
 if wanted['apply']:
     os.umask(0o027)
+from django.contrib.auth import get_user_model
+from django.contrib.auth.hashers import check_password  # unlike User.check_password: never saves
 from django.core.management import call_command
-from django.db import connection
+from django.db import DatabaseError, connection
 from django.db.migrations.executor import MigrationExecutor
 executor = MigrationExecutor(connection)
 plan = executor.migration_plan(executor.loader.graph.leaf_nodes())
 pending = [f'{migration.app_label}.{migration.name}' for migration, _ in plan]
 if wanted['apply'] and pending:
     call_command('migrate', interactive=False, verbosity=0)
-print('pending-migrations: ' + json.dumps(pending))
+User = get_user_model()
+try:
+    user = User.objects.filter(username=wanted['user']).first()
+except DatabaseError:  # test=True before the migrations that make the table
+    user = None
+if user is None:
+    state = 'missing'
+elif user.is_superuser and user.is_staff and user.is_active and check_password(wanted['password'], user.password):
+    state = 'ok'
+else:
+    state = 'differs'
+if wanted['apply'] and state != 'ok':
+    user = user or User(username=wanted['user'])
+    user.is_superuser = user.is_staff = user.is_active = True
+    user.set_password(wanted['password'])
+    user.save()
+print('database: ' + json.dumps({'migrations': pending, 'admin': state}))
 """
 
 
-def database_migrations(run_all, apply: bool) -> tuple[str, list[str]]:
-    """(state, migrations) of graphite-web's database before this call: ``ok`` (nothing to
-    apply), ``pending`` with the Django migrations it lacks (applied when ``apply``), and under
-    test=True ``missing`` (no package or no database yet: a fresh host, the apply creates it) or
-    ``unknown`` (a database but no secret key file, which graphite-web's settings read and the
-    apply writes first). graphite-manage runs only when it can, and under test=True it never
-    creates the database."""
+def database_state(run_all, user: str, password: str, apply: bool) -> dict:
+    """graphite-web's database as it was before this call: {"database": "ok", "migrations": the
+    Django migrations it lacks, "admin": the state of the admin account ``user`` (ok, missing,
+    differs)}; with ``apply`` the migrations are applied and the account made a superuser with
+    ``password``. ``run_all`` is Salt's ``cmd.run_all``; graphite-manage runs once, as the web
+    user. Under test=True it runs only when it can and never creates the database: without the
+    package or the database (a fresh host: the apply creates it) "database" is "missing", with a
+    database but no secret key file (graphite-web's settings read it; the apply writes it first)
+    "unknown", and the admin account the same."""
     if not apply and not (os.path.exists(MANAGE) and os.path.exists(DATABASE_FILE)):
-        return "missing", []
+        return {"database": "missing", "migrations": [], "admin": "missing"}
     if not apply and not os.path.exists(SECRET_KEY_FILE):
-        return "unknown", []
-    result = run_all(MANAGE_ARGV + ["shell", "-c", MIGRATE_SCRIPT], python_shell=False,
-                     stdin=json.dumps({"apply": bool(apply)}), output_loglevel="quiet", ignore_retcode=True)
+        return {"database": "unknown", "migrations": [], "admin": "unknown"}
+    result = run_all(MANAGE_ARGV + ["shell", "-c", DATABASE_SCRIPT], python_shell=False,
+                     stdin=json.dumps({"user": user, "password": password, "apply": bool(apply)}),
+                     output_loglevel="quiet", ignore_retcode=True)
     found = [line.split(": ", 1)[1] for line in result.get("stdout", "").splitlines()
-             if line.startswith("pending-migrations: ")]
+             if line.startswith("database: ")]
     if result.get("retcode") or not found:
         tail = "\n".join(result.get("stderr", "").splitlines()[-5:])
         raise DevstackSaltError(f"graphite-manage could not {'migrate' if apply else 'check'} the database "
-                                f"{DATABASE_FILE}: {tail}")
-    pending = json.loads(found[-1])
-    return ("pending" if pending else "ok"), pending
+                                f"{DATABASE_FILE} and its admin account {user!r}: {tail}")
+    return {"database": "ok", **json.loads(found[-1])}
 
 
 def database_file_fixes(path: str = DATABASE_FILE) -> dict[str, str]:
@@ -447,52 +469,6 @@ def _name(lookup, number: int) -> str:
         return lookup(number)[0]
     except KeyError:
         return str(number)
-
-
-#: Run by ``graphite-manage shell -c``: reads ``{"user", "password", "apply"}`` as JSON on stdin
-#: (the password never on a command line) and prints the account's state before: ok, missing
-#: or differs (not a superuser, inactive, or another password). With ``apply`` it is made ok.
-ADMIN_SCRIPT = """\
-import json, sys
-from django.contrib.auth import get_user_model
-from django.contrib.auth.hashers import check_password  # unlike User.check_password: never saves
-wanted = json.load(sys.stdin)
-User = get_user_model()
-user = User.objects.filter(username=wanted['user']).first()
-if user is None:
-    state = 'missing'
-elif user.is_superuser and user.is_staff and user.is_active and check_password(wanted['password'], user.password):
-    state = 'ok'
-else:
-    state = 'differs'
-if wanted['apply'] and state != 'ok':
-    user = user or User(username=wanted['user'])
-    user.is_superuser = user.is_staff = user.is_active = True
-    user.set_password(wanted['password'])
-    user.save()
-print('admin-account: ' + state)
-"""
-
-
-def admin_account(run_all, user: str, password: str, apply: bool) -> str:
-    """The admin account's state before (``ok``, ``missing``, ``differs``), made ``ok`` when
-    ``apply``. ``run_all`` is Salt's ``cmd.run_all``; graphite-manage runs as the web user.
-    Before the first apply (no package, no database yet) the account is ``missing``; with a
-    database but no secret key file (graphite-web's settings read it), a check is not possible
-    before the apply writes the file: ``unknown``."""
-    if not apply and not (os.path.exists(MANAGE) and os.path.exists(DATABASE_FILE)):
-        return "missing"
-    if not apply and not os.path.exists(SECRET_KEY_FILE):
-        return "unknown"
-    result = run_all(MANAGE_ARGV + ["shell", "-c", ADMIN_SCRIPT], python_shell=False,
-                     stdin=json.dumps({"user": user, "password": password, "apply": bool(apply)}),
-                     output_loglevel="quiet", ignore_retcode=True)
-    found = [line.split(": ", 1)[1] for line in result.get("stdout", "").splitlines()
-             if line.startswith("admin-account: ")]
-    if result.get("retcode") or not found:
-        tail = "\n".join(result.get("stderr", "").splitlines()[-5:])
-        raise DevstackSaltError(f"graphite-manage could not check the admin account {user!r}: {tail}")
-    return found[-1]
 
 
 # --------------------------------------------------------------------------------------------

@@ -34,20 +34,15 @@ monitoring-web-secret-key:
     - require:
       - pkg: monitoring-web-packages
 
-# Django's tables (dashboards, accounts): the migrations graphite-web lacks, checked and applied
-# in one graphite-manage run; the file the web user's only (the admin's password hash, sessions).
+# Django's database: the migrations graphite-web lacks (its dashboards and accounts tables) and
+# the admin account, checked and made in one graphite-manage run; the file the web user's only
+# (it holds the admin's password hash and the sessions).
 monitoring-web-database:
   monitoring.web_database:
     - name: /var/lib/graphite/graphite.db
     - require:
       - file: monitoring-web-settings
       - monitoring: monitoring-web-secret-key
-
-monitoring-web-admin:
-  monitoring.web_admin:
-    - name: {{ web.admin_user }}
-    - require:
-      - monitoring: monitoring-web-database
 
 # Debian's /etc/logrotate.d/graphite-web moves these logs and creates new ones without telling
 # the programs that keep them open: this drop-in, read before it, copies and truncates them.
@@ -98,4 +93,4 @@ monitoring-web-dashboards:
     - name: graphite-web dashboards
     - require:
       - service: monitoring-web-service
-      - monitoring: monitoring-web-admin
+      - monitoring: monitoring-web-database

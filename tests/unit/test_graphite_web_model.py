@@ -428,64 +428,46 @@ def test_a_rotated_log_is_still_written_by_the_program_holding_it_open(tmp_path)
         assert rotated.read() == "before the rotation\n"
 
 
-def test_the_admin_check_in_test_mode_needs_the_database_and_the_secret_key_file(tmp_path, monkeypatch):
+def test_the_database_check_runs_graphite_manage_once_only_when_it_can_and_reads_its_answer(tmp_path, monkeypatch):
     """Under test=True graphite-manage (whose settings open the secret key file) runs only when
-    it can: no database is a fresh host (the account is missing), no key file cannot be checked
-    before the apply writes it; a real run always checks."""
+    it can: no database is a fresh host (everything missing), no key file cannot be checked
+    before the apply writes it; otherwise one run answers with the pending migrations and the
+    admin account's state, made when the run is real, the password only on its standard input;
+    a failing run is an error with its last lines."""
     calls = []
+    answer = {"migrations": [], "admin": "ok"}
 
     def run_all(argv, **kwargs):
-        calls.append(argv)
-        return {"retcode": 0, "stdout": "admin-account: ok\n", "stderr": ""}
+        calls.append((argv, json.loads(kwargs["stdin"])))
+        return {"retcode": 0, "stdout": "Some noise\ndatabase: " + json.dumps(answer) + "\n", "stderr": ""}
 
     manage, database, key = (tmp_path / name for name in ("graphite-manage", "graphite.db", "secret_key"))
     monkeypatch.setattr(web, "MANAGE", str(manage))
     monkeypatch.setattr(web, "DATABASE_FILE", str(database))
     monkeypatch.setattr(web, "SECRET_KEY_FILE", str(key))
     manage.write_text("")
-    assert web.admin_account(run_all, "admin", "pw", apply=False) == "missing"
+    assert web.database_state(run_all, "admin", "pw", apply=False) == {
+        "database": "missing", "migrations": [], "admin": "missing"}
     database.write_text("")
-    assert web.admin_account(run_all, "admin", "pw", apply=False) == "unknown"
+    assert web.database_state(run_all, "admin", "pw", apply=False) == {
+        "database": "unknown", "migrations": [], "admin": "unknown"}
     assert calls == []
     key.write_text("k")
-    assert web.admin_account(run_all, "admin", "pw", apply=False) == "ok"
+    assert web.database_state(run_all, "admin", "pw", apply=False) == {"database": "ok", **answer}
     key.unlink()
-    assert web.admin_account(run_all, "admin", "pw", apply=True) == "ok"
-    assert len(calls) == 2 and all("pw" not in " ".join(argv) for argv in calls)
-
-
-def test_the_migration_check_runs_graphite_manage_only_when_it_can_and_reads_its_answer(tmp_path, monkeypatch):
-    """Under test=True without a database (a fresh host) nothing runs and it is "missing", with
-    one but no key file "unknown"; otherwise one graphite-manage run answers with the pending
-    migrations, applied when the run is real; a failing run is an error with its last lines."""
-    answers = []
-
-    def run_all(argv, **kwargs):
-        answers.append((argv, json.loads(kwargs["stdin"])))
-        return {"retcode": 0, "stdout": "Some noise\npending-migrations: " + json.dumps(pending) + "\n", "stderr": ""}
-
-    manage, database, key = (tmp_path / name for name in ("graphite-manage", "graphite.db", "secret_key"))
-    monkeypatch.setattr(web, "MANAGE", str(manage))
-    monkeypatch.setattr(web, "DATABASE_FILE", str(database))
-    monkeypatch.setattr(web, "SECRET_KEY_FILE", str(key))
-    manage.write_text("")
-    pending: list[str] = []
-    assert web.database_migrations(run_all, apply=False) == ("missing", [])
-    database.write_text("")
-    assert web.database_migrations(run_all, apply=False) == ("unknown", [])
-    assert answers == []
-    key.write_text("k")
-    assert web.database_migrations(run_all, apply=False) == ("ok", [])
-    pending = ["auth.0001_initial", "dashboard.0001_initial"]
-    assert web.database_migrations(run_all, apply=True) == ("pending", pending)
-    assert [given for _, given in answers] == [{"apply": False}, {"apply": True}]
-    assert answers[0][0][:3] == ["runuser", "-u", web.USER] and answers[0][0][-3:] == ["shell", "-c", web.MIGRATE_SCRIPT]
+    answer.update(migrations=["auth.0001_initial", "dashboard.0001_initial"], admin="missing")
+    assert web.database_state(run_all, "admin", "pw", apply=True) == {"database": "ok", **answer}
+    assert [given for _, given in calls] == [{"user": "admin", "password": "pw", "apply": False},
+                                            {"user": "admin", "password": "pw", "apply": True}]
+    assert all(argv[:3] == ["runuser", "-u", web.USER] and argv[-3:] == ["shell", "-c", web.DATABASE_SCRIPT]
+               and "pw" not in " ".join(argv) for argv, _ in calls)
 
     def failing(argv, **kwargs):
         return {"retcode": 1, "stdout": "", "stderr": "Traceback\n...\nsqlite3.OperationalError: disk I/O error"}
 
-    with pytest.raises(errors.DevstackSaltError, match=f"(?s)could not migrate the database {database}: .*disk I/O error"):
-        web.database_migrations(failing, apply=True)
+    with pytest.raises(errors.DevstackSaltError,
+                       match=f"(?s)could not migrate the database {database} and its admin account 'admin': .*disk I/O error"):
+        web.database_state(failing, "admin", "pw", apply=True)
 
 
 def test_the_database_file_is_made_the_web_users_only(tmp_path, monkeypatch):
