@@ -117,9 +117,10 @@ def main() -> int:
                     node.put_site_pillar(pillar)
                     node.salt("state.sls_id", "devstack-local-conf", "devstack")
                     seconds, (rc, states) = timed(node.salt, "state.single", *STACKED)
-                    assert rc == 0 and in_place(states), states
+                    made = in_place(states)
+                    assert rc == 0 and made, states
                     in_place_state.append(seconds)
-                    state_seconds.append(in_place(states)["seconds"])
+                    state_seconds.append(made["seconds"])
             node.put_site_pillar(SITE_TUNED)
             node.salt("state.sls_id", "devstack-local-conf", "devstack")
             figures["the same change by re-stack (devstack.stacked force=True)"], (rc, states) = timed(

@@ -6,8 +6,10 @@ Standard library only (``bin/configure`` uses it with the system's python3 befor
 
 from __future__ import annotations
 
+import grp
 import json
 import os
+import pwd
 import tempfile
 
 
@@ -35,6 +37,22 @@ def atomic_write(path: str, data: bytes, uid: int, gid: int, mode: int) -> None:
         except FileNotFoundError:
             pass
         raise
+
+
+def user_name(uid: int) -> str:
+    """A file owner's user name, its number when no user has it."""
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return str(uid)
+
+
+def group_name(gid: int) -> str:
+    """A file's group name, its number when no group has it."""
+    try:
+        return grp.getgrgid(gid).gr_name
+    except KeyError:
+        return str(gid)
 
 
 def write_text(path: str, text: str, mode: int = 0o600, uid: int | None = None, gid: int | None = None) -> None:

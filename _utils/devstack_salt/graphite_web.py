@@ -449,7 +449,7 @@ def database_file_fixes(path: str = DATABASE_FILE) -> dict[str, str]:
     except FileNotFoundError:
         return {}
     fixes = {}
-    owner = (_name(pwd.getpwuid, info.st_uid), _name(grp.getgrgid, info.st_gid))
+    owner = (files.user_name(info.st_uid), files.group_name(info.st_gid))
     if owner != (USER, USER):
         fixes["owner"] = f"{owner[0]}:{owner[1]} -> {USER}:{USER}"
     if info.st_mode & 0o7777 != 0o640:
@@ -461,14 +461,6 @@ def make_database_private(path: str = DATABASE_FILE) -> None:
     """The database's file owned by the web user, mode 0640."""
     os.chown(path, pwd.getpwnam(USER).pw_uid, grp.getgrnam(USER).gr_gid)
     os.chmod(path, 0o640)
-
-
-def _name(lookup, number: int) -> str:
-    """A user's or group's name (``pwd.getpwuid``, ``grp.getgrgid``), its number when unnamed."""
-    try:
-        return lookup(number)[0]
-    except KeyError:
-        return str(number)
 
 
 # --------------------------------------------------------------------------------------------

@@ -360,24 +360,10 @@ def plan_file(path: str, model: dict, uid: int, gid: int, mode: int) -> tuple[di
     if stat.S_IMODE(st.st_mode) != mode:
         changes["mode"] = {"old": f"{stat.S_IMODE(st.st_mode):04o}", "new": f"{mode:04o}"}
     if st.st_uid != uid:
-        changes["user"] = {"old": _user_name(st.st_uid), "new": _user_name(uid)}
+        changes["user"] = {"old": files.user_name(st.st_uid), "new": files.user_name(uid)}
     if st.st_gid != gid:
-        changes["group"] = {"old": _group_name(st.st_gid), "new": _group_name(gid)}
+        changes["group"] = {"old": files.group_name(st.st_gid), "new": files.group_name(gid)}
     return changes, rewrite
-
-
-def _user_name(uid: int) -> str:
-    try:
-        return pwd.getpwuid(uid).pw_name
-    except KeyError:
-        return str(uid)
-
-
-def _group_name(gid: int) -> str:
-    try:
-        return grp.getgrgid(gid).gr_name
-    except KeyError:
-        return str(gid)
 
 
 def import_yaml(model: dict, root: str = "devstack") -> str:
