@@ -17,9 +17,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from devstack_salt.errors import DevstackSaltError
+from devstack_salt.errors import ArgumentError
 from devstack_salt import contract
-from devstack_salt.faces import pillar_value
+from devstack_salt.faces import flag, pillar_value, shown
 from devstack_salt.mariadb_model import MASK, build
 from devstack_salt.mariadb_options import CONFIG_FILE, apply_options, known_options, plan_options
 from devstack_salt.mariadb_plan import PLANNERS
@@ -41,13 +41,14 @@ def _pillar(pillar_key: str) -> Any:
 
 
 def _model(pillar_key: str, check_options: bool = True) -> dict:
+    pillar = _pillar(pillar_key)
     known = known_options() if check_options else None
-    return build(_pillar(pillar_key) or {}, pillar_key, known)
+    return build({} if pillar is None else pillar, pillar_key, known)
 
 
-def _check_part(part: str) -> None:
-    if part not in PARTS:
-        raise DevstackSaltError(f"unknown part {part!r}: use config, secure, databases or users")
+def _check_part(part: Any) -> None:
+    if not isinstance(part, str) or part not in PARTS:
+        raise ArgumentError(f"part must be config, secure, databases or users, not {shown(part)}")
 
 
 def validate(pillar_key="database"):
@@ -86,8 +87,8 @@ def _socket() -> str:
 
 
 def _part(part, pillar_key, apply):
-    model = _model(pillar_key)
     _check_part(part)
+    model = _model(pillar_key)
     if part == "config":
         options = model["server"]["options"]
         return apply_options(CONFIG_FILE, options) if apply else plan_options(CONFIG_FILE, options)[0]
@@ -134,7 +135,8 @@ def devstack_settings(pillar_key="database", reveal=False):
 
         salt-call database_server.devstack_settings
     """
-    localrc = contract.devstack_database(_pillar(pillar_key) or {}, root=pillar_key)
+    reveal = flag(reveal, "reveal")
+    localrc = contract.devstack_database(_pillar(pillar_key), root=pillar_key)
     if not reveal:
         localrc["DATABASE_PASSWORD"] = MASK
     return {"localrc": localrc, "services": {contract.DEVSTACK_SERVICES["database"]: False}}

@@ -16,8 +16,9 @@ import os
 from typing import Any
 
 from devstack_salt import files, localconf, localconf_text, stack_runner
-from devstack_salt.errors import DevstackSaltError, LocalConfError
-from devstack_salt.faces import devstack_lookup, devstack_model, devstack_node, pillar_value, verdict
+from devstack_salt.errors import ArgumentError, DevstackSaltError, LocalConfError
+from devstack_salt.faces import (devstack_lookup, devstack_model, devstack_node, flag, pillar_key as checked_key,
+                                 pillar_value, verdict)
 
 __virtualname__ = "devstack"
 __func_alias__ = {"import_": "import"}
@@ -36,15 +37,6 @@ def _node(config: Any, pillar_key: str) -> tuple[dict, dict]:
 def _model(config: Any, pillar_key: str) -> dict:
     """The validated model of the pillar under ``pillar_key`` (or of ``config``)."""
     return devstack_model(__salt__, __opts__.get("id"), config, pillar_key)  # noqa: F821 - Salt dunders
-
-
-def _read(path: str) -> str:
-    """A local.conf to parse, as text."""
-    try:
-        with open(path, encoding="utf-8", errors="replace") as handle:
-            return handle.read()
-    except OSError as exc:
-        raise DevstackSaltError(f"cannot read {path}: {exc.strerror}") from None
 
 
 def validate(config=None, pillar_key="devstack"):
@@ -73,6 +65,7 @@ def render(config=None, pillar_key="devstack", reveal=False):
 
         salt-call devstack.render --out=newline_values_only
     """
+    reveal = flag(reveal, "reveal")
     model = _model(config, pillar_key)
     return localconf_text.render_model(model if reveal else localconf.mask_model(model))
 
@@ -90,7 +83,8 @@ def parse(path=None, text=None, reveal=False):
     """
     if (path is None) == (text is None):
         raise DevstackSaltError("give exactly one of path or text")
-    model, warnings = localconf_text.parse_text(_read(path) if path is not None else text)
+    reveal = flag(reveal, "reveal")
+    model, warnings = localconf_text.parse_text(localconf_text.read_file(path) if path is not None else text)
     return {"model": model if reveal else localconf.mask_model(model), "warnings": warnings}
 
 
@@ -109,7 +103,8 @@ def import_(path, dest=None, pillar_key="devstack", reveal=False):
 
         salt-call devstack.import /opt/stack/devstack/local.conf dest=devstack.sls
     """
-    model, warnings = localconf_text.parse_text(_read(path))
+    pillar_key, reveal = checked_key(pillar_key), flag(reveal, "reveal")
+    model, warnings = localconf_text.parse_text(localconf_text.read_file(path))
     if dest is not None:
         files.write_text(_import_target(dest), localconf_text.import_yaml(model, pillar_key), 0o600)
     text = localconf_text.import_yaml(model if reveal else localconf.mask_model(model), pillar_key)
@@ -126,12 +121,12 @@ IMPORT_DIR = "/var/lib/devstack-salt/imports"
 def _import_target(dest: Any) -> str:
     """``dest`` as a new file in the import folder: a remote caller names a file, never a path,
     and never one that exists (nothing is overwritten)."""
-    name = str(dest)
-    if not name or "/" in name or name in (".", ".."):
-        raise DevstackSaltError(f"dest must be a file name (written under {IMPORT_DIR}), not {name!r}")
+    if not isinstance(dest, str) or not dest or "/" in dest or "\0" in dest or dest in (".", "..") \
+            or len(dest.encode()) > 255:
+        raise ArgumentError(f"dest must be a file name (written under {IMPORT_DIR}), not {dest!r:.60}")
     folder = __opts__.get("devstack_salt_import_dir", IMPORT_DIR)  # noqa: F821 - Salt dunder
     os.makedirs(folder, mode=0o700, exist_ok=True)
-    target = os.path.join(folder, name)
+    target = os.path.join(folder, dest)
     if os.path.lexists(target):
         raise DevstackSaltError(f"{target} exists: give another dest (an import never overwrites a file)")
     return target
@@ -150,8 +145,9 @@ def explain(config=None, pillar_key="devstack", path=None):
         salt-call devstack.explain
         salt-call devstack.explain path=/opt/stack/devstack/local.conf
     """
+    pillar_key = checked_key(pillar_key)
     if path is not None:
-        model, warnings = localconf_text.parse_text(_read(path))
+        model, warnings = localconf_text.parse_text(localconf_text.read_file(path))
         problems = localconf.check(model, path)
     else:
         raw = pillar_value(__salt__["pillar.get"], pillar_key, LocalConfError) if config is None else config  # noqa: F821
@@ -183,7 +179,8 @@ def diff(path, config=None, pillar_key="devstack"):
         salt-call devstack.diff /opt/stack/devstack/local.conf
     """
     model = _model(config, pillar_key)
-    old = localconf_text.parse_text(_read(path))[0] if os.path.exists(path) else None
+    text = localconf_text.read_file(path, missing_ok=True)
+    old = localconf_text.parse_text(text)[0] if text is not None else None
     return localconf.semantic_diff(old, model)
 
 
@@ -224,10 +221,11 @@ def stack_plan(force=False, config=None, pillar_key="devstack"):
 
         salt-call devstack.stack_plan
     """
+    force = flag(force, "force")
     cfg, model = _node(config, pillar_key)
     if not cfg["stack"]:
         return {"enabled": False, "needed": False, "action": "none", "reasons": []}
-    change = stack_runner.change_plan(cfg, model, bool(force))
+    change = stack_runner.change_plan(cfg, model, force)
     plan = {"enabled": True, "needed": change["action"] != "none", "action": change["action"],
             "reasons": change["reasons"]}
     if change["action"] == "in-place":
@@ -251,8 +249,9 @@ def stack(force=False, pillar_key="devstack"):
         salt-call devstack.stack
         salt-call devstack.stack force=True
     """
+    force = flag(force, "force")
     cfg, model = _node(None, pillar_key)
-    return stack_runner.stack_node(cfg, model, bool(force))
+    return stack_runner.stack_node(cfg, model, force)
 
 
 def unstack(clean=False, pillar_key="devstack"):
@@ -266,8 +265,9 @@ def unstack(clean=False, pillar_key="devstack"):
         salt-call devstack.unstack
         salt-call devstack.unstack clean=True
     """
+    clean = flag(clean, "clean")
     cfg, model = _node(None, pillar_key)
-    return stack_runner.unstack_node(cfg, model, bool(clean))
+    return stack_runner.unstack_node(cfg, model, clean)
 
 
 def status(config=None, pillar_key="devstack"):
@@ -302,3 +302,4 @@ def write(pillar_key="devstack"):
     cfg, model = _node(None, pillar_key)
     uid, gid = localconf_text.owner_ids(cfg["user"], None)
     return localconf_text.write_file(cfg["local_conf"], model, uid, gid, 0o600)
+

@@ -20,8 +20,8 @@ from __future__ import annotations
 from typing import Any
 
 from devstack_salt import contract
-from devstack_salt.errors import BrokerError, DevstackSaltError
-from devstack_salt.faces import pillar_value, verdict
+from devstack_salt.errors import ArgumentError, BrokerError
+from devstack_salt.faces import flag, pillar_key as checked_key, pillar_value, shown, verdict
 from devstack_salt.rabbitmq_config import RENDERERS
 from devstack_salt.rabbitmq_model import HIDDEN, normalize
 from devstack_salt.rabbitmq_plan import plan
@@ -41,7 +41,7 @@ def _pillar(pillar_key: str) -> Any:
 
 
 def _model(config: Any, pillar_key: str) -> dict:
-    return normalize(_pillar(pillar_key) if config is None else config, pillar_key)
+    return normalize(_pillar(pillar_key) if config is None else config, checked_key(pillar_key))
 
 
 def _node() -> str | None:
@@ -76,10 +76,9 @@ def render(name="rabbitmq.conf", config=None, pillar_key="broker"):
 
         salt-call message_broker.render rabbitmq.conf
     """
-    model = _model(config, pillar_key)
-    if name not in RENDERERS:
-        raise DevstackSaltError(f"unknown file {name!r}; known: {', '.join(RENDERERS)}")
-    return RENDERERS[name](model)
+    if not isinstance(name, str) or name not in RENDERERS:
+        raise ArgumentError(f"name must be one of {', '.join(RENDERERS)}, not {shown(name)}")
+    return RENDERERS[name](_model(config, pillar_key))
 
 
 def diff(config=None, pillar_key="broker"):
@@ -111,7 +110,7 @@ def apply(pillar_key="broker", test=False):  # noqa: A001 - Salt function name
 
         salt-call message_broker.apply test=True
     """
-    return converge(_model(None, pillar_key), test=bool(test), node=_node())
+    return converge(_model(None, pillar_key), test=flag(test, "test"), node=_node())
 
 
 def current(config=None, pillar_key="broker"):
@@ -141,7 +140,8 @@ def devstack_settings(pillar_key="broker", node_key="devstack:broker", reveal=Fa
 
         salt-call message_broker.devstack_settings
     """
-    node = __salt__["pillar.get"](node_key, None, unmask=True)  # noqa: F821 - Salt dunder
+    reveal = flag(reveal, "reveal")
+    node = pillar_value(__salt__["pillar.get"], node_key, argument="node_key")  # noqa: F821 - Salt dunder
     host = node.get("host") if isinstance(node, dict) else None
     settings = contract.devstack_broker(_pillar(pillar_key), host, pillar_key)
     if not reveal:
@@ -162,6 +162,7 @@ def pid_file(test=False):
 
         salt-call message_broker.pid_file
     """
+    test = flag(test, "test")
     change = pid_file_plan(PID_FILE)
     if change and not test:
         write_pid_file(PID_FILE, change["new"])

@@ -35,6 +35,7 @@ from devstack_salt.carbon import pillar_section, render_carbon_conf, render_stor
 from devstack_salt.collectd import (DEFAULT_PLUGINS, PLUGIN_DIR, carbon_target, has_secret, mask_secrets,
                                     merge_role_plugins, plugin_packages, render_collectd_conf, role_plugins)
 from devstack_salt.errors import DevstackSaltError, MonitoringError
+from devstack_salt.faces import flag, number
 
 __virtualname__ = "monitoring"
 
@@ -97,7 +98,7 @@ def collectd_conf(config=None, reveal=False):
         salt-call monitoring.collectd_conf --out=newline_values_only
     """
     config = _collectd_config() if config is None else config
-    return render_collectd_conf(config if reveal else mask_secrets(config), plugin_dir=PLUGIN_DIR)
+    return render_collectd_conf(config if flag(reveal, "reveal") else mask_secrets(config), plugin_dir=PLUGIN_DIR)
 
 
 def collectd_has_secret(config=None):
@@ -110,7 +111,7 @@ def collectd_has_secret(config=None):
 
         salt-call monitoring.collectd_has_secret
     """
-    return has_secret(_collectd_config() if config is None else config)
+    return has_secret(_collectd_config() if config is None else pillar_section(config, "collectd"))
 
 
 def collectd_packages(config=None):
@@ -156,7 +157,8 @@ def send_metrics(metrics, timeout=5):
     """
     Send ``{path: value}`` now to the carbon this node's collectd writes to
     (``monitoring:collectd:carbon_host`` and ``carbon_port``; the carbon node from the mine when
-    the host is not set). Returns the number of lines sent.
+    the host is not set), waiting at most ``timeout`` seconds (0.1 to 300). Returns the number
+    of lines sent.
 
     CLI Example:
 
@@ -164,6 +166,7 @@ def send_metrics(metrics, timeout=5):
 
         salt-call monitoring.send_metrics '{"devstack_salt.selftest": 1}'
     """
+    timeout = number(timeout, "timeout", 0.1, 300)
     host, port = carbon_target(_collectd_settings())
     if not isinstance(metrics, dict):
         raise DevstackSaltError("metrics must be a mapping of metric path to number, e.g. '{\"a.b\": 1}'")
@@ -224,6 +227,7 @@ def dashboards(states=False):
 
         salt-call monitoring.dashboards
     """
+    states = flag(states, "states")
     model = _web()
     if not model["enabled"]:
         return {}
@@ -289,7 +293,7 @@ def react_threshold(tag, data):
 
         salt-call monitoring.react_threshold tag=manual data='{"threshold": "root_disk_full", "crossing": 1}'
     """
-    name = (data or {}).get("threshold")
+    name = _reactions.event_data(data).get("threshold")
     spec = __salt__["pillar.get"](f"monitoring:thresholds:{name}", None, unmask=True)  # noqa: F821
     return _reactions.react_threshold(tag, data, _reaction_settings(), spec, __salt__,  # noqa: F821
                                       _state_running, time.time())
@@ -301,7 +305,7 @@ def beacons_loaded(timeout=10):
     (``beacons:``). A minion connected to a master runs the beacons of its in-memory pillar,
     which a state run does not refresh; ``saltutil.refresh_pillar`` reloads them. Returns
     ``{"daemon": bool, "differ": [beacon names]}``; ``daemon`` is False when no salt-minion
-    daemon answered within ``timeout`` seconds (nothing runs beacons then).
+    daemon answered within ``timeout`` seconds (0.1 to 300; nothing runs beacons then).
 
     CLI Example:
 
@@ -309,6 +313,7 @@ def beacons_loaded(timeout=10):
 
         salt node1 monitoring.beacons_loaded
     """
+    timeout = number(timeout, "timeout", 0.1, 300)
     wanted = __salt__["pillar.items"](unmask=True).get("beacons") or {}  # noqa: F821
     loaded = __salt__["beacons.list"](  # noqa: F821
         return_yaml=False, include_opts=False, include_pillar=True, timeout=timeout)
@@ -335,7 +340,8 @@ def alert(message):
 
 def reactions(last=20):
     """
-    The most recent reactions (what the reactor did and the event that caused it).
+    The ``last`` (0 to 10000) most recent reactions (what the reactor did and the event that
+    caused it).
 
     CLI Example:
 
@@ -343,4 +349,4 @@ def reactions(last=20):
 
         salt-call monitoring.reactions last=5
     """
-    return _reactions.recent(int(last))
+    return _reactions.recent(number(last, "last", 0, 10000, integer=True))

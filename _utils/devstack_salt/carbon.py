@@ -51,20 +51,26 @@ DEFAULT_SCHEMAS = [
 ]
 
 
-def pillar_section(value: Any, name: str) -> dict:
-    """``monitoring:<name>`` as a mapping ({} when unset); MonitoringError when it is not one."""
+def section(value: Any, root: str) -> dict:
+    """The section of the monitoring pillar at ``root`` (or what a caller hands in as ``config``
+    for it) as a mapping ({} when unset); MonitoringError naming ``root`` when it is not one."""
     if value is None:
         return {}
     if not isinstance(value, dict):
-        raise MonitoringError([f"monitoring:{name} must be a mapping (got {type(value).__name__}); see README.md, "
+        raise MonitoringError([f"{root} must be a mapping (got {type(value).__name__}); see README.md, "
                                "Monitoring role"])
     return value
+
+
+def pillar_section(value: Any, name: str) -> dict:
+    """``monitoring:<name>`` as a mapping ({} when unset); MonitoringError when it is not one."""
+    return section(value, f"monitoring:{name}")
 
 
 def carbon_settings(config: dict, root: str = "monitoring:carbon") -> dict[str, dict[str, str]]:
     """The carbon.conf sections for the pillar, Debian's defaults underneath."""
     errors: list[str] = []
-    config = config or {}
+    config = section(config, root)
     address = config.get("address", "127.0.0.1")
     if not isinstance(address, str) or not ADDRESS_RE.match(address):
         errors.append(f"{root}:address must be an address to listen on")
@@ -124,7 +130,7 @@ def render_carbon_conf(config: dict, root: str = "monitoring:carbon") -> str:
 def render_storage_schemas(config: dict, root: str = "monitoring:carbon") -> str:
     """storage-schemas.conf: retention rules in pillar order (carbon uses the first match)."""
     errors: list[str] = []
-    schemas = (config or {}).get("schemas", DEFAULT_SCHEMAS)
+    schemas = section(config, root).get("schemas", DEFAULT_SCHEMAS)
     if not isinstance(schemas, list) or not schemas:
         raise MonitoringError([f"{root}:schemas must be a non-empty list of {{name, pattern, retentions}}"])
     lines = ["# storage-schemas.conf, written by Salt from the monitoring pillar. First match wins."]

@@ -10,7 +10,7 @@ import os
 import re
 from typing import Any
 
-from .carbon import ADDRESS_RE, METRIC_PART_RE
+from .carbon import ADDRESS_RE, METRIC_PART_RE, section
 from . import contract
 from .errors import MonitoringError, PillarError
 from .localconf import MASK
@@ -130,7 +130,7 @@ def _carbon_target(config: dict, root: str, errors: list[str]) -> tuple[Any, Any
 def carbon_target(config: dict, root: str = "monitoring:collectd") -> tuple[str, int]:
     """(host, port) of the carbon collectd writes to; MonitoringError naming the key otherwise."""
     errors: list[str] = []
-    target = _carbon_target(config or {}, root, errors)
+    target = _carbon_target(section(config, root), root, errors)
     if errors:
         raise MonitoringError(errors)
     return target
@@ -144,7 +144,7 @@ def render_collectd_conf(config: dict, root: str = "monitoring:collectd", plugin
     exist there: collectd itself would only log the failure and run without it.
     """
     errors: list[str] = []
-    config = config or {}
+    config = section(config, root)
     interval = config.get("interval", 10)
     if isinstance(interval, bool) or not isinstance(interval, (int, float)) or interval <= 0:
         errors.append(f"{root}:interval must be a number of seconds greater than 0")
@@ -172,7 +172,7 @@ def render_collectd_conf(config: dict, root: str = "monitoring:collectd", plugin
         '  File "/var/log/collectd.log"',
         "</Plugin>",
     ]
-    for name in sorted(plugins):
+    for name in sorted(plugins, key=str):  # a YAML key may be a number
         options = plugins[name]
         where = f"{root}:plugins:{name}"
         if not PLUGIN_RE.match(str(name)):
@@ -303,11 +303,14 @@ def role_plugins(settings: Any, roles: Any, database: Any, broker: Any,
 def plugin_packages(config: dict, root: str = "monitoring:collectd") -> list[str]:
     """The Debian packages the configured plugins need beside collectd-core, plus the pillar's
     ``packages`` list, sorted and without repeats."""
-    extra = (config or {}).get("packages", [])
+    config = section(config, root)
+    extra = config.get("packages", [])
     if not isinstance(extra, list) or not all(isinstance(p, str) and re.fullmatch(r"[a-z0-9][a-z0-9+.-]+", p)
                                               for p in extra):
         raise MonitoringError([f"{root}:packages must be a list of Debian package names"])
-    plugins = (config or {}).get("plugins", DEFAULT_PLUGINS) or {}
+    plugins = config.get("plugins", DEFAULT_PLUGINS)
+    if not isinstance(plugins, dict):  # as render_collectd_conf says
+        raise MonitoringError([f"{root}:plugins must be a mapping of plugin name to its options"])
     needed = set(extra)
     for name in plugins:
         needed.update(PLUGIN_PACKAGES.get(str(name), []))

@@ -15,6 +15,11 @@ class DevstackSaltError(CommandExecutionError):
     """Base class of this project's errors."""
 
 
+class ArgumentError(DevstackSaltError):
+    """An argument a caller gave a published function is wrong (its type or value); the message
+    names the argument and what it must be. Raised before anything is read or changed."""
+
+
 class PillarError(DevstackSaltError):
     """Invalid pillar: ``errors`` lists every problem, each naming its pillar path. Raised before
     anything on the host changed."""

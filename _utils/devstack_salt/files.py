@@ -1,15 +1,18 @@
 """
-Every file this project writes: whole or not at all, owner and mode set before the first byte.
+Every file this project writes: whole or not at all, owner and mode set before the first byte;
+and a file a caller names, read without ever waiting.
 
 Standard library only (``bin/configure`` uses it with the system's python3 before Salt exists).
 """
 
 from __future__ import annotations
 
+import errno
 import grp
 import json
 import os
 import pwd
+import stat
 import tempfile
 
 
@@ -69,6 +72,20 @@ def read_json(path: str) -> dict | None:
     except (OSError, ValueError):
         return None
     return data if isinstance(data, dict) else None
+
+
+def read_regular(path: str, limit: int) -> bytes:
+    """The content of the regular file at ``path``, of at most ``limit`` bytes. OSError (its
+    ``strerror`` says why) for anything else: a FIFO opens at once (O_NONBLOCK) and is refused
+    like a device or a folder, so a read never waits for a writer or reads without end."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY)
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode) or info.st_size > limit:
+        os.close(fd)
+        why = f"larger than {limit} bytes" if stat.S_ISREG(info.st_mode) else "not a regular file"
+        raise OSError(errno.EINVAL, why, path)
+    with os.fdopen(fd, "rb") as handle:
+        return handle.read(limit)
 
 
 def write_json(path: str, data: dict, mode: int = 0o600) -> None:

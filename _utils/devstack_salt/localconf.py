@@ -125,7 +125,8 @@ def topo_order(nodes: Iterable[str], deps: dict[str, Iterable[str]]) -> list[str
     A depth-first post-order walk: taking nodes in name order, each node's dependencies are
     placed (recursively, also in name order) just before it. Unlike a pre-order walk (DevStack's
     Ansible module), a chain A -> B -> C comes out C, B, A. The result depends only on the graph,
-    never on dict or hash order. Raises ValueError naming the cycle ("a -> b -> a").
+    never on dict or hash order. Raises ValueError naming the cycle ("a -> b -> a"; a node that
+    depends on itself is the cycle "a -> a").
     """
     ordered = sorted(nodes)
     node_set = set(ordered)
@@ -143,7 +144,7 @@ def topo_order(nodes: Iterable[str], deps: dict[str, Iterable[str]]) -> list[str
         on_path = {root}
         while path:
             for dep in pending[-1]:
-                if dep == path[-1] or dep in done or dep not in node_set:
+                if dep in done or dep not in node_set:
                     continue
                 if dep in on_path:
                     raise ValueError(" -> ".join(path[path.index(dep):] + [dep]))
@@ -450,8 +451,14 @@ def effective_services(model: dict) -> list[str]:
 
 
 def variable_order(localrc: dict) -> list[str]:
-    """Variables in an order where each is assigned after every variable it references."""
-    deps = {name: value_refs(value) for name, value in localrc.items() if isinstance(value, dict)}
+    """Variables in an order where each is assigned after every variable it references.
+
+    A variable's reference to itself orders nothing: bash reads the value it had before the
+    assignment (``PATH=${PATH}:/x``, an early variable's default). That is valid for the early
+    variables only; :func:`check` reports any other as "refers to itself", not as a cycle.
+    """
+    deps = {name: [ref for ref in value_refs(value) if ref != name]
+            for name, value in localrc.items() if isinstance(value, dict)}
     return topo_order(localrc, deps)
 
 

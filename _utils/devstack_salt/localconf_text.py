@@ -1,7 +1,7 @@
 """
 The text of local.conf and the file holding it: a model rendered as local.conf, any local.conf
-(hand-written ones included) parsed back the way DevStack reads it, a model as pillar YAML, and
-the plan and write of the file (content, owner, mode) with masked changes.
+(hand-written ones included) read and parsed back the way DevStack reads it, a model as pillar
+YAML, and the plan and write of the file (content, owner, mode) with masked changes.
 
 ``parse_text(render_model(m))`` gives ``m`` back. The model itself is
 :mod:`devstack_salt.localconf`; every write goes through :mod:`devstack_salt.files`.
@@ -20,7 +20,7 @@ import yaml
 
 from . import files
 from .devstack_facts import OPTION_RE, PHASES, SECTION_RE
-from .errors import LocalConfError, ParseError
+from .errors import ArgumentError, DevstackSaltError, LocalConfError, ParseError
 from .localconf import plugin_order, semantic_diff, value_from_parts, variable_order
 from .shell import NAME_PATTERN, config_value_problem, config_value_text, shell_quote, shell_value, shell_words, template_parts
 
@@ -29,6 +29,8 @@ HEADER_COMMENT = (
     "# Edits here are overwritten on the next apply: change the pillar instead.\n"
 )
 _HEADER_RE = re.compile(r"\[\[.+\|.*\]\]")
+#: The largest local.conf :func:`read_file` reads (DevStack's own are a few kilobytes).
+MAX_FILE_SIZE = 4 * 2**20
 
 
 def render_model(model: dict) -> str:
@@ -66,11 +68,28 @@ def render_model(model: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def read_file(path: Any, missing_ok: bool = False) -> str | None:
+    """The text of the local.conf at ``path`` (a caller's argument), or None when there is no
+    such file and ``missing_ok``. Only a regular file of at most MAX_FILE_SIZE bytes is read
+    (:func:`devstack_salt.files.read_regular`): a FIFO, a device or a folder is an error, never
+    a wait without end."""
+    if not isinstance(path, str) or not path or "\0" in path:
+        raise ArgumentError(f"path must be the path of a local.conf file, not {path!r:.60}")
+    try:
+        return files.read_regular(path, MAX_FILE_SIZE).decode("utf-8", errors="replace")
+    except OSError as exc:
+        if missing_ok and isinstance(exc, FileNotFoundError):
+            return None
+        raise DevstackSaltError(f"cannot read {path}: {exc.strerror}") from None
+
+
 def parse_text(text: str) -> tuple[dict, list[str]]:
     """Parse local.conf text the way DevStack reads it; return (model, warnings).
 
     Raises ParseError for content the model cannot represent (e.g. arbitrary shell code).
     """
+    if not isinstance(text, str):
+        raise ParseError([f"text must be the text of a local.conf (a string), not {type(text).__name__}"])
     if "\r" in text:
         raise ParseError([
             "the file has CR (Windows) line endings: DevStack would not recognise its [[local|localrc]] "

@@ -16,6 +16,7 @@ import time
 from typing import Any, Callable, Mapping
 
 from . import files
+from .errors import ArgumentError
 
 REACTIONS_DIR = "/var/lib/devstack-salt/reactions"
 REACTIONS_LOG = "/var/lib/devstack-salt/reactions.jsonl"
@@ -70,7 +71,7 @@ def recent(last: int = 20, path: str = REACTIONS_LOG) -> list[dict]:
             lines = handle.readlines()
     except FileNotFoundError:
         return []
-    return [json.loads(line) for line in lines[-int(last):]]
+    return [json.loads(line) for line in lines[-last:]] if last > 0 else []
 
 
 def alert(message: str, path: str = ALERTS_LOG) -> bool:
@@ -79,18 +80,30 @@ def alert(message: str, path: str = ALERTS_LOG) -> bool:
     return True
 
 
+def event_data(data: Any) -> dict:
+    """The event a reaction answers (``data``, as the reactor passes it: a mapping; None is an
+    empty one); ArgumentError when a caller gives anything else."""
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ArgumentError(f"data must be the event that a beacon sent (a mapping), not a {type(data).__name__}")
+    return data
+
+
 def react_service(tag: str, data: Any, config: dict, is_running: Callable[[str], Any],
                   start: Callable[[str], Any], state_running: Callable[[], bool], now: float,
                   directory: str = REACTIONS_DIR, log: str = REACTIONS_LOG) -> dict:
     """Start the service a beacon reported as not running, through the brakes; ``config`` is
     :func:`settings`. Returns why nothing was done, or the recorded reaction."""
-    service = (data or {}).get("service_name")
+    data = event_data(data)
+    service = data.get("service_name")
     # With a master, pillar beacons run whatever reactions:enabled says: the switch is kept here.
     if not config["enabled"]:
         return {"action": None, "reason": "monitoring:reactions:enabled is false"}
     if service not in config["services"]:
         return {"action": None, "reason": f"{service} is not in monitoring:reactions:services"}
-    if ((data or {}).get(service) or {}).get("running"):
+    status = data.get(service)
+    if isinstance(status, dict) and status.get("running"):
         return {"action": None, "reason": f"{service} is running"}
     # The event may predate a restart (the beacon repeats it while the daemon is down, a master
     # relays it): look again before acting.
@@ -110,7 +123,7 @@ def react_threshold(tag: str, data: Any, config: dict, spec: Any, functions: Map
     """Run a tripped threshold's action (``spec`` is ``monitoring:thresholds:<name>``, its action
     a function of ``functions``) once per crossing, through the brakes. Returns why nothing was
     done, or the recorded reaction (an action that fails is recorded, never retried in a loop)."""
-    data = data or {}
+    data = event_data(data)
     name = data.get("threshold")
     if not config["enabled"]:
         return {"action": None, "reason": "monitoring:reactions:enabled is false"}

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import socket
 import subprocess
 import sys
@@ -17,36 +16,12 @@ import salt.loader
 
 from common import free_port
 from project import PROJECT, configure, load_source
-
-EXECUTION_MODULES = ("devstack", "database_server", "message_broker", "monitoring", "topology")
-STATE_MODULES = ("devstack", "database_server", "message_broker", "monitoring")
+from salt_api import EXECUTION_MODULES, STATE_MODULES, documented, published
 
 #: Helpers that once were callable by anyone allowed ``devstack.*`` or ``message_broker.*``.
 INTERNALS = ("devstack.run_script", "devstack.write_json", "devstack.shell_quote", "message_broker.run_cli",
              "message_broker.converge", "message_broker.pid_file_plan", "database_server.connect",
              "database_server.apply_part", "monitoring.record", "monitoring.brake", "monitoring.send_plaintext")
-
-
-def documented(kind: str) -> dict[str, set[str]]:
-    """README.md's "Salt API" table: ``| kind | `module` | `fun`, `fun` ... |`` rows."""
-    with open(os.path.join(PROJECT, "README.md"), encoding="utf-8") as handle:
-        text = handle.read()
-    section = text.split("\n## Salt API\n", 1)[1].split("\n## ", 1)[0]
-    table: dict[str, set[str]] = {}
-    for row in section.splitlines():
-        cells = [cell.strip() for cell in row.strip().strip("|").split("|")]
-        if len(cells) == 3 and cells[0] == kind:
-            table[cells[1].strip("`")] = set(re.findall(r"`([a-z_]+)`", cells[2]))
-    return table
-
-
-def published(loader, module: str, known: str) -> dict[str, object]:
-    """The functions Salt's loader publishes for ``module``, found by loading that module only
-    (through one of its functions, ``known``): loading every module would load Salt's mysql
-    module, which re-imports PyMySQL's error classes for the whole test process."""
-    assert loader._load(f"{module}.{known}")  # noqa: SLF001 - load one module, not all
-    return {name.split(".", 1)[1]: loader[name] for name in list(loader._dict)  # noqa: SLF001
-            if name.split(".", 1)[0] == module}
 
 
 @pytest.mark.parametrize("module", EXECUTION_MODULES)
@@ -110,6 +85,13 @@ def test_a_documented_function_answers_through_salt_call(salt_call):
     proc = salt_call("devstack.render", "config={disable_all_services: true, services: {dstat: true}}")
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "enable_service dstat" in json.loads(proc.stdout)["local"]
+
+
+def test_a_wrong_argument_is_an_error_saying_so_never_a_traceback(salt_call):
+    proc = salt_call("monitoring.collectd_conf", "config=a string")
+    assert proc.returncode != 0
+    assert "monitoring:collectd must be a mapping (got str)" in proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stdout + proc.stderr
 
 
 @pytest.mark.parametrize("internal", INTERNALS)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 
@@ -71,6 +72,31 @@ def test_plugin_requirement_cycle_and_missing_requirement_are_errors():
     errors = errors_of(pillar)
     assert any("requirement cycle a -> b -> a" in e for e in errors), errors
     assert any("devstack:plugins:c:requires names ghost, which is not in devstack:plugins" in e for e in errors)
+
+
+def test_a_plugin_that_requires_itself_is_a_requirement_cycle():
+    errors = errors_of(dict(SMALL, plugins={"a": {"url": "u://a", "requires": ["a"]}}))
+    assert "devstack:plugins have a requirement cycle a -> a; remove one of these requires" in errors, errors
+
+
+def test_an_ordering_names_a_node_that_depends_on_itself_as_a_cycle():
+    with pytest.raises(ValueError, match=r"^a -> a$"):
+        localconf.topo_order(["a", "b"], {"a": ["a"], "b": ["a"]})
+
+
+def test_a_variable_that_refers_to_itself_is_one_error_saying_so_not_a_cycle():
+    # Bash reads the value from before the assignment: not an order between assignments (no
+    # cycle), but nothing DevStack defines before localrc, so an error of its own.
+    for value in ({"ref": "A"}, {"expand": "${A}x"}):
+        errors = errors_of(with_localrc(A=value))
+        assert [e for e in errors if "localrc:A " in e or "cycle" in e] == ["devstack:localrc:A refers to itself"], errors
+
+
+def test_an_early_variable_may_extend_itself():
+    model = localconf.build(with_localrc(PATH={"expand": "${PATH}:/opt/bin"}))
+    assert "PATH" in localconf.variable_order(model["localrc"])
+    assert localconf.explain_model(model)["variables_in_order"][2] == "PATH"
+    assert 'PATH="${PATH}:/opt/bin"\n' in localconf_text.render_model(model)
 
 
 def test_render_is_identical_whatever_the_hash_seed():
@@ -327,6 +353,12 @@ def test_parse_errors_never_quote_the_line(text):
     assert "line 2" in str(info.value) and "Hidden42" not in str(info.value)
 
 
+@pytest.mark.parametrize("text", [None, 7, ["[[local|localrc]]"], {"a": 1}])
+def test_text_to_parse_that_is_not_text_is_an_error_saying_so(text):
+    with pytest.raises(ParseError, match="text must be the text of a local.conf"):
+        localconf_text.parse_text(text)
+
+
 def test_import_yields_pillar_that_builds_the_same_model():
     model, _ = localconf_text.parse_text(HAND_WRITTEN)
     pillar = yaml.safe_load(localconf_text.import_yaml(model))["devstack"]
@@ -381,6 +413,25 @@ def test_modes(mode, expected):
 def test_bad_mode_is_an_error():
     with pytest.raises(LocalConfError):
         localconf_text.parse_mode(384)
+
+
+def test_a_local_conf_to_read_is_a_regular_file_and_never_a_wait(tmp_path):
+    from devstack_salt.errors import ArgumentError, DevstackSaltError
+
+    (tmp_path / "local.conf").write_text(HAND_WRITTEN)
+    assert localconf_text.read_file(str(tmp_path / "local.conf")) == HAND_WRITTEN
+    assert localconf_text.read_file(str(tmp_path / "missing"), missing_ok=True) is None
+    os.mkfifo(tmp_path / "fifo")  # nothing writes to it: an open without O_NONBLOCK would wait forever
+    (tmp_path / "big").write_bytes(b"#" * (localconf_text.MAX_FILE_SIZE + 1))
+    for path, why in ((tmp_path / "fifo", "not a regular file"), ("/dev/zero", "not a regular file"),
+                      (tmp_path, "not a regular file"), (tmp_path / "missing", "No such file or directory"),
+                      (tmp_path / "big", "larger than")):
+        with pytest.raises(DevstackSaltError, match=f"cannot read {re.escape(str(path))}: {why}"):
+            localconf_text.read_file(str(path))
+    # A number would be a file descriptor to open(): the minion's own stdin, closed after reading.
+    for path in (0, True, None, "", "a\0b", ["local.conf"]):
+        with pytest.raises(ArgumentError, match="path must be the path of a local.conf file"):
+            localconf_text.read_file(path)
 
 
 # ---- the role's settings -------------------------------------------------------------------

@@ -42,6 +42,31 @@ def test_bad_collectd_pillar_names_the_key(config, path):
     assert any(e.startswith(path) for e in info.value.errors), info.value.errors
 
 
+@pytest.mark.parametrize("function, root", [
+    (collectd.render_collectd_conf, "monitoring:collectd"), (collectd.plugin_packages, "monitoring:collectd"),
+    (collectd.carbon_target, "monitoring:collectd"), (carbon.render_carbon_conf, "monitoring:carbon"),
+    (carbon.render_storage_schemas, "monitoring:carbon"), (carbon.whisper_dir, "monitoring:carbon"),
+])
+@pytest.mark.parametrize("config", ["a string", 7, ["a"], True, 0, ""])
+def test_a_section_that_is_not_a_mapping_is_the_error_the_pillar_gets(function, root, config):
+    """What ``monitoring.collectd_conf config=...`` and its kin hand over: the same error as the
+    monitoring SLS gets from that section in pillar (carbon.pillar_section), never a traceback."""
+    with pytest.raises(MonitoringError) as info:
+        function(config)
+    with pytest.raises(MonitoringError) as from_pillar:
+        carbon.pillar_section(config, root.split(":")[1])
+    assert info.value.errors == from_pillar.value.errors == [
+        f"{root} must be a mapping (got {type(config).__name__}); see README.md, Monitoring role"]
+
+
+def test_a_plugin_named_by_a_number_is_an_error_naming_it():
+    with pytest.raises(MonitoringError) as info:
+        collectd.render_collectd_conf({"plugins": {0: None, "df": {}}})
+    assert info.value.errors == ["monitoring:collectd:plugins:0: a plugin name is lower-case letters, digits and '_'"]
+    with pytest.raises(MonitoringError, match="monitoring:collectd:plugins must be a mapping"):
+        collectd.plugin_packages({"plugins": 5})
+
+
 def test_secrets_are_detected_for_hiding_the_diff():
     assert collectd.has_secret({"plugins": {"mysql": {"Database x": {"Password": "p"}}}})
     assert not collectd.has_secret({"plugins": {"cpu": {}}})
@@ -231,6 +256,35 @@ def test_a_stopped_service_is_started_once_per_min_interval(tmp_path):
     assert [entry["action"] for entry in reactions.recent(5, str(tmp_path / "log.jsonl"))] == ["service.start collectd"] * 2
     off = reactions.settings({})
     assert reactions.react_service("t", {"service_name": "collectd"}, off, bool, started.append, bool, 0)["action"] is None
+
+
+@pytest.mark.parametrize("data", ["a string", ["service_name"], 3])
+def test_a_reaction_to_an_event_that_is_not_a_mapping_is_an_error_before_anything_happens(tmp_path, data):
+    from devstack_salt import reactions
+    from devstack_salt.errors import ArgumentError
+
+    config = reactions.settings({"enabled": True, "min_interval": 0, "services": ["collectd"]})
+    never = lambda *args: pytest.fail("a reaction acted on a malformed event")  # noqa: E731
+    with pytest.raises(ArgumentError, match="data must be the event that a beacon sent"):
+        reactions.react_service("t", data, config, never, never, lambda: False, 0, str(tmp_path / "s"), str(tmp_path / "l"))
+    with pytest.raises(ArgumentError, match="data must be the event that a beacon sent"):
+        reactions.react_threshold("t", data, config, {"action": {"function": "f"}}, {"f": never}, lambda: False, 0,
+                                  str(tmp_path / "s"), str(tmp_path / "l"))
+    assert not (tmp_path / "l").exists()
+    # A service's status in the event that is not a mapping: the service is looked at again.
+    started = []
+    reactions.react_service("t", {"service_name": "collectd", "collectd": "down"}, config, lambda name: bool(started),
+                            started.append, lambda: False, 0, str(tmp_path / "s"), str(tmp_path / "l"))
+    assert started == ["collectd"]
+
+
+def test_the_last_reactions_are_as_many_as_asked(tmp_path):
+    from devstack_salt import reactions
+
+    log = str(tmp_path / "log.jsonl")
+    for number in range(3):
+        reactions.record({"n": number}, log)
+    assert [reactions.recent(last, log) for last in (0, 2, 5)] == [[], [{"n": 1}, {"n": 2}], [{"n": 0}, {"n": 1}, {"n": 2}]]
 
 
 def test_a_threshold_action_runs_once_per_crossing(tmp_path):

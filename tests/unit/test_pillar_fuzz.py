@@ -2,99 +2,29 @@
 
 Each test starts from a valid pillar of its root (the project's own, secrets filled in) and
 puts a hypothesis-generated YAML value (None, booleans, numbers, strings, lists, mappings with
-odd keys) at a random path, existing or new. The functions the modules and states use to
+odd keys) at a random path, existing or new: pillar_values.py, which the fuzz of the published
+API shares. The functions the modules and states use to
 validate must then succeed or raise their error class, every error naming a pillar path; any
 other exception is a traceback a user would see, and fails the test.
 """
 
 from __future__ import annotations
 
-import copy
 import os
-import re
 
-import yaml
 from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
-
-from project import PROJECT
 
 from devstack_salt import carbon as carbon_files, contract, collectd as collectd_files, graphite_dashboards, graphite_web, localconf, localconf_text, mariadb_model, rabbitmq_config, rabbitmq_model
 from devstack_salt.errors import BrokerError, DatabasePillarError, LocalConfError, MonitoringError
+from pillar_values import BROKER, DATABASE, DEVSTACK, MONITORING, PATH_RE, mutated
 
-PATH_RE = re.compile(r"(devstack|database|broker|monitoring|roles)(:|\b)")
 FUZZ = settings(max_examples=int(os.environ.get("PILLAR_FUZZ_EXAMPLES", "300")), deadline=None, suppress_health_check=[HealthCheck.too_slow])
-
-scalars = st.one_of(
-    st.none(), st.booleans(), st.integers(-2**40, 2**40), st.floats(allow_nan=True, allow_infinity=True),
-    st.text(max_size=12), st.sampled_from(["", "a string", "a\nb", "x y", "$(id)", "0755", "root", "..", "/", "*",
-                                           "127.0.0.1", "Name label", "Name a\nb", "-n", "True", "null"]),
-)
-keys = st.one_of(st.text(max_size=8), st.integers(-3, 3), st.booleans(), st.none(), st.floats(allow_nan=False),
-                 st.sampled_from(["Name label", "Name a\nb", "a b", "", "users", "plugins", "password", "host"]))
-yaml_values = st.recursive(scalars, lambda inner: st.one_of(st.lists(inner, max_size=3),
-                                                            st.dictionaries(keys, inner, max_size=3)), max_leaves=8)
-
-
-@st.composite
-def mutated(draw, base):
-    """``base`` with one node (at a random depth, existing key or new) replaced by a YAML value."""
-    tree = copy.deepcopy(base)
-    node, parent_key, parent = tree, None, None
-    while True:
-        if not isinstance(node, (dict, list)) or draw(st.integers(0, 3)) == 0:
-            break
-        if isinstance(node, dict):
-            options = sorted(node, key=repr)
-            key = draw(st.sampled_from(options) | keys) if options else draw(keys)
-            if key not in node:
-                node[key] = None
-        else:
-            if not node:
-                break
-            key = draw(st.integers(0, len(node) - 1))
-        parent, parent_key, node = node, key, node[key]
-    value = draw(yaml_values)
-    if parent is None:
-        return value
-    parent[parent_key] = value
-    return tree
 
 
 def assert_error_names_a_path(errors):
     assert errors, "an error class raised without errors"
     for error in errors:
         assert PATH_RE.match(error), error
-
-
-def load_pillar(name: str) -> dict:
-    with open(os.path.join(PROJECT, "pillar", name)) as handle:
-        return yaml.safe_load(handle)
-
-
-DATABASE = load_pillar("database.sls")["database"]
-DATABASE["users"]["collectd"]["password"] = "Collectd1"
-DATABASE["devstack"]["password"] = "Devstack1"
-BROKER = load_pillar("broker.sls")["broker"]
-BROKER["erlang_cookie"] = "A" * 32
-for account in BROKER["users"].values():
-    account["password"] = "Broker1"
-DEVSTACK = {**load_pillar("devstack.sls")["devstack"], "database": True, "broker": True, "dest": "/srv/stack",
-            "plugins": {"heat": {"url": "https://example.org/heat", "ref": "master"}},
-            "config": {"post-config": {"$NOVA_CONF": {"DEFAULT": {"debug": True, "f": ["a", "b"]}}}}}
-DEVSTACK["localrc"] = {**{k: v for k, v in DEVSTACK["localrc"].items() if not k.startswith(("DATABASE_", "RABBIT_"))},
-                       "ADMIN_PASSWORD": "Admin1", "SWIFT_HASH": "Hash1"}
-MONITORING = {
-    "carbon": {"server": True, "address": "127.0.0.1", "port": 2003, "settings": {"MAX_CACHE_SIZE": "inf"},
-               "schemas": [{"name": "default", "pattern": ".*", "retentions": "10s:1d"}]},
-    "collectd": {"carbon_host": "127.0.0.1", "interval": 10,
-                 "plugins": {"df": {"MountPoint": "/"}, "tail": {"File /var/log/syslog": {"Instance": "syslog"}}},
-                 "role_metrics": {"database": {"user": "collectd"}, "broker": {"user": "collectd"}}},
-    "web": {"address": "127.0.0.1", "port": 8013, "workers": 2, "secret_key": "k" * 40, "admin_password": "p" * 24,
-            "dashboards": {"hosts": True, "database": True, "broker": True, "salt_runs": True,
-                           "time_range": "-2hours", "refresh": 60}},
-    "thresholds": {"root_disk_full": {"source": "disk:/", "above": 95}},
-}
 
 
 def test_the_base_pillars_are_valid():
