@@ -16,6 +16,7 @@ import os
 from typing import Any
 
 from devstack_salt import files, localconf, localconf_text, stack_runner
+from devstack_salt.local_repositories import trusted as local_repositories_of
 from devstack_salt.errors import ArgumentError, DevstackSaltError, LocalConfError
 from devstack_salt.faces import (devstack_lookup, devstack_model, devstack_node, flag, pillar_key as checked_key,
                                  pillar_value, verdict)
@@ -303,3 +304,19 @@ def write(pillar_key="devstack"):
     uid, gid = localconf_text.owner_ids(cfg["user"], None)
     return localconf_text.write_file(cfg["local_conf"], model, uid, gid, 0o600)
 
+
+def local_repositories(pillar_key="devstack"):
+    """
+    The git repositories on this host that the node's pillar names (the checkout's ``repo``,
+    plugins' URLs, the repositories below a local ``GIT_BASE``): the stack user's git trusts
+    exactly these (``safe.directory``), so DevStack clones from a mirror another user owns.
+    Empty when everything comes from remote URLs.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt-call devstack.local_repositories
+    """
+    cfg, model = _node(None, pillar_key)
+    return local_repositories_of(cfg, model)

@@ -59,6 +59,25 @@ devstack-dest:
     - require:
       - user: devstack-stack-user
 
+# git refuses to clone from a repository another user owns ("dubious ownership"), and the
+# checkout and every clone of stack.sh run as the stack user: it trusts exactly the local
+# repositories the pillar names (a file:// repo, GIT_BASE's repositories, plugins), never '*'.
+{%- set trusted = salt['devstack.local_repositories']() if check['valid'] else [] %}
+devstack-trusted-repositories:
+{%- if trusted %}
+  git.config_set:
+    - name: safe.directory
+    - multivar: {{ trusted | json }}
+{%- else %}
+  git.config_unset:
+    - name: safe.directory
+    - all: True
+{%- endif %}
+    - global: True
+    - user: {{ user }}
+    - require:
+      - file: devstack-dest
+      - pkg: devstack-packages
 {%- if checkout %}
 
 # force_clone: a directory left by an earlier apply without checkout (holding only local.conf)
@@ -74,6 +93,7 @@ devstack-checkout:
     - require:
       - file: devstack-dest
       - pkg: devstack-packages
+      - git: devstack-trusted-repositories
 {%- endif %}
 
 devstack-local-conf-dir:
@@ -103,3 +123,4 @@ devstack-stacked:
     - require:
       - devstack: devstack-local-conf
       - file: devstack-sudoers
+      - git: devstack-trusted-repositories

@@ -67,11 +67,8 @@ class Node(SaltNode):
         os.makedirs(self.record + "/calls")
         os.chmod(self.record, 0o777)
         os.chmod(self.record + "/calls", 0o777)
+        # root's, as a shared mirror is: the role makes the node's user trust it (safe.directory).
         self.commits = self._make_repo()
-        # git refuses a repository owned by someone else ("dubious ownership"): the fixture
-        # repository belongs to the node's user, created here (the role then finds it present).
-        run("useradd", "--user-group", "--no-create-home", "--home-dir", self.dest, "--shell", "/bin/bash", USER)
-        run("chown", "-R", f"{USER}:{USER}", self.repo)
         self.sync()
 
     def _make_repo(self) -> dict[str, str]:
@@ -328,3 +325,14 @@ def test_status_shows_a_run_in_progress_with_its_latest_log_line(node):
     assert json.loads(out)["local"]["result"] is True
     assert "running" not in node.call("devstack.status")
     node.converge()
+
+
+def test_a_mirror_another_user_owns_is_trusted_by_the_stack_user_and_nothing_else(node):
+    """git refuses to clone a repository another user owns; the role trusts exactly the one the
+    pillar names (the stacks above cloned it), in the stack user's own git configuration."""
+    node.converge()
+    assert os.stat(node.repo).st_uid == 0 != pwd.getpwnam(USER).pw_uid
+    listed = run("git", "config", "--file", f"{node.dest}/.gitconfig", "--get-all", "safe.directory").stdout
+    assert listed.splitlines() == [node.repo]
+    assert subprocess.run(["git", "config", "--system", "--get-all", "safe.directory"],
+                          capture_output=True).returncode == 1  # nothing host-wide
