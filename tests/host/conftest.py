@@ -1,5 +1,10 @@
 """Host tier: testinfra checks of this host after the project's own states were applied to it
-with the project's own configuration (bin/salt-call), as root. These tests change the host."""
+with the project's own configuration (bin/salt-call), as root. These tests change the host.
+
+Every module must leave the host as the main job (this host's own pillar, bin/setup's
+highstate) made it, so that no test depends on which ran before it: after each module a
+highstate with test=True must predict no change. A module that left something changed fails
+at its teardown, naming what it left, and the host is put back for the next one."""
 
 from __future__ import annotations
 
@@ -7,7 +12,7 @@ import os
 
 import pytest
 
-from host_salt import salt_call
+from host_salt import main_job_drift, restore_main_job, salt_call
 from salt_node import failed
 
 
@@ -32,3 +37,16 @@ def applied():
 def node(applied):
     """The devstack pillar of this host, unmasked (it holds the generated passwords)."""
     return salt_call("pillar.get", "devstack", "unmask=True")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def host_left_as_the_main_job_made_it(request):
+    """After the module (its own fixtures torn down first): nothing for the highstate to do."""
+    yield
+    if os.geteuid() != 0:  # skipped: nothing ran
+        return
+    left = main_job_drift()
+    if left:
+        restore_main_job()
+        pytest.fail(f"{request.module.__name__} left this host other than its own pillar says (put back "
+                    f"now): {sorted(left)}", pytrace=False)

@@ -15,23 +15,50 @@ WHISPER = "/var/lib/graphite/whisper"
 REACTIONS_LOG = "/var/lib/devstack-salt/reactions.jsonl"
 
 
-def whisper_values(path: str, seconds: int = 600) -> list[float]:
-    """The non-empty points of a whisper file over the last ``seconds`` (Debian's whisper-fetch)."""
+def clock(stamp: float) -> str:
+    return time.strftime("%H:%M:%S", time.localtime(stamp))
+
+
+def whisper_points(path: str, seconds: int = 600) -> tuple[int, list[tuple[int, float]]]:
+    """The step of a whisper file's archive over the last ``seconds`` and its non-empty points
+    there, (timestamp, value), oldest first (Debian's whisper-fetch). A point's timestamp is the
+    start of its interval of ``step`` seconds."""
     out = subprocess.run(["whisper-fetch", f"--from={int(time.time()) - seconds}", path],
                          capture_output=True, text=True, check=True).stdout
-    return [float(value) for _, value in (line.split() for line in out.splitlines()) if value != "None"]
+    rows = [line.split() for line in out.splitlines()]
+    step = int(rows[1][0]) - int(rows[0][0]) if len(rows) > 1 else 1
+    return step, [(int(stamp), float(value)) for stamp, value in rows if value != "None"]
 
 
-def wait_for_points(pattern: str, timeout: float = 90) -> tuple[str, list[float]]:
-    """The first whisper file matching ``pattern`` that has points, and its points."""
+def whisper_values(path: str, seconds: int = 600) -> list[float]:
+    """The non-empty values of a whisper file over the last ``seconds``, oldest first."""
+    return [value for _, value in whisper_points(path, seconds)[1]]
+
+
+def wait_for_points(pattern: str, since: float, timeout: float = 90) -> tuple[str, list[float]]:
+    """The first whisper file matching ``pattern`` with points of intervals that end after
+    ``since`` (a time.time(): what the test itself caused, never an older point), and their
+    values. When the time is up, the error says what was there: each file's newest point."""
+    seen: dict[str, tuple[int, float] | None] = {}
+
     def points() -> tuple[str, list[float]] | None:
-        for path in glob.glob(pattern):
-            values = whisper_values(path)
-            if values:
-                return path, values
+        seen.clear()
+        for path in sorted(glob.glob(pattern)):
+            step, found = whisper_points(path, seconds=int(time.time() - since) + 120)
+            seen[path] = found[-1] if found else None
+            newer = [value for stamp, value in found if stamp + step > since]
+            if newer:
+                return path, newer
         return None
 
-    return wait_until(points, timeout, 2, f"a data point for {pattern}")
+    def saw() -> str:
+        after = f"a point of {pattern} taken after {clock(since)}"
+        if not seen:
+            return f"{after} (no file matches)"
+        return after + " (" + "; ".join(f"{path}: newest point {point[1]} at {clock(point[0])}" if point
+                                        else f"{path}: no point lately" for path, point in seen.items()) + ")"
+
+    return wait_until(points, timeout, 2, saw)
 
 
 def reactions_since(start: float) -> list[dict]:

@@ -15,7 +15,7 @@ import pytest
 
 from common import free_port, password
 from database_helpers import CONFIG_FILE, SOCKET, DatabaseNode, changes, server_pid, sql, stop_server
-from host_salt import run_watching_argv
+from host_salt import main_job_restored, run_watching_argv
 from salt_node import failed
 
 TEST_DB = "salt_test_db"
@@ -40,14 +40,15 @@ def drop_test_objects() -> None:
 def salt(tmp_path_factory):
     """A Salt of our own on the default database pillar (only the database role: other roles'
     states do not concern these tests); at the end the host is back to the default."""
-    salt = DatabaseNode(tmp_path_factory.mktemp("database-salt"))
-    yield salt
-    salt.set_override({})
-    if not server_pid():
-        salt.apply("database")
-    drop_test_objects()
-    result = salt.apply("database")
-    assert not failed(result), failed(result)
+    with main_job_restored():
+        salt = DatabaseNode(tmp_path_factory.mktemp("database-salt"))
+        try:
+            yield salt
+        finally:
+            salt.set_override({})
+            if not server_pid():
+                salt.apply("database")
+            drop_test_objects()
 
 
 @pytest.fixture(scope="module")

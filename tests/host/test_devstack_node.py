@@ -5,14 +5,10 @@ from __future__ import annotations
 import os
 import subprocess
 
-from host_salt import SALT_CALL, run_watching_argv, salt_call
+from host_salt import SALT_CALL, changed, run_watching_argv, salt_call
 from project import PROJECT
 
 LOCAL_CONF = "/opt/stack/devstack/local.conf"
-
-
-def changed_states(result: dict) -> dict:
-    return {key: value["changes"] for key, value in result.items() if value["changes"]}
 
 
 def test_stack_user_owns_dest(host, applied):
@@ -57,16 +53,16 @@ def test_localrc_sources_in_bash_to_the_pillar_values(host, node, tmp_path):
 
 def test_a_second_apply_reports_zero_changes(applied):
     result = salt_call("state.apply", "--retcode-passthrough")
-    assert changed_states(result) == {}
+    assert changed(result) == {}
     assert all(state["result"] is True for state in result.values())
 
 
 def test_test_mode_predicts_a_real_change_exactly_and_changes_nothing(host, applied):
     os.chmod(LOCAL_CONF, 0o644)
     try:
-        predicted = changed_states(salt_call("state.apply", "test=True"))
+        predicted = changed(salt_call("state.apply", "test=True"))
         assert host.file(LOCAL_CONF).mode == 0o644
-        real = changed_states(salt_call("state.apply", "--retcode-passthrough"))
+        real = changed(salt_call("state.apply", "--retcode-passthrough"))
         assert predicted == real
         assert list(real.values()) == [{"mode": {"old": "0644", "new": "0600"}}]
     finally:

@@ -23,16 +23,12 @@ import pytest
 
 from browser import Browser
 from common import wait_until
-from host_salt import SALT_CALL, run_watching_argv, salt_call
+from host_salt import SALT_CALL, changed, run_watching_argv, salt_call
 from monitoring_helpers import WHISPER, wait_for_points
 from project import PROJECT
 from salt_node import failed
 
 ARTIFACTS = os.path.join(PROJECT, "build", "artifacts")
-
-
-def changed(result: dict) -> dict:
-    return {key: value["changes"] for key, value in result.items() if value["changes"]}
 
 
 @pytest.fixture(scope="module")
@@ -153,9 +149,10 @@ def make_broker_traffic(broker: dict) -> str:
 def traffic(web):
     broker = salt_call("pillar.get", "broker", "unmask=True")
     queue = make_broker_traffic(broker)
-    # collectd derives a rate from two readings: wait for the first of each.
+    sent = time.time()
+    # collectd derives a rate from two readings: wait for the first of each after the traffic.
     for name in ("derive-message_stats-publish", "derive-message_stats-deliver_get", "gauge-queue_totals-messages_ready"):
-        wait_for_points(f"{WHISPER}/collectd/{host_name()}/curl_json-rabbitmq/{name}.wsp", timeout=90)
+        wait_for_points(f"{WHISPER}/collectd/{host_name()}/curl_json-rabbitmq/{name}.wsp", since=sent, timeout=90)
     yield
     user = broker["devstack_user"]
     connection = pika.BlockingConnection(pika.ConnectionParameters(

@@ -106,15 +106,16 @@ def test_collectd_runs_with_its_rendered_configuration_and_every_plugin_loaded(h
 
 
 def test_this_hosts_load_reaches_whisper_with_plausible_values(monitoring):
-    path, values = wait_for_points(f"{WHISPER}/collectd/*/load/load/shortterm.wsp")
+    path, values = wait_for_points(f"{WHISPER}/collectd/*/load/load/shortterm.wsp", since=time.time())
     assert all(0 <= value < 1000 for value in values), (path, values)
 
 
 def test_salt_runs_are_measured(monitoring):
+    started = time.time()
     salt_call("state.apply", "monitoring", "--retcode-passthrough")
-    _, states = wait_for_points(f"{WHISPER}/salt/*/state_apply/states.wsp", timeout=30)
-    _, duration = wait_for_points(f"{WHISPER}/salt/*/state_apply/duration_ms.wsp", timeout=30)
-    _, failed = wait_for_points(f"{WHISPER}/salt/*/state_apply/failed.wsp", timeout=30)
+    _, states = wait_for_points(f"{WHISPER}/salt/*/state_apply/states.wsp", since=started, timeout=30)
+    _, duration = wait_for_points(f"{WHISPER}/salt/*/state_apply/duration_ms.wsp", since=started, timeout=30)
+    _, failed = wait_for_points(f"{WHISPER}/salt/*/state_apply/failed.wsp", since=started, timeout=30)
     assert states[-1] >= 1 and 0 < duration[-1] < 600_000 and failed[-1] == 0
 
 

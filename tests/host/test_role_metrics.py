@@ -15,16 +15,12 @@ import pymysql
 import pytest
 
 from common import wait_until
-from host_salt import SALT_CALL, run_watching_argv, salt_call
+from host_salt import SALT_CALL, changed, run_watching_argv, salt_call
 from monitoring_helpers import WHISPER, whisper_values
 from salt_node import failed
 
 SOCKET = "/run/mysqld/mysqld.sock"
 COLLECTD_CONF = "/etc/collectd/collectd.conf"
-
-
-def changed(result: dict) -> dict:
-    return {key: value["changes"] for key, value in result.items() if value["changes"]}
 
 
 @pytest.fixture(scope="module")

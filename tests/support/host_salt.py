@@ -1,15 +1,19 @@
-"""This project's Salt on this host for the host tier: bin/salt-call with JSON answers, and a run
-that records every process's command line. A module of its own, not conftest.py: test modules
-import it by name, and pytest has several conftest modules (one per tier)."""
+"""This project's Salt on this host for the host tier: bin/salt-call with JSON answers, the main
+job (this host's own pillar, as bin/setup applies it) put back after a test that changed the host,
+and a run that records every process's command line. A module of its own, not conftest.py: test
+modules import it by name, and pytest has several conftest modules (one per tier)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
+from typing import Iterator
 
 from common import command_lines, sampling
 from project import PROJECT
+from salt_node import failed
 
 SALT_CALL = os.path.join(PROJECT, "bin", "salt-call")
 
@@ -21,6 +25,42 @@ def salt_call(*args: str, check: bool = True) -> dict:
     if check and proc.returncode != 0:
         raise AssertionError(f"salt-call {' '.join(args)} exited {proc.returncode}: {proc.stderr[-2000:]}")
     return json.loads(proc.stdout)["local"]
+
+
+def changed(result: dict) -> dict:
+    """The states of a state.apply return that changed (or, under test=True, would change)
+    something: {state key: changes}."""
+    return {key: value["changes"] for key, value in result.items() if value["changes"]}
+
+
+def main_job_drift() -> dict:
+    """What applying this host's own pillar (the highstate) would change now, changing nothing:
+    {state key: changes}; empty when the host is as the main job made it."""
+    result = salt_call("state.apply", "test=True", check=False)
+    if not isinstance(result, dict):
+        raise AssertionError(f"the highstate with test=True gave no states: {result}")
+    return changed(result)
+
+
+def restore_main_job() -> dict:
+    """Apply this host's own pillar again (the highstate, as bin/setup does) and check that the
+    host then is what it says: the states it changed back. For a test that applied another
+    pillar, stopped a daemon or edited a managed file."""
+    salt_call("saltutil.sync_all")
+    result = salt_call("state.apply", check=False)
+    if not isinstance(result, dict) or failed(result):
+        raise AssertionError(f"the highstate could not put this host back: {failed(result) if isinstance(result, dict) else result}")
+    return changed(result)
+
+
+@contextlib.contextmanager
+def main_job_restored() -> Iterator[None]:
+    """The host as the main job made it when the block ends, however it ends: around a test
+    or fixture that applies a pillar of its own to this host's daemons and files."""
+    try:
+        yield
+    finally:
+        restore_main_job()
 
 
 def run_watching_argv(command: list[str], tmp_path) -> tuple[int, str, str, str]:
