@@ -14,7 +14,7 @@ import subprocess
 import pytest
 
 import harness
-from machine_node import CHECKOUT, MIRRORS, MIRRORS_TAR
+from machine_node import CHECKOUT, MIRRORS, MIRRORS_TAR, ROOT_CHECKOUT
 
 
 def pytest_collection_modifyitems(config, items):
@@ -43,10 +43,12 @@ def mirrors(tmp_path_factory):
 @pytest.fixture(scope="session")
 def fleet(mirrors):
     harness.install_host_tools()
-    # The tar itself too, where a checkout at CHECKOUT looks for it (../shared/mirrors): the
-    # DevStack judge of the unit tier then runs inside the machines as well.
-    tar_dir = os.path.join(os.path.dirname(CHECKOUT), "shared", "mirrors")
-    with harness.fleet({mirrors: MIRRORS, os.path.dirname(os.path.abspath(MIRRORS_TAR)): tar_dir}) as machines:
+    # The tar itself too, where the checkouts look for it (../shared/mirrors): the DevStack
+    # judge of the unit tier then runs inside the machines as well.
+    tars = os.path.dirname(os.path.abspath(MIRRORS_TAR))
+    binds = {MIRRORS: mirrors, **{os.path.join(os.path.dirname(checkout), "shared", "mirrors"): tars
+                                  for checkout in (CHECKOUT, ROOT_CHECKOUT)}}
+    with harness.fleet(binds) as machines:
         yield machines
 
 

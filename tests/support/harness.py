@@ -10,10 +10,17 @@ developers:
     .venv/bin/python tests/support/harness.py rootfs         # build (or show) the cached root fs
     .venv/bin/python tests/support/harness.py cleanup        # tear down what dead runs left behind
 
+A machine has a network of its own (a veth pair and a /24), or shares one with others: a
+``Network`` (a bridge and a /24), as the nodes of a multi-node cloud do. Every machine of a run
+fetches Debian packages through one caching proxy (Debian's squid, started by the run on an
+address of its own) and keeps Python wheels in one pip cache bound in: each package and wheel
+is downloaded once per run, whatever the number of machines.
+
 Everything a machine adds to the host (the nspawn process, its veth, the NAT rules, ip_forward,
-the loop device lent to it, its root fs copy) is recorded in a file under STATE_DIR before it is
-made, and torn down from that record by PID: by the test's finaliser, on SIGTERM/SIGINT, at exit,
-and by ``cleanup`` for a run that was killed outright (its owner PID is gone).
+the loop device lent to it, its root fs copy), a network (its bridge and NAT rules) and the cache
+(the proxy's PID and address) is recorded in a file under STATE_DIR before it is made, and torn
+down from that record by PID: by the test's finaliser, on SIGTERM/SIGINT, at exit, and by
+``cleanup`` for a run that was killed outright (its owner PID is gone).
 """
 
 from __future__ import annotations
@@ -29,12 +36,13 @@ import os
 import shlex
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
 from typing import Iterator
 
-from common import wait_until
+from common import port_answers, wait_until
 
 STATE_DIR = "/run/devstack-salt-machines"
 CACHE_DIR = os.environ.get("DEVSTACK_MACHINE_CACHE", "/var/cache/devstack-salt-machines")
@@ -48,7 +56,9 @@ PACKAGES = ("systemd", "systemd-sysv", "dbus", "sudo", "git", "python3", "ca-cer
 RECIPE = 1
 SUBNET_BASE = "10.77"
 HOST_TOOLS = {"debootstrap": "debootstrap", "systemd-nspawn": "systemd-container", "iptables": "iptables",
-              "ssh": "openssh-client", "ssh-keygen": "openssh-client"}
+              "ssh": "openssh-client", "ssh-keygen": "openssh-client", "squid": "squid"}
+#: Where the machines find the pip cache (bound read-write from CACHE_DIR/pip).
+PIP_CACHE = "/var/cache/devstack-salt-pip"
 
 
 class MachineError(RuntimeError):
@@ -93,6 +103,9 @@ def install_host_tools() -> None:
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
     run(["apt-get", "update", "-qq"], env=env)
     run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", *missing], env=env)
+    if "squid" in missing and os.path.isdir("/run/systemd/system"):
+        # Its package starts a system-wide proxy on every address: the runs start their own.
+        run(["systemctl", "disable", "--now", "squid"], check=False)
 
 
 # --------------------------------------------------------------------------------------------
@@ -247,28 +260,41 @@ class Machine:
     """One booted machine. ``boot()`` starts it, ``poweroff()`` stops it (a later ``boot()`` is a
     reboot of the same disk), ``destroy()`` removes everything it added to the host."""
 
-    def __init__(self, name: str, rootfs: str, key_file: str, binds_ro: dict[str, str] | None = None):
+    def __init__(self, name: str, rootfs: str, key_file: str, binds_ro: dict[str, str] | None = None,
+                 network: "Network | None" = None, cache: "PackageCache | None" = None):
+        """``binds_ro``: {path in the machine: host folder shown there read-only}. ``network``:
+        a network shared with other machines (default: one of its own). ``cache``: where it gets
+        Debian packages and keeps Python wheels."""
         self.name = name
         self.rootfs = rootfs
         self.key_file = key_file
         self.binds_ro = binds_ro or {}
-        self.slot = _claim_slot()
-        self.address = f"{SUBNET_BASE}.{self.slot}.2"
-        self.gateway = f"{SUBNET_BASE}.{self.slot}.1"
-        self.subnet = f"{SUBNET_BASE}.{self.slot}.0/24"
-        self.machine = f"dsm{self.slot}-{name}"[:11]  # nspawn derives the veth name (ve-...) from it
-        self.veth = f"ve-{self.machine}"[:15]
+        self.network = network
+        self.cache = cache
+        if network is None:
+            self.slot = _claim_slot()
+            self.address = f"{SUBNET_BASE}.{self.slot}.2"
+            self.gateway = f"{SUBNET_BASE}.{self.slot}.1"
+            self.subnet = f"{SUBNET_BASE}.{self.slot}.0/24"
+            self.machine = f"dsm{self.slot}-{name}"[:11]  # nspawn derives the veth name (ve-...) from it
+            self.veth = f"ve-{self.machine}"[:15]
+        else:
+            self.slot = network.slot
+            self.address = network.new_address()
+            self.gateway, self.subnet = network.gateway, network.subnet
+            self.machine = f"ds{self.slot}n{self.address.rsplit('.', 1)[1]}-{name}"[:11]
+            self.veth = f"vb-{self.machine}"[:15]
         self.dir = os.path.join(WORK_DIR, self.machine)
         self.root = os.path.join(self.dir, "root")
         self.console_log = os.path.join(self.dir, "console.log")
         self.loop = None
         self.pid = None
-        self.nat_rules: list[list[str]] = []
         self.ssh_config = os.path.join(self.dir, "ssh_config")
         self.record = {"name": self.machine, "owner": os.getpid(), "slot": self.slot, "dir": self.dir,
                        "veth": self.veth, "nat": [], "loop": None, "pid": None}
         _save(self.record)
-        os.unlink(os.path.join(STATE_DIR, f".slot-{self.slot}"))
+        if network is None:
+            os.unlink(os.path.join(STATE_DIR, f".slot-{self.slot}"))
 
     # ---- the disk
     def prepare(self) -> None:
@@ -289,6 +315,8 @@ class Machine:
         with open(self.key_file + ".pub") as handle:
             _write(f"{root}/root/.ssh/authorized_keys", handle.read(), 0o600)
         os.chmod(f"{root}/root/.ssh", 0o700)
+        if self.cache is not None:
+            self.cache.configure(root)
         _write(self.ssh_config, "\n".join([
             f"Host {self.name}", f"  HostName {self.address}", "  User root", f"  IdentityFile {self.key_file}",
             "  IdentitiesOnly yes", "  StrictHostKeyChecking no", "  UserKnownHostsFile /dev/null",
@@ -302,9 +330,12 @@ class Machine:
             self.record["loop"] = self.loop
             _save(self.record)
         binds = ["--bind=/dev/loop-control", f"--bind={self.loop}"]
-        binds += [f"--bind-ro={src}:{dst}" for src, dst in self.binds_ro.items()]
+        binds += [f"--bind-ro={src}:{dst}" for dst, src in self.binds_ro.items()]
+        if self.cache is not None:
+            binds.append(f"--bind={self.cache.pip_dir}:{PIP_CACHE}")
+        network = [f"--network-bridge={self.network.bridge}"] if self.network else ["--network-veth"]
         command = ["systemd-nspawn", "--quiet", "-D", self.root, "-M", self.machine, "--boot",
-                   "--register=no", "--keep-unit", "--network-veth", "--resolv-conf=off",
+                   "--register=no", "--keep-unit", *network, "--resolv-conf=off",
                    "--console=read-only", *binds]
         started = time.time()
         with open(self.console_log, "ab") as console:
@@ -326,20 +357,13 @@ class Machine:
             return run(["ip", "link", "show", self.veth], check=False).returncode == 0
 
         wait_until(veth, 30, 0.2, lambda: f"{self.veth} of {self.name}; console: {self.console_tail()}", error=MachineError)
+        if self.network is not None:  # nspawn put it on the network's bridge; the network has the NAT
+            run(["ip", "link", "set", self.veth, "up"])
+            return
         run(["ip", "addr", "replace", f"{self.gateway}/24", "dev", self.veth])
         run(["ip", "link", "set", self.veth, "up"])
-        if not self.nat_rules:
-            _forwarding_on()
-            rules = [["-t", "nat", "POSTROUTING", "-s", self.subnet, "!", "-d", self.subnet, "-j", "MASQUERADE"],
-                     ["-t", "filter", "FORWARD", "-s", self.subnet, "-j", "ACCEPT"],
-                     ["-t", "filter", "FORWARD", "-d", self.subnet, "-j", "ACCEPT"]]
-            for rule in rules:
-                table, chain, spec = rule[:2], rule[2], rule[3:]
-                spec = [*spec, "-m", "comment", "--comment", f"devstack-salt-machine {self.machine}"]
-                self.nat_rules.append([*table, chain, *spec])
-                self.record["nat"] = self.nat_rules
-                _save(self.record)
-                run(["iptables", *table, "-I", chain, *spec])
+        if not self.record["nat"]:
+            _nat(self.record, self.subnet)
 
     def console_tail(self, lines: int = 30) -> str:
         with contextlib.suppress(OSError), open(self.console_log, errors="replace") as handle:
@@ -409,6 +433,21 @@ def _wait_exit(pid: int, timeout: float, proc: subprocess.Popen | None = None) -
     raise MachineError(f"nspawn process {pid} did not exit")
 
 
+def _nat(record: dict, subnet: str) -> None:
+    """Forwarding on, and NAT for ``subnet`` to the registries, each rule recorded before it is
+    added (tagged with the record's name)."""
+    _forwarding_on()
+    rules = [["-t", "nat", "POSTROUTING", "-s", subnet, "!", "-d", subnet, "-j", "MASQUERADE"],
+             ["-t", "filter", "FORWARD", "-s", subnet, "-j", "ACCEPT"],
+             ["-t", "filter", "FORWARD", "-d", subnet, "-j", "ACCEPT"]]
+    for rule in rules:
+        table, chain, spec = rule[:2], rule[2], rule[3:]
+        spec = [*spec, "-m", "comment", "--comment", f"devstack-salt-machine {record['name']}"]
+        record["nat"] = [*record["nat"], [*table, chain, *spec]]
+        _save(record)
+        run(["iptables", *table, "-I", chain, *spec])
+
+
 def _forwarding_on() -> None:
     saved = os.path.join(STATE_DIR, "ip_forward.orig")
     with open("/proc/sys/net/ipv4/ip_forward") as handle:
@@ -438,7 +477,7 @@ def teardown(record: dict) -> list[str]:
     if _alive(pid):
         with contextlib.suppress(MachineError):
             _wait_exit(pid, 0.1)
-        done.append(f"stopped nspawn {pid}")
+        done.append(f"stopped {pid}")
     for rule in record.get("nat", []):
         table, chain, spec = rule[:2], rule[2], rule[3:]
         while run(["iptables", *table, "-D", chain, *spec], check=False).returncode == 0:
@@ -483,6 +522,112 @@ def cleanup_stale() -> list[str]:
     return done
 
 
+class Network:
+    """A private network several machines share (as a multi-node cloud's nodes do): a bridge
+    with the gateway's address, a /24 of its own and NAT to the registries. Its machines reach
+    each other directly, by their own addresses."""
+
+    def __init__(self):
+        self.slot = _claim_slot()
+        self.gateway = f"{SUBNET_BASE}.{self.slot}.1"
+        self.subnet = f"{SUBNET_BASE}.{self.slot}.0/24"
+        self.bridge = f"dsb{self.slot}"
+        self.hosts = 1
+        self.record = {"name": f"dsnet{self.slot}", "owner": os.getpid(), "slot": self.slot, "dir": None,
+                       "veth": self.bridge, "nat": [], "loop": None, "pid": None}
+        _save(self.record)
+        os.unlink(os.path.join(STATE_DIR, f".slot-{self.slot}"))
+        run(["ip", "link", "add", self.bridge, "type", "bridge"])
+        run(["ip", "addr", "add", f"{self.gateway}/24", "dev", self.bridge])
+        run(["ip", "link", "set", self.bridge, "up"])
+        _nat(self.record, self.subnet)
+
+    def new_address(self) -> str:
+        """The next free address of the network (never reused within a run: a re-created
+        machine is a new machine)."""
+        self.hosts += 1
+        return f"{SUBNET_BASE}.{self.slot}.{self.hosts}"
+
+    def destroy(self) -> list[str]:
+        return teardown(self.record)
+
+
+class PackageCache:
+    """One download of every Debian package and Python wheel per run, for every machine: Debian's
+    squid as a caching proxy for apt (started by PID, on an address of its own: a link of the
+    host that no machine's subnet holds), and a pip cache folder bound into each machine. Both
+    live in CACHE_DIR. (Debian's apt-cacher-ng was the first choice; on these hosts it fails to
+    bind any address: "Error resolving address for binding".)"""
+
+    SQUID_CONF = """\
+http_port {address}:{port}
+acl machines src {subnet}
+http_access allow machines
+http_access deny all
+cache_dir ufs {dir}/cache 20000 16 256
+maximum_object_size 1024 MB
+cache_mem 64 MB
+pid_filename {dir}/squid.pid
+cache_log {dir}/cache.log
+access_log {dir}/access.log
+coredump_dir {dir}
+shutdown_lifetime 1 seconds
+# Packages and wheels never change under one name; indexes are checked again.
+refresh_pattern \\.(deb|udeb|whl)$ 525600 100% 525600
+refresh_pattern . 0 20% 4320
+"""
+
+    def __init__(self):
+        self.slot = _claim_slot()
+        self.address = f"{SUBNET_BASE}.{self.slot}.1"
+        self.link = f"dsc{self.slot}"
+        self.dir = os.path.join(CACHE_DIR, "squid")
+        self.pip_dir = os.path.join(CACHE_DIR, "pip")
+        self.record = {"name": f"dscache{self.slot}", "owner": os.getpid(), "slot": self.slot, "dir": None,
+                       "veth": self.link, "nat": [], "loop": None, "pid": None}
+        _save(self.record)
+        os.unlink(os.path.join(STATE_DIR, f".slot-{self.slot}"))
+        try:
+            self._start()
+        except BaseException:
+            teardown(self.record)
+            raise
+
+    def _start(self) -> None:
+        os.makedirs(os.path.join(self.dir, "cache"), exist_ok=True)
+        os.makedirs(self.pip_dir, exist_ok=True)
+        run(["chown", "-R", "proxy:proxy", self.dir])
+        run(["ip", "link", "add", self.link, "type", "bridge"])  # a link of its own for the address
+        run(["ip", "addr", "add", f"{self.address}/32", "dev", self.link])
+        run(["ip", "link", "set", self.link, "up"])
+        with socket.socket() as probe:  # a free port on the cache's own address
+            probe.bind((self.address, 0))
+            self.port = probe.getsockname()[1]
+        conf = os.path.join(self.dir, "squid.conf")
+        _write(conf, self.SQUID_CONF.format(address=self.address, port=self.port, subnet=f"{SUBNET_BASE}.0.0/16",
+                                            dir=self.dir))
+        run(["squid", "-z", "-N", "-f", conf], timeout=120)  # the cache's folders, when missing
+        with open(os.path.join(self.dir, "run.log"), "ab") as out:
+            proc = subprocess.Popen(["squid", "-N", "-f", conf], stdin=subprocess.DEVNULL, stdout=out, stderr=out,
+                                    start_new_session=True)
+        self.record["pid"] = proc.pid
+        _save(self.record)
+        wait_until(lambda: port_answers(self.address, self.port), 30, 0.2,
+                   lambda: f"squid on {self.address}:{self.port}: {open(os.path.join(self.dir, 'cache.log')).read()[-1000:]}",
+                   error=MachineError)
+        log(f"package cache: squid on {self.address}:{self.port} ({self.dir}), pip cache {self.pip_dir}")
+
+    def configure(self, root: str) -> None:
+        """A machine's apt through the proxy and its pip (root's and every user's) on the shared cache."""
+        _write(f"{root}/etc/apt/apt.conf.d/01devstack-salt-machines-proxy",
+               f'Acquire::http::Proxy "http://{self.address}:{self.port}/";\n')
+        with open(f"{root}/etc/pip.conf", "a") as handle:
+            handle.write(f"cache-dir = {PIP_CACHE}\n")
+
+    def destroy(self) -> list[str]:
+        return teardown(self.record)
+
+
 class Fleet:
     """The machines of one run: one SSH key, one root fs, every machine torn down at the end,
     also on SIGTERM/SIGINT and at interpreter exit."""
@@ -490,6 +635,8 @@ class Fleet:
     def __init__(self, binds_ro: dict[str, str] | None = None):
         self.binds_ro = binds_ro or {}
         self.machines: list[Machine] = []
+        self.networks: list[Network] = []
+        self.cache: PackageCache | None = None
         os.makedirs(WORK_DIR, exist_ok=True)
         self.key_dir = os.path.join(WORK_DIR, f"keys-{os.getpid()}")
         os.makedirs(self.key_dir, mode=0o700, exist_ok=True)
@@ -498,6 +645,7 @@ class Fleet:
             run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "devstack-salt-machines", "-f", self.key_file])
         self.rootfs = build_rootfs()
         atexit.register(self.close)
+        self.cache = PackageCache()
         for sig in (signal.SIGTERM, signal.SIGHUP):
             previous = signal.getsignal(sig)
             signal.signal(sig, self._on_signal(previous))
@@ -510,19 +658,34 @@ class Fleet:
             raise SystemExit(128 + signum)
         return handler
 
-    def machine(self, name: str) -> Machine:
-        machine = Machine(name, self.rootfs, self.key_file, self.binds_ro)
+    def network(self) -> Network:
+        """A private network for machines that must reach each other (``machine(network=...)``)."""
+        network = Network()
+        self.networks.append(network)
+        return network
+
+    def machine(self, name: str, network: Network | None = None) -> Machine:
+        machine = Machine(name, self.rootfs, self.key_file, self.binds_ro, network, self.cache)
         self.machines.append(machine)
         machine.prepare()
         return machine
 
+    def discard(self, machine: Machine) -> None:
+        """Power a machine off and remove everything it added (its disk too): a destroyed node."""
+        with contextlib.suppress(MachineError):
+            machine.poweroff(timeout=60)
+        for line in machine.destroy():
+            log(f"{machine.name}: {line}")
+        if machine in self.machines:
+            self.machines.remove(machine)
+
     def close(self) -> None:
         while self.machines:
-            machine = self.machines.pop()
-            with contextlib.suppress(MachineError):
-                machine.poweroff(timeout=60)
-            for line in machine.destroy():
-                log(f"{machine.name}: {line}")
+            self.discard(self.machines[-1])
+        for owner in [*reversed(self.networks), *([self.cache] if self.cache else [])]:
+            for line in owner.destroy():
+                log(f"{owner.record['name']}: {line}")
+        self.networks, self.cache = [], None
         shutil.rmtree(self.key_dir, ignore_errors=True)
 
 
@@ -562,7 +725,7 @@ def main(argv: list[str] | None = None) -> int:
         for line in cleanup_stale():
             print(line)
         return 0
-    binds = dict(item.split(":", 1) for item in args.bind_ro)
+    binds = {dst: src for src, dst in (item.split(":", 1) for item in args.bind_ro)}
     with fleet(binds) as machines:
         machine = machines.machine(args.name)
         machine.boot()

@@ -15,8 +15,12 @@ from project import PROJECT
 
 MIRRORS_TAR = os.environ.get("DEVSTACK_MIRRORS_TAR",
                              os.path.join(os.path.dirname(PROJECT), "shared", "mirrors", "openstack-git.tar"))
+#: What a stacked node does, found out inside it (its token, a Swift object, DevStack's database and broker).
+PROBE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "probe_stacked.py")
 #: Where the project is cloned in a machine (as on the multi-node Vagrant boxes).
 CHECKOUT = "/srv/devstack-salt"
+#: A checkout in root's home (0700), where other users cannot enter: the whole-suite machine's.
+ROOT_CHECKOUT = "/root/devstack-salt"
 #: Where the OpenStack git mirrors are shown (read-only) in a machine: DevStack's GIT_BASE.
 MIRRORS = "/srv/mirrors"
 
@@ -68,11 +72,11 @@ def committed_tree() -> str:
     return git("commit-tree", tree, "-p", head, "-m", "work tree under test")
 
 
-def install_project(machine: harness.Machine, site_pillar: str | None = None) -> str:
-    """A clean clone of the committed project at CHECKOUT on the machine's disk (before boot),
-    with ``.salt/pillar/site.sls`` (the operator's own pillar) when given."""
+def install_project(machine: harness.Machine, site_pillar: str | None = None, checkout: str = CHECKOUT) -> str:
+    """A clean clone of the committed project at ``checkout`` on the machine's disk (before
+    boot), with ``.salt/pillar/site.sls`` (the operator's own pillar) when given."""
     commit = committed_tree()
-    target = machine.root + CHECKOUT
+    target = machine.root + checkout
     subprocess.run(["git", "init", "-q", target], check=True)
     subprocess.run(["git", "-C", target, "fetch", "-q", "--no-tags", PROJECT, commit], check=True)
     subprocess.run(["git", "-C", target, "checkout", "-q", "--detach", "FETCH_HEAD"], check=True)
@@ -86,24 +90,27 @@ def install_project(machine: harness.Machine, site_pillar: str | None = None) ->
 
 
 class Node:
-    """A machine with the project checked out: bin/setup, bin/salt-call, files."""
+    """A machine with the project checked out (at ``checkout``): bin/setup, bin/salt-call, files."""
 
-    def __init__(self, machine: harness.Machine):
+    def __init__(self, machine: harness.Machine, checkout: str = CHECKOUT):
         self.machine = machine
+        self.checkout = checkout
 
     def run(self, command: str, timeout: float = 600, check: bool = True) -> subprocess.CompletedProcess:
         return self.machine.ssh(command, check=check, timeout=timeout)
 
     def setup(self, log: str = "/root/bin-setup.log", timeout: float = 2700) -> dict:
-        """``bin/setup`` exactly as the README says, its output kept in ``log`` on the machine."""
+        """``bin/setup`` exactly as the README says, its output kept in ``log`` on the machine:
+        its exit code, time, last lines and every line that reports an error (``[ERROR``)."""
         started = time.time()
-        proc = self.run(f"cd {CHECKOUT} && bin/setup > {log} 2>&1", timeout=timeout, check=False)
+        proc = self.run(f"cd {self.checkout} && bin/setup > {log} 2>&1", timeout=timeout, check=False)
         tail = self.run(f"tail -n 60 {log}", check=False).stdout
-        return {"rc": proc.returncode, "seconds": round(time.time() - started, 1), "tail": tail}
+        errors = self.run(f"grep -F '[ERROR' {log}", check=False).stdout.splitlines()
+        return {"rc": proc.returncode, "seconds": round(time.time() - started, 1), "tail": tail, "errors": errors}
 
     def salt(self, *args: str, timeout: float = 2700) -> tuple[int, dict]:
         """bin/salt-call with JSON output: (exit code, the 'local' part)."""
-        command = " ".join(shlex.quote(a) for a in [f"{CHECKOUT}/bin/salt-call", "--out=json", "--log-level=quiet",
+        command = " ".join(shlex.quote(a) for a in [f"{self.checkout}/bin/salt-call", "--out=json", "--log-level=quiet",
                                                     "--retcode-passthrough", *args])
         proc = self.run(command, timeout=timeout, check=False)
         try:
@@ -125,8 +132,18 @@ class Node:
                 "changed": {k: v["changes"] for k, v in states.items() if v.get("changes")},
                 "failed": {k: v["comment"] for k, v in states.items() if v.get("result") is False}}
 
+    def probe(self, *args: str, timeout: float = 180) -> dict:
+        """What the stacked node does (probe_stacked.py, run inside with the project's Python), or
+        one timed operator action of it (``args``: see probe_stacked.py)."""
+        with open(PROBE) as handle:
+            self.machine.put("/root/probe_stacked.py", handle.read())
+        out = self.run(shlex.join([f"{self.checkout}/.venv/bin/python", "/root/probe_stacked.py", *args]),
+                       timeout=timeout, check=False)
+        assert out.returncode == 0, f"the probe failed on {self.machine.name}: {out.stdout[-2000:]}{out.stderr[-3000:]}"
+        return json.loads(out.stdout)
+
     def put_site_pillar(self, text: str) -> None:
-        self.machine.put(f"{CHECKOUT}/.salt/pillar/site.sls", text, mode="0600")
+        self.machine.put(f"{self.checkout}/.salt/pillar/site.sls", text, mode="0600")
 
     def stamp(self) -> dict:
         """What devstack.stacked recorded of the last stack.sh run."""

@@ -1,9 +1,13 @@
 """Run INSIDE a stacked machine with the project's .venv python: what a stacked node does, as
-JSON on stdout. Copied into the machine by the machine tier; it reads every secret from files
-(the generated secrets pillar, DevStack's own view of localrc), never from its command line.
+JSON on stdout. Copied into the machine by the machine tier; it reads every secret from DevStack's
+own view of localrc (a file, as root), never from its command line. The same on an all-in-one
+node and on a DevStack node of a master, whose secrets are the master's.
 
     {"keystone": {"issued_at", "expires_at", "lifetime"}, "swift": {"bytes", "identical"},
      "database": {"host", "keystone_tables"}, "broker": {"host", "connected"}}
+
+With an argument, one operator action, timed (``token``, ``create-project NAME``,
+``has-project NAME``), or Keystone's notifications read off the broker (``notifications NAME...``).
 """
 
 from __future__ import annotations
@@ -14,19 +18,14 @@ import json
 import os
 import subprocess
 import sys
+import time
 import urllib.request
 import uuid
 
 import pika
 import pymysql
 
-PROJECT = "/srv/devstack-salt"
 DEVSTACK = os.environ.get("DEVSTACK_DIR", "/opt/stack/devstack")
-
-
-def secrets() -> dict:
-    with open(f"{PROJECT}/.salt/pillar/secrets.sls") as handle:
-        return json.loads("".join(line for line in handle if not line.startswith("#")))
 
 
 def devstack_view(*names: str) -> dict[str, str]:
@@ -103,13 +102,82 @@ def broker() -> dict:
     return {"host": view["RABBIT_HOST"], "user": view["RABBIT_USERID"], "connected": connected}
 
 
-def main() -> int:
-    token_facts, token, endpoint = keystone(secrets()["devstack"]["localrc"]["ADMIN_PASSWORD"])
-    out = {"keystone": token_facts, "swift": swift_round_trip(token, endpoint) if endpoint else None,
-           "database": database(), "broker": broker()}
+def timed_token() -> dict:
+    """One token for admin, timed: {"ok", "seconds"} (``error`` when Keystone did not issue it)."""
+    started = time.monotonic()
+    try:
+        keystone(devstack_view("ADMIN_PASSWORD")["ADMIN_PASSWORD"])
+    except (OSError, ValueError, KeyError) as exc:
+        return {"ok": False, "seconds": round(time.monotonic() - started, 3), "error": str(exc)[:300]}
+    return {"ok": True, "seconds": round(time.monotonic() - started, 3)}
+
+
+def project(name: str, create: bool, timeout: float) -> dict:
+    """Create project ``name`` (admin's token first, not timed) or look it up, timed:
+    {"ok", "seconds", "status"}; a request that took longer than ``timeout`` is not ok."""
+    _, token, _ = keystone(devstack_view("ADMIN_PASSWORD")["ADMIN_PASSWORD"])
+    started = time.monotonic()
+    try:
+        if create:
+            body = json.dumps({"project": {"name": name, "domain_id": "default"}}).encode()
+            req = urllib.request.Request("http://127.0.0.1/identity/v3/projects", data=body, method="POST",
+                                         headers={"Content-Type": "application/json", "X-Auth-Token": token})
+        else:
+            req = urllib.request.Request(f"http://127.0.0.1/identity/v3/projects?name={name}",
+                                         headers={"X-Auth-Token": token})
+        with urllib.request.urlopen(req, timeout=timeout) as response:
+            answer = json.load(response)
+            status = response.status
+    except (OSError, ValueError) as exc:
+        return {"ok": False, "seconds": round(time.monotonic() - started, 3), "error": str(exc)[:300]}
+    found = bool(answer.get("project")) if create else bool(answer.get("projects"))
+    return {"ok": found, "seconds": round(time.monotonic() - started, 3), "status": status}
+
+
+def notifications(names: list[str]) -> dict:
+    """Keystone's notifications waiting in the broker's ``notifications.info`` queue (taken off
+    it): how many there are, and the event types naming each of ``names``."""
+    view = devstack_view("RABBIT_HOST", "RABBIT_USERID", "RABBIT_PASSWORD")
+    params = pika.ConnectionParameters(host=view["RABBIT_HOST"], port=5672, connection_attempts=3,
+                                       credentials=pika.PlainCredentials(view["RABBIT_USERID"], view["RABBIT_PASSWORD"]))
+    connection = pika.BlockingConnection(params)
+    seen: dict[str, list[str]] = {name: [] for name in names}
+    total = 0
+    try:
+        channel = connection.channel()
+        while True:
+            method, _, body = channel.basic_get("notifications.info", auto_ack=True)
+            if method is None:
+                break
+            total += 1
+            text = body.decode(errors="replace")
+            message = json.loads(json.loads(text).get("oslo.message", text)) if "oslo.message" in text else json.loads(text)
+            for name in names:
+                if name in json.dumps(message.get("payload", {})):
+                    seen[name].append(message.get("event_type", ""))
+    finally:
+        connection.close()
+    return {"total": total, "by_name": seen}
+
+
+def main(argv: list[str]) -> int:
+    """No argument: the whole probe. ``token``; ``create-project NAME [TIMEOUT]``;
+    ``has-project NAME``; ``notifications NAME...``: one operator action, timed."""
+    if argv[:1] == ["token"]:
+        out = timed_token()
+    elif argv[:1] == ["create-project"]:
+        out = project(argv[1], True, float(argv[2]) if len(argv) > 2 else 60)
+    elif argv[:1] == ["has-project"]:
+        out = project(argv[1], False, 60)
+    elif argv[:1] == ["notifications"]:
+        out = notifications(argv[1:])
+    else:
+        token_facts, token, endpoint = keystone(devstack_view("ADMIN_PASSWORD")["ADMIN_PASSWORD"])
+        out = {"keystone": token_facts, "swift": swift_round_trip(token, endpoint) if endpoint else None,
+               "database": database(), "broker": broker()}
     json.dump(out, sys.stdout)
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))
