@@ -7,6 +7,7 @@ import glob
 import json
 import subprocess
 import time
+from typing import Callable
 
 from common import command_lines, wait_until
 
@@ -35,30 +36,47 @@ def whisper_values(path: str, seconds: int = 600) -> list[float]:
     return [value for _, value in whisper_points(path, seconds)[1]]
 
 
-def wait_for_points(pattern: str, since: float, timeout: float = 90) -> tuple[str, list[float]]:
-    """The first whisper file matching ``pattern`` with points of intervals that end after
-    ``since`` (a time.time(): what the test itself caused, never an older point), and their
-    values. When the time is up, the error says what was there: each file's newest point."""
+def wait_for_points(pattern: str, since: float, timeout: float = 90,
+                    accept: Callable[[float], bool] = lambda value: True) -> tuple[str, list[float]]:
+    """The first whisper file matching ``pattern`` whose points taken after ``since`` (a
+    time.time(): what the test itself caused, never an older point) include one, the newest,
+    that ``accept`` takes; returns the path and those points' values. Only whole intervals that
+    start at or after ``since`` count (whisper stamps a point with its interval's start): a test
+    that causes a single point waits for a fresh interval first (:func:`fresh_interval`). When the
+    time is up, the error says what was there: each file's newest point and when."""
     seen: dict[str, tuple[int, float] | None] = {}
 
     def points() -> tuple[str, list[float]] | None:
         seen.clear()
         for path in sorted(glob.glob(pattern)):
-            step, found = whisper_points(path, seconds=int(time.time() - since) + 120)
+            _, found = whisper_points(path, seconds=int(time.time() - since) + 120)
             seen[path] = found[-1] if found else None
-            newer = [value for stamp, value in found if stamp + step > since]
-            if newer:
+            newer = [value for stamp, value in found if stamp >= since]
+            if newer and accept(newer[-1]):
                 return path, newer
         return None
 
     def saw() -> str:
-        after = f"a point of {pattern} taken after {clock(since)}"
+        after = f"an acceptable point of {pattern} taken from {clock(since)}"
         if not seen:
             return f"{after} (no file matches)"
         return after + " (" + "; ".join(f"{path}: newest point {point[1]} at {clock(point[0])}" if point
                                         else f"{path}: no point lately" for path, point in seen.items()) + ")"
 
-    return wait_until(points, timeout, 2, saw)
+    return wait_until(points, timeout + STEP, 2, saw)
+
+
+#: The finest interval of every whisper file the project's schemas make (10 s).
+STEP = 10
+
+
+def fresh_interval(step: int = STEP) -> float:
+    """Sleep to the start of the next whisper interval and return it: a single point written
+    after this falls in an interval no earlier point shares."""
+    now = time.time()
+    start = (int(now) // step + 1) * step
+    time.sleep(start - now)
+    return float(start)
 
 
 def reactions_since(start: float) -> list[dict]:

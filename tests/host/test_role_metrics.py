@@ -8,15 +8,15 @@ from __future__ import annotations
 import glob
 import json
 import os
+import time
 import uuid
 
 import pika
 import pymysql
 import pytest
 
-from common import wait_until
-from host_salt import SALT_CALL, changed, run_watching_argv, salt_call
-from monitoring_helpers import WHISPER, whisper_values
+from host_salt import SALT_CALL, changed, restore_main_job, run_watching_argv, salt_call
+from monitoring_helpers import WHISPER, wait_for_points, whisper_values
 from salt_node import failed
 
 SOCKET = "/run/mysqld/mysqld.sock"
@@ -40,36 +40,29 @@ def metric(plugin: str, name: str) -> str:
     return f"{WHISPER}/collectd/*/{plugin}/{name}.wsp"
 
 
-def wait_for_value(pattern: str, accept, timeout: float = 90) -> float:
-    """The newest point of the metric once ``accept(point)`` holds for it, polling whisper."""
-    seen: list[float] = []
-
-    def acceptable() -> list[float] | None:
-        nonlocal seen
-        for path in glob.glob(pattern):
-            seen = whisper_values(path, seconds=60)
-            if seen and accept(seen[-1]):
-                return seen[-1:]  # a list: a point of 0.0 is an answer too
-        return None
-
-    (point,) = wait_until(acceptable, timeout, 2, lambda: f"an acceptable point of {pattern} (last points {seen[-5:]})")
-    return point
+def wait_for_value(pattern: str, accept, since: float, timeout: float = 90) -> float:
+    """The newest point of the metric taken after ``since`` (what the test did), once ``accept``
+    holds for it."""
+    _, values = wait_for_points(pattern, since, timeout, accept)
+    return values[-1]
 
 
 def test_open_mariadb_connections_show_in_its_metrics(roles):
     path = metric("mysql-mariadb", "threads-connected")
-    wait_for_value(path, lambda value: value >= 1)  # collectd's own connection
+    wait_for_value(path, lambda value: value >= 1, time.time())  # collectd's own connection, read now
     # The baseline: the lowest point of the last minute. The newest alone may be one taken while
     # something else held a connection for a moment: a full run read 2 there (1 before and after),
     # then saw 1 + 6 = 7 for 90 s while waiting for 8.
     before = min(value for found in glob.glob(path) for value in whisper_values(found, seconds=60))
     held = [pymysql.connect(unix_socket=SOCKET, user="root") for _ in range(6)]
+    opened = time.time()
     try:
-        assert wait_for_value(path, lambda value: value >= before + 6) >= before + 6
+        assert wait_for_value(path, lambda value: value >= before + 6, opened) >= before + 6
     finally:
         for conn in held:
             conn.close()
-    assert wait_for_value(path, lambda value: value < before + 6) < before + 6
+    closed = time.time()
+    assert wait_for_value(path, lambda value: value < before + 6, closed) < before + 6
 
 
 def test_messages_waiting_in_rabbitmq_show_in_its_metrics(roles):
@@ -91,11 +84,13 @@ def test_messages_waiting_in_rabbitmq_show_in_its_metrics(roles):
         channel.confirm_delivery()
         for i in range(37):
             channel.basic_publish("", queue, f"message {i}".encode(), mandatory=True)
+        published = time.time()
         # Nothing else holds messages on this broker between tests; other queues may exist.
-        assert wait_for_value(messages, lambda value: value >= 37) >= 37
-        assert wait_for_value(queues, lambda value: value >= 1) >= 1
+        assert wait_for_value(messages, lambda value: value >= 37, published) >= 37
+        assert wait_for_value(queues, lambda value: value >= 2, published) >= 2  # this test's two
         channel.queue_delete(queue)
-        assert wait_for_value(messages, lambda value: value < 37) < 37
+        deleted = time.time()
+        assert wait_for_value(messages, lambda value: value < 37, deleted) < 37
     finally:
         for name in (queue, f"{queue}-empty"):
             connection.channel().queue_delete(name)
@@ -110,8 +105,12 @@ def test_monitoring_passwords_stay_out_of_output_logs_and_process_arguments(role
     assert (os.stat(COLLECTD_CONF).st_mode & 0o777) == 0o600
     with open(COLLECTD_CONF, "a") as handle:
         handle.write("# a local edit, to be replaced\n")
-    rc, out, err, argv = run_watching_argv(
-        [SALT_CALL, "--out=json", "--log-level=debug", "state.apply", "monitoring"], tmp_path)
+    try:
+        rc, out, err, argv = run_watching_argv(
+            [SALT_CALL, "--out=json", "--log-level=debug", "state.apply", "monitoring"], tmp_path)
+    finally:
+        if open(COLLECTD_CONF).read() != conf:  # the apply failed: the next tests need the real file
+            restore_main_job()
     assert rc == 0, err[-2000:]
     result = json.loads(out)["local"]
     conf_state = next(value for key, value in result.items() if COLLECTD_CONF in key)

@@ -13,7 +13,7 @@ import signal
 
 import pytest
 
-from common import free_port, wait_until
+from common import command_lines, free_port, wait_until
 from host_salt import salt_call
 from salt_node import failed
 
@@ -41,16 +41,9 @@ memcached-service:
 """
 
 
-def memcached_pids() -> list[int]:
-    pids = []
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            with open(f"/proc/{pid}/comm") as handle:
-                if handle.read().strip() == "memcached":
-                    pids.append(int(pid))
-        except OSError:
-            pass
-    return pids
+def memcached_pids() -> set[int]:
+    """This host's memcached processes (a booted machine's, in their own PID namespace, excluded)."""
+    return {pid for pid, argv in command_lines() if os.path.basename(argv[0].decode(errors="replace")) == "memcached"}
 
 
 def apply(port: int, state: str) -> dict:
@@ -59,20 +52,36 @@ def apply(port: int, state: str) -> dict:
     return result
 
 
+CONFIG = "/etc/memcached.conf"
+
+
 @pytest.fixture
 def port():
-    port = free_port()
-    yield port
-    for pid in memcached_pids():  # stop what this test started, by PID, whatever happened
-        os.kill(pid, signal.SIGTERM)
+    """A free port; afterwards, however the test ended, the memcached it started is stopped by
+    PID (any other is left alone) and the host's own /etc/memcached.conf is back."""
+    before = memcached_pids()
+    saved = open(CONFIG, "rb").read() if os.path.exists(CONFIG) else None
+    try:
+        yield free_port()
+    finally:
+        for pid in memcached_pids() - before:
+            os.kill(pid, signal.SIGTERM)
+        if saved is None:
+            if os.path.exists(CONFIG):
+                os.unlink(CONFIG)
+        else:
+            with open(CONFIG, "wb") as handle:
+                handle.write(saved)
 
 
 def test_service_running_and_dead_really_start_and_stop_the_daemon(host, port):
+    before = memcached_pids()
     apply(port, "running")
     assert host.socket(f"tcp://127.0.0.1:{port}").is_listening
-    assert memcached_pids()
+    started = memcached_pids() - before
+    assert started
     apply(port, "dead")
     assert not host.socket(f"tcp://127.0.0.1:{port}").is_listening
     # The init script returns once SIGTERM is sent.
-    wait_until(lambda: not memcached_pids(), 10, 0.1, "memcached to exit")
-    assert not memcached_pids()
+    wait_until(lambda: not memcached_pids() & started, 10, 0.1, "memcached to exit")
+    assert not memcached_pids() & started

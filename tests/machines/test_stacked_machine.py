@@ -56,17 +56,20 @@ SITE_CHANGED = SITE + """\
 
 @pytest.fixture(scope="module")
 def aio(fleet):
-    """bin/setup on a fresh all-in-one machine, stacking."""
+    """bin/setup on a fresh all-in-one machine, stacking; the machine is gone after the module."""
     machine = fleet.machine("aio")
-    commit = install_project(machine, SITE)
-    machine.boot()
-    node = Node(machine)
-    # The mirrors are root's and DevStack clones them as the stack user: the role trusts exactly
-    # the repositories the pillar names (nothing done here beyond what the README says).
-    result = node.setup()
-    result.update(commit=commit, stamp=node.stamp())
-    node.first = result
-    return node
+    try:
+        commit = install_project(machine, SITE)
+        machine.boot()
+        node = Node(machine)
+        # The mirrors are root's and DevStack clones them as the stack user: the role trusts exactly
+        # the repositories the pillar names (nothing done here beyond what the README says).
+        result = node.setup()
+        result.update(commit=commit, stamp=node.stamp())
+        node.first = result
+        yield node
+    finally:
+        fleet.discard(machine)
 
 
 def probe(node: Node) -> dict:

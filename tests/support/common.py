@@ -94,9 +94,13 @@ def read_pid(path: str) -> int | None:
 
 
 def command_lines() -> Iterator[tuple[int, list[bytes]]]:
-    """(PID, argv) of every process of this host that can still be read."""
+    """(PID, argv) of every process of this host that can still be read: of this PID namespace
+    only (a booted machine's processes, in a namespace of their own, show in /proc too)."""
+    own = os.readlink("/proc/self/ns/pid")
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
+            if os.readlink(f"/proc/{pid}/ns/pid") != own:
+                continue
             with open(f"/proc/{pid}/cmdline", "rb") as handle:
                 yield int(pid), handle.read().split(b"\0")
         except OSError:

@@ -218,15 +218,14 @@ def _save(record: dict) -> None:
 
 
 def _alive(pid: int | None) -> bool:
+    """True while process ``pid`` runs (a zombie, exited but not yet reaped, does not)."""
     if not pid:
         return False
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
         return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _claim_slot() -> int:
@@ -382,7 +381,9 @@ class Machine:
         """``systemctl poweroff`` inside, then wait for nspawn to exit (SIGTERM/SIGKILL if it will not)."""
         if not _alive(self.pid):
             return
-        self.ssh("systemctl poweroff", check=False, timeout=15)
+        # A machine too busy to answer (or whose sshd is already gone) is stopped by signals below.
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.ssh("systemctl --no-block poweroff", check=False, timeout=15)
         _wait_exit(self.pid, timeout, getattr(self, "_proc", None))
         self.pid = None
         self.record["pid"] = None
@@ -537,10 +538,14 @@ class Network:
                        "veth": self.bridge, "nat": [], "loop": None, "pid": None}
         _save(self.record)
         os.unlink(os.path.join(STATE_DIR, f".slot-{self.slot}"))
-        run(["ip", "link", "add", self.bridge, "type", "bridge"])
-        run(["ip", "addr", "add", f"{self.gateway}/24", "dev", self.bridge])
-        run(["ip", "link", "set", self.bridge, "up"])
-        _nat(self.record, self.subnet)
+        try:
+            run(["ip", "link", "add", self.bridge, "type", "bridge"])
+            run(["ip", "addr", "add", f"{self.gateway}/24", "dev", self.bridge])
+            run(["ip", "link", "set", self.bridge, "up"])
+            _nat(self.record, self.subnet)
+        except BaseException:
+            teardown(self.record)
+            raise
 
     def new_address(self) -> str:
         """The next free address of the network (never reused within a run: a re-created
@@ -567,10 +572,10 @@ http_access deny all
 cache_dir ufs {dir}/cache 20000 16 256
 maximum_object_size 1024 MB
 cache_mem 64 MB
-pid_filename {dir}/squid.pid
-cache_log {dir}/cache.log
-access_log {dir}/access.log
-coredump_dir {dir}
+pid_filename {run}/squid.pid
+cache_log {run}/cache.log
+access_log {run}/access.log
+coredump_dir {run}
 shutdown_lifetime 1 seconds
 # Packages and wheels never change under one name; indexes are checked again.
 refresh_pattern \\.(deb|udeb|whl)$ 525600 100% 525600
@@ -583,7 +588,10 @@ refresh_pattern . 0 20% 4320
         self.link = f"dsc{self.slot}"
         self.dir = os.path.join(CACHE_DIR, "squid")
         self.pip_dir = os.path.join(CACHE_DIR, "pip")
-        self.record = {"name": f"dscache{self.slot}", "owner": os.getpid(), "slot": self.slot, "dir": None,
+        self.run_dir = os.path.join(WORK_DIR, f"squid-{os.getpid()}")
+        self.proc: subprocess.Popen | None = None
+        self.lock = None
+        self.record = {"name": f"dscache{self.slot}", "owner": os.getpid(), "slot": self.slot, "dir": self.run_dir,
                        "veth": self.link, "nat": [], "loop": None, "pid": None}
         _save(self.record)
         os.unlink(os.path.join(STATE_DIR, f".slot-{self.slot}"))
@@ -594,27 +602,40 @@ refresh_pattern . 0 20% 4320
             raise
 
     def _start(self) -> None:
+        # One squid at a time uses the cache kept between runs; a run beside it gets its own.
+        os.makedirs(CACHE_DIR, exist_ok=True)
+        self.lock = open(os.path.join(CACHE_DIR, ".squid.lock"), "w")
+        try:
+            fcntl.flock(self.lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self.dir = os.path.join(self.run_dir, "cache")
         os.makedirs(os.path.join(self.dir, "cache"), exist_ok=True)
+        os.makedirs(self.run_dir, exist_ok=True)
         os.makedirs(self.pip_dir, exist_ok=True)
-        run(["chown", "-R", "proxy:proxy", self.dir])
+        run(["chown", "-R", "proxy:proxy", self.dir, self.run_dir])
         run(["ip", "link", "add", self.link, "type", "bridge"])  # a link of its own for the address
         run(["ip", "addr", "add", f"{self.address}/32", "dev", self.link])
         run(["ip", "link", "set", self.link, "up"])
         with socket.socket() as probe:  # a free port on the cache's own address
             probe.bind((self.address, 0))
             self.port = probe.getsockname()[1]
-        conf = os.path.join(self.dir, "squid.conf")
+        conf = os.path.join(self.run_dir, "squid.conf")
         _write(conf, self.SQUID_CONF.format(address=self.address, port=self.port, subnet=f"{SUBNET_BASE}.0.0/16",
-                                            dir=self.dir))
+                                            dir=self.dir, run=self.run_dir))
         run(["squid", "-z", "-N", "-f", conf], timeout=120)  # the cache's folders, when missing
-        with open(os.path.join(self.dir, "run.log"), "ab") as out:
-            proc = subprocess.Popen(["squid", "-N", "-f", conf], stdin=subprocess.DEVNULL, stdout=out, stderr=out,
-                                    start_new_session=True)
-        self.record["pid"] = proc.pid
+        with open(os.path.join(self.run_dir, "run.log"), "ab") as out:
+            self.proc = subprocess.Popen(["squid", "-N", "-f", conf], stdin=subprocess.DEVNULL, stdout=out, stderr=out,
+                                         start_new_session=True)
+        self.record["pid"] = self.proc.pid
         _save(self.record)
+
+        def log_tail() -> str:
+            with contextlib.suppress(OSError), open(os.path.join(self.run_dir, "cache.log")) as handle:
+                return handle.read()[-1000:]
+            return ""
+
         wait_until(lambda: port_answers(self.address, self.port), 30, 0.2,
-                   lambda: f"squid on {self.address}:{self.port}: {open(os.path.join(self.dir, 'cache.log')).read()[-1000:]}",
-                   error=MachineError)
+                   lambda: f"squid on {self.address}:{self.port}: {log_tail()}", error=MachineError)
         log(f"package cache: squid on {self.address}:{self.port} ({self.dir}), pip cache {self.pip_dir}")
 
     def configure(self, root: str) -> None:
@@ -625,7 +646,13 @@ refresh_pattern . 0 20% 4320
             handle.write(f"cache-dir = {PIP_CACHE}\n")
 
     def destroy(self) -> list[str]:
-        return teardown(self.record)
+        if self.proc is not None and self.proc.poll() is None:  # this run's own: reaped here
+            with contextlib.suppress(MachineError):
+                _wait_exit(self.proc.pid, 0.1, self.proc)
+        done = teardown(self.record)
+        if self.lock is not None:
+            self.lock.close()
+        return done
 
 
 class Fleet:
@@ -671,9 +698,12 @@ class Fleet:
         return machine
 
     def discard(self, machine: Machine) -> None:
-        """Power a machine off and remove everything it added (its disk too): a destroyed node."""
-        with contextlib.suppress(MachineError):
+        """Power a machine off and remove everything it added (its disk too): a destroyed node.
+        Whatever the power-off does, the teardown runs (it stops the machine by its PID)."""
+        try:
             machine.poweroff(timeout=60)
+        except Exception as exc:  # noqa: BLE001 - the teardown below must run in any case
+            log(f"{machine.name}: power-off failed ({exc}); tearing it down")
         for line in machine.destroy():
             log(f"{machine.name}: {line}")
         if machine in self.machines:
