@@ -9,6 +9,8 @@ Errors are caught by their class (``devstack_salt.errors``): an invalid pillar o
 checkout fails the state with its message; anything else is Salt's to report.
 """
 
+import pwd
+
 from devstack_salt import localconf_text
 from devstack_salt.errors import DevstackSaltError
 from devstack_salt.faces import devstack_model, state_virtual
@@ -41,6 +43,59 @@ def valid(name, pillar_key="devstack"):
         return ret
     ret["result"] = True
     ret["comment"] = f"the {pillar_key} pillar is valid"
+    return ret
+
+
+def repositories_trusted(name, pillar_key="devstack"):
+    """
+    The stack user ``name`` trusts exactly the local git repositories the pillar names
+    (``devstack.local_repositories``: a file:// ``repo``, plugins, ``*_REPO`` variables, the
+    repositories below a local ``GIT_BASE``) and no other: git's ``safe.directory`` in the
+    user's own ``~/.gitconfig``, through Salt's git module as that user. git refuses to clone a
+    repository another user owns (a mirror of root's), and DevStack's checkout and every clone
+    of stack.sh run as the stack user. ``test=True`` predicts the change, also before the user
+    exists.
+
+    .. code-block:: yaml
+
+        devstack-trusted-repositories:
+          devstack.repositories_trusted:
+            - name: stack
+    """
+    ret = {"name": name, "result": False, "changes": {}, "comment": ""}
+    try:
+        wanted = __salt__["devstack.local_repositories"](pillar_key=pillar_key)  # noqa: F821
+    except DevstackSaltError as exc:
+        ret["comment"] = str(exc)
+        return ret
+    try:
+        pwd.getpwnam(name)
+    except KeyError:
+        current = None
+        if not __opts__["test"]:  # noqa: F821
+            ret["comment"] = f"the user {name} does not exist: the devstack role creates it first"
+            return ret
+    else:
+        current = __salt__["git.config_get"]("safe.directory", user=name, ignore_retcode=True,  # noqa: F821
+                                             **{"global": True, "all": True})
+    current = list(current or [])
+    if current == wanted:
+        ret.update(result=True, comment=f"{name} trusts {', '.join(wanted) or 'no local repository'}")
+        return ret
+    ret["changes"] = {"safe.directory": {"old": current, "new": wanted}}
+    if __opts__["test"]:  # noqa: F821
+        ret.update(result=None, comment=f"{name} would trust exactly: {', '.join(wanted) or 'no local repository'}")
+        return ret
+    if wanted:
+        __salt__["git.config_set"]("safe.directory", multivar=wanted, user=name, **{"global": True})  # noqa: F821
+    else:
+        __salt__["git.config_unset"]("safe.directory", user=name, **{"global": True, "all": True})  # noqa: F821
+    now = list(__salt__["git.config_get"]("safe.directory", user=name, ignore_retcode=True,  # noqa: F821
+                                          **{"global": True, "all": True}) or [])
+    if now != wanted:
+        ret.update(changes={}, comment=f"{name}'s safe.directory is {now} after the change, not {wanted}")
+        return ret
+    ret.update(result=True, comment=f"{name} trusts exactly: {', '.join(wanted) or 'no local repository'}")
     return ret
 
 

@@ -6,8 +6,9 @@ file:///srv/mirrors``, a plugin's ``file://`` URL) usually belongs to root or an
 refuses to clone from a repository another user owns ("detected dubious ownership") unless the
 cloning user's ``safe.directory`` names it; DevStack's checkout and every clone stack.sh makes
 run as the stack user. The role trusts exactly the repositories the pillar names: the checkout's
-repository, each plugin's, and the repositories below ``GIT_BASE`` (DevStack clones
-``$GIT_BASE/<org>/<name>.git``). Never ``*``, which would trust every directory on the host.
+repository, each plugin's, a project's own (``localrc: KEYSTONE_REPO: file://...``), and the
+repositories below ``GIT_BASE`` (DevStack clones ``$GIT_BASE/<org>/<name>.git``). Never ``*``,
+which would trust every directory on the host.
 """
 
 from __future__ import annotations
@@ -62,10 +63,14 @@ def trusted(settings: dict, model: dict) -> list[str]:
     """The paths the stack user's ``safe.directory`` must list for this node: the local
     repositories its pillar names (the checkout's when it checks out, its plugins', those below
     a local GIT_BASE), each also by its real path where a symlink leads there. Sorted."""
+    localrc = model.get("localrc", {})
     named = [settings["repo"]] if settings.get("checkout") else []
     named += [spec["url"] for spec in model.get("plugins", {}).values()]
+    # A project's own repository (KEYSTONE_REPO, SWIFT_REPO, ...: stackrc's <PROJECT>_REPO).
+    named += [value for value in (resolve_literal(localrc, name, {}) for name in localrc if name.endswith("_REPO"))
+              if value]
     paths = [path for path in map(local_path, named) if path]
-    base = resolve_literal(model.get("localrc", {}), "GIT_BASE", {})
+    base = resolve_literal(localrc, "GIT_BASE", {})
     base_path = local_path(base) if base else None
     if base_path:
         paths += repositories_below(base_path)

@@ -13,6 +13,9 @@
 {%- set local_conf = ds.get('local_conf') or devstack_dir ~ '/local.conf' %}
 {%- set stacking = ds.get('stack') or False %}
 {%- set checkout = stacking if ds.get('checkout') is none else ds.get('checkout') %}
+{#- A node whose database is the database role's (here or on another node): stack.sh creates its
+    databases with the mysql client, which DevStack installs only with its own mysql service. #}
+{%- set database_client = ds.get('database') not in (none, false) %}
 
 # The gate: an invalid devstack pillar (each error named by its pillar path) changes nothing.
 devstack-pillar:
@@ -24,7 +27,7 @@ devstack-pillar:
 
 devstack-packages:
   pkg.installed:
-    - pkgs: [git, sudo]
+    - pkgs: [git, sudo{{ ', mariadb-client' if database_client else '' }}]
 
 devstack-stack-user:
   user.present:
@@ -62,19 +65,9 @@ devstack-dest:
 # git refuses to clone from a repository another user owns ("dubious ownership"), and the
 # checkout and every clone of stack.sh run as the stack user: it trusts exactly the local
 # repositories the pillar names (a file:// repo, GIT_BASE's repositories, plugins), never '*'.
-{%- set trusted = salt['devstack.local_repositories']() if check['valid'] else [] %}
 devstack-trusted-repositories:
-{%- if trusted %}
-  git.config_set:
-    - name: safe.directory
-    - multivar: {{ trusted | json }}
-{%- else %}
-  git.config_unset:
-    - name: safe.directory
-    - all: True
-{%- endif %}
-    - global: True
-    - user: {{ user }}
+  devstack.repositories_trusted:
+    - name: {{ user }}
     - require:
       - file: devstack-dest
       - pkg: devstack-packages
@@ -93,7 +86,7 @@ devstack-checkout:
     - require:
       - file: devstack-dest
       - pkg: devstack-packages
-      - git: devstack-trusted-repositories
+      - devstack: devstack-trusted-repositories
 {%- endif %}
 
 devstack-local-conf-dir:
@@ -123,4 +116,4 @@ devstack-stacked:
     - require:
       - devstack: devstack-local-conf
       - file: devstack-sudoers
-      - git: devstack-trusted-repositories
+      - devstack: devstack-trusted-repositories

@@ -180,3 +180,22 @@ def test_service_functions_follow_the_host_init_system(loaders):
         assert provider == "systemd_service"
     else:
         assert provider != "systemd_service" and provider in ("debian_service", "service")
+
+
+def test_test_mode_predicts_the_trusted_repositories_of_a_user_not_made_yet(loaders, salt_root, tmp_path):
+    """devstack.repositories_trusted under test=True before the role has made the stack user
+    (a fresh host): the repositories it would trust, no failure; a real run without the user is
+    an error saying so (the SLS makes the user first)."""
+    mirror = tmp_path / "mirrors" / "openstack" / "devstack.git"
+    mirror.mkdir(parents=True)
+    (mirror / "HEAD").write_text("ref: refs/heads/master\n")
+    (mirror / "objects").mkdir()
+    pillar = copy.deepcopy(PILLAR)
+    pillar["devstack"].update(stack=True, repo=f"file://{mirror}")
+    (salt_root / "states" / "trusted_under_test.sls").write_text(
+        "trusted:\n  devstack.repositories_trusted:\n    - name: nosuchstackuser\n")
+    (result,) = list(loaders.modules.state.sls("trusted_under_test", test=True, pillar=pillar))
+    assert result.result is None, result.comment
+    assert result.changes == {"safe.directory": {"old": [], "new": [str(mirror)]}}
+    (failed,) = list(loaders.modules.state.sls("trusted_under_test", pillar=pillar))
+    assert failed.result is False and "does not exist" in failed.comment

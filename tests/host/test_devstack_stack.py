@@ -332,7 +332,34 @@ def test_a_mirror_another_user_owns_is_trusted_by_the_stack_user_and_nothing_els
     pillar names (the stacks above cloned it), in the stack user's own git configuration."""
     node.converge()
     assert os.stat(node.repo).st_uid == 0 != pwd.getpwnam(USER).pw_uid
-    listed = run("git", "config", "--file", f"{node.dest}/.gitconfig", "--get-all", "safe.directory").stdout
-    assert listed.splitlines() == [node.repo]
-    assert subprocess.run(["git", "config", "--system", "--get-all", "safe.directory"],
-                          capture_output=True).returncode == 1  # nothing host-wide
+    assert trusted(node) == [node.repo]
+
+
+def trusted(node) -> list[str]:
+    return run("git", "config", "--file", f"{node.dest}/.gitconfig", "--get-all", "safe.directory").stdout.splitlines()
+
+
+def trusted_state(result: dict) -> dict:
+    (state,) = [v for k, v in result.items() if k.startswith("devstack_|-devstack-trusted-repositories")]
+    return state
+
+
+def test_the_trusted_repositories_follow_the_pillar_and_test_mode_predicts_them(node):
+    """A plugin from another local repository of root's: test=True names exactly the new list
+    and changes nothing; the apply trusts it too (its clone then works); taking the plugin out
+    of the pillar takes it out of the list."""
+    node.converge()
+    plugin = f"{node.base}/plugin.git"
+    if not os.path.exists(plugin):
+        run("git", "clone", "-q", "--bare", node.repo, plugin)
+    pillar = node.pillar()
+    pillar["devstack"]["plugins"] = {"fixture": f"file://{plugin}"}
+    predicted = trusted_state(node.apply(pillar, test=True))
+    assert predicted["result"] is None and predicted["changes"] == {
+        "safe.directory": {"old": [node.repo], "new": sorted([node.repo, plugin])}}, predicted
+    assert trusted(node) == [node.repo]
+    applied = trusted_state(node.apply(pillar))
+    assert applied["result"] is True and applied["changes"] == predicted["changes"], applied
+    assert trusted(node) == sorted([node.repo, plugin])
+    node.converge()
+    assert trusted(node) == [node.repo]

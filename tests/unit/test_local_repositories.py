@@ -68,6 +68,13 @@ def test_a_node_trusts_its_checkout_its_plugins_and_git_bases_repositories_only(
     assert trusted(*node(pillar)) == sorted({f"{link}/openstack/devstack.git", devstack, keystone, plugin})
 
 
+def test_a_projects_own_repository_in_localrc_is_trusted(tmp_path):
+    keystone = bare(tmp_path / "elsewhere" / "keystone.git")
+    pillar = {**BASE, "localrc": {**BASE["localrc"], "KEYSTONE_REPO": f"file://{keystone}",
+                                  "SWIFT_REPO": "https://opendev.org/openstack/swift", "NOT_A_REPO_X": "/srv"}}
+    assert trusted(*node(pillar)) == [keystone]
+
+
 def test_a_node_that_clones_from_remote_urls_trusts_nothing():
     pillar = {**BASE, "stack": True, "localrc": {**BASE["localrc"], "GIT_BASE": "https://opendev.org"}}
     assert trusted(*node(pillar)) == []
