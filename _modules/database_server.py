@@ -19,7 +19,7 @@ from typing import Any
 
 from devstack_salt.errors import ArgumentError
 from devstack_salt import contract
-from devstack_salt.faces import flag, pillar_value, shown
+from devstack_salt.faces import flag, pillar_value, role_addresses_elsewhere, shown
 from devstack_salt.mariadb_model import MASK, build
 from devstack_salt.mariadb_options import CONFIG_FILE, apply_options, known_options, plan_options
 from devstack_salt.mariadb_plan import PLANNERS
@@ -40,10 +40,17 @@ def _pillar(pillar_key: str) -> Any:
     return pillar_value(__salt__["pillar.get"], pillar_key)  # noqa: F821 - Salt dunder
 
 
+def _devstack_nodes() -> list[str]:
+    """The DevStack nodes' addresses (``database:devstack:nodes`` unset): this node's loopback when
+    it carries DevStack, and every other DevStack node's mine address."""
+    others = role_addresses_elsewhere(__salt__, __opts__.get("id"), "devstack")  # noqa: F821
+    return contract.devstack_nodes(__salt__["pillar.get"]("roles", [], unmask=True), others)  # noqa: F821
+
+
 def _model(pillar_key: str, check_options: bool = True) -> dict:
     pillar = _pillar(pillar_key)
     known = known_options() if check_options else None
-    return build({} if pillar is None else pillar, pillar_key, known)
+    return build({} if pillar is None else pillar, pillar_key, known, _devstack_nodes())
 
 
 def _check_part(part: Any) -> None:

@@ -33,9 +33,10 @@ from devstack_salt import reactions as _reactions
 from devstack_salt import run_metrics as _run_metrics
 from devstack_salt.carbon import pillar_section, render_carbon_conf, render_storage_schemas, send_plaintext
 from devstack_salt.collectd import (DEFAULT_PLUGINS, PLUGIN_DIR, carbon_target, has_secret, mask_secrets,
-                                    merge_role_plugins, plugin_packages, render_collectd_conf, role_plugins)
+                                    merge_role_plugins, plugin_packages, render_collectd_conf, resolve_carbon_host,
+                                    role_plugins)
 from devstack_salt.errors import DevstackSaltError, MonitoringError
-from devstack_salt.faces import flag, number
+from devstack_salt.faces import flag, number, role_addresses_elsewhere
 
 __virtualname__ = "monitoring"
 
@@ -54,23 +55,15 @@ def _section(name: str) -> dict:
     return pillar_section(__salt__["pillar.get"](f"monitoring:{name}", {}, unmask=True), name)  # noqa: F821
 
 
-def _carbon_from_mine() -> str:
-    """The address of the node carrying the monitoring role (another node), else loopback."""
-    if "topology.role_addresses" not in __salt__:  # noqa: F821
-        return "127.0.0.1"
-    try:
-        found = __salt__["topology.role_addresses"]("monitoring")  # noqa: F821
-    except Exception:  # no mine yet
-        return "127.0.0.1"
-    others = [addr for minion, addr in found.items() if minion != __opts__.get("id")]  # noqa: F821
-    return others[0] if others else "127.0.0.1"
+def _monitoring_nodes() -> list[str]:
+    """The addresses of the other nodes carrying the monitoring role, from the mine."""
+    return list(role_addresses_elsewhere(__salt__, __opts__.get("id"), "monitoring").values())  # noqa: F821
 
 
 def _collectd_settings() -> dict:
-    """``monitoring:collectd`` with the carbon host resolved (the mine, when the pillar leaves it out)."""
+    """``monitoring:collectd`` with the carbon host resolved (collectd.resolve_carbon_host)."""
     config = dict(_section("collectd"))
-    if not config.get("carbon_host"):
-        config["carbon_host"] = _carbon_from_mine()
+    config["carbon_host"] = resolve_carbon_host(config, _section("carbon"), _monitoring_nodes)
     return config
 
 
@@ -214,6 +207,15 @@ def web_config():
     }
 
 
+def _cloud_minions() -> list[str]:
+    """Every minion that publishes its address to the mine (the cloud's nodes; this one alone
+    when masterless)."""
+    try:
+        return sorted(__salt__["mine.get"]("*", "node_address") or {})  # noqa: F821
+    except Exception:  # no mine (yet)  # noqa: BLE001
+        return []
+
+
 def dashboards(states=False):
     """
     The dashboards the web application shows, by name, and their URLs: ``host-<node>`` for each
@@ -238,7 +240,7 @@ def dashboards(states=False):
     salt_prefix = runs["prefix"] if runs["enabled"] else None
     found = _dashboards.inventory(model["whisper_dir"], prefix, salt_prefix, _dashboards.metric_name(socket.gethostname()),
                                   config.get("plugins", DEFAULT_PLUGINS),
-                                  _dashboards.metric_name(__opts__["id"]))  # noqa: F821 - Salt dunder
+                                  _dashboards.metric_name(__opts__["id"]), _cloud_minions())  # noqa: F821 - Salt dunder
     thresholds = __salt__["pillar.get"]("monitoring:thresholds", {}, unmask=True)  # noqa: F821
     wanted = _dashboards.dashboards(model["dashboards"], found, prefix, salt_prefix,
                                     thresholds if isinstance(thresholds, dict) else {})

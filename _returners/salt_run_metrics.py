@@ -24,6 +24,7 @@ sys.path += [d for d in (f"{_HERE}/utils", f"{_HERE}/_utils") if os.path.isdir(f
 from devstack_salt import run_metrics as _run_metrics  # noqa: E402 - after the path above
 from devstack_salt.carbon import send_plaintext as _send_plaintext
 from devstack_salt.errors import DevstackSaltError as _DevstackSaltError
+from devstack_salt.faces import role_addresses_elsewhere as _role_addresses_elsewhere
 
 log = logging.getLogger(__name__)
 
@@ -35,10 +36,16 @@ def __virtual__():
     return __virtualname__
 
 
+def _monitoring_nodes() -> list:
+    """The other monitoring nodes' addresses from the mine (where a node that is not the carbon
+    server sends its runs)."""
+    return list(_role_addresses_elsewhere(globals().get("__salt__") or {}, __opts__.get("id"), "monitoring").values())  # noqa: F821
+
+
 def returner(ret):
     """Send the run's metrics to carbon when monitoring:salt_runs:enabled is true."""
     try:
-        settings = _run_metrics.settings((__opts__.get("pillar") or {}).get("monitoring"))  # noqa: F821 - Salt dunder
+        settings = _run_metrics.settings((__opts__.get("pillar") or {}).get("monitoring"), _monitoring_nodes)  # noqa: F821
     except _DevstackSaltError as exc:
         log.warning("salt_run_metrics: nothing sent: %s", exc)
         return

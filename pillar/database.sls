@@ -22,4 +22,5 @@ database:
   devstack:
     user: devstack                  # DevStack's DATABASE_USER
     host: 127.0.0.1                 # DATABASE_HOST: where DevStack nodes reach this server
-    nodes: [127.0.0.1, localhost]   # the DevStack nodes' addresses: the user exists for these only
+    # nodes: the DevStack nodes' addresses, the user exists for these only. Unset: this node's
+    # loopback when it carries DevStack (all-in-one), and every other DevStack node's mine address.

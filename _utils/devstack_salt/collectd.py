@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Any
+from typing import Any, Callable
 
 from .carbon import ADDRESS_RE, METRIC_PART_RE, section
 from . import contract
@@ -114,6 +114,19 @@ def render_block(options: dict, where: str, errors: list[str], indent: int = 1) 
             if None not in rendered:
                 lines.append(f"{pad}{name} " + " ".join(rendered))
     return lines
+
+
+def resolve_carbon_host(collectd: dict, carbon: dict, monitoring_nodes: Callable[[], list[str]]) -> Any:
+    """Where a node's metrics go (collectd's, and Salt's runs'): ``monitoring:collectd:carbon_host``
+    when the pillar names it; else this node's own carbon, where it is the carbon server, at the
+    address carbon listens on; else the first other monitoring node's address
+    (``monitoring_nodes()``, from the mine); else loopback."""
+    if collectd.get("carbon_host"):
+        return collectd["carbon_host"]
+    if carbon.get("server") is True:
+        return local_address(carbon.get("address"))
+    others = monitoring_nodes()
+    return others[0] if others else "127.0.0.1"
 
 
 def _carbon_target(config: dict, root: str, errors: list[str]) -> tuple[Any, Any]:

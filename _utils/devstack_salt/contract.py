@@ -19,7 +19,9 @@ from .errors import BrokerError, DatabasePillarError
 
 #: The localrc variables each role gives a DevStack node that uses it.
 DEVSTACK_VARIABLES = {
-    "database": ("DATABASE_TYPE", "DATABASE_HOST", "DATABASE_USER", "DATABASE_PASSWORD"),
+    # MYSQL_HOST: where stack.sh creates the databases (lib/databases/mysql runs `mysql -h$MYSQL_HOST`;
+    # lib/database defaults it to 127.0.0.1 and derives DATABASE_HOST from it only when unset).
+    "database": ("DATABASE_TYPE", "DATABASE_HOST", "MYSQL_HOST", "DATABASE_USER", "DATABASE_PASSWORD"),
     "broker": ("RABBIT_HOST", "RABBIT_USERID", "RABBIT_PASSWORD"),
 }
 
@@ -41,15 +43,17 @@ def role_model(role: str, pillar: Any, root: str | None = None) -> dict:
 
 
 def devstack_database(database: Any, host: str | None = None, root: str = "database") -> dict[str, str]:
-    """DATABASE_* for a DevStack node using the database role whose pillar is ``database``;
-    ``host`` (the node's own ``devstack:database:host``, or the mine's) overrides the role's
+    """DATABASE_* (and MYSQL_HOST, the same host without IPv6 brackets: the mysql client's form)
+    for a DevStack node using the database role whose pillar is ``database``; ``host`` (the
+    node's own ``devstack:database:host``, or the mine's) overrides the role's
     ``database:devstack:host``. Raises DatabasePillarError."""
     model = role_model("database", database, root)
     account = model["devstack"]
     if account is None:
         raise DatabasePillarError([f"{root}:devstack is not set: declare DevStack's account there (user, password "
                                    "and host; see pillar/database.sls)"])
-    return {"DATABASE_TYPE": "mysql", "DATABASE_HOST": str(host or account["host"]),
+    host = str(host or account["host"])
+    return {"DATABASE_TYPE": "mysql", "DATABASE_HOST": host, "MYSQL_HOST": host.strip("[]"),
             "DATABASE_USER": account["user"], "DATABASE_PASSWORD": model["users"][account["user"]]["password"]}
 
 
@@ -75,6 +79,14 @@ def devstack_broker(broker: Any, host: str | None = None, root: str = "broker") 
     if errors:
         raise BrokerError(errors)
     return {"RABBIT_HOST": str(host), "RABBIT_USERID": user, "RABBIT_PASSWORD": model["users"][user]["password"]}
+
+
+def devstack_nodes(roles_of_this_node: Any, other_devstack_nodes: dict[str, str]) -> list[str]:
+    """Where DevStack nodes reach the database from, when ``database:devstack:nodes`` does not
+    say: loopback when this node carries DevStack itself (all-in-one), and the address of every
+    other node that carries it (the mine's ``{minion: address}``, this node left out)."""
+    own = list(mariadb_model.LOOPBACK_NODES) if roles.carries(roles_of_this_node, "devstack") else []
+    return own + sorted(set(other_devstack_nodes.values()) - set(own))
 
 
 #: role -> its DevStack view.

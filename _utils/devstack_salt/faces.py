@@ -80,20 +80,26 @@ def state_virtual(functions: Any, needs: str, virtualname: str, hint: str = "run
     return (False, f"the {needs.split('.')[0]} execution module is not loaded; {hint}")
 
 
+def role_addresses_elsewhere(functions: Any, minion_id: str | None, role: str) -> dict[str, str]:
+    """``{minion: address}`` of the other nodes carrying ``role``, from the mine
+    (``topology.role_addresses``); empty when the topology module or the mine is not there yet."""
+    if "topology.role_addresses" not in functions:
+        return {}
+    try:
+        found = functions["topology.role_addresses"](role)
+    except Exception:  # no mine (yet)  # noqa: BLE001
+        return {}
+    return {minion: address for minion, address in found.items() if minion != minion_id}
+
+
 def devstack_lookup(functions: Any, minion_id: str | None) -> Callable[[str], Any]:
     """The ``lookup`` the devstack model needs (``localconf.build``): another pillar key,
     unmasked (the database and broker pillars of the wiring), or with ``mine:<role>`` the
     addresses of the nodes carrying that role (``topology.role_addresses``), this node left out:
     it reaches a role it carries at the role's own (often loopback) address from pillar."""
     def lookup(key: str) -> Any:
-        if key.startswith("mine:"):
-            if "topology.role_addresses" not in functions:
-                return None
-            try:
-                found = functions["topology.role_addresses"](key[5:])
-            except Exception:  # no mine (yet): fall back to the pillar's address
-                return None
-            return {minion: addr for minion, addr in found.items() if minion != minion_id}
+        if key.startswith("mine:"):  # none (yet): the pillar's address
+            return role_addresses_elsewhere(functions, minion_id, key[5:]) or None
         return pillar_value(functions["pillar.get"], key)
     return lookup
 

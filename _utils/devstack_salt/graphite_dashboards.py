@@ -24,7 +24,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from typing import Any
+from typing import Any, Iterable
 
 from .errors import GraphiteWebDown, GraphiteWebError
 
@@ -54,12 +54,14 @@ def _children(whisper_dir: str, prefix: str) -> list[str]:
 
 
 def inventory(whisper_dir: str, collectd_prefix: str, salt_prefix: str | None, this_host: str,
-              this_plugins: dict, this_id: str) -> dict:
+              this_plugins: dict, this_id: str, minion_ids: Iterable[str] = ()) -> dict:
     """The nodes and what they send: ``{"hosts": {host: set of plugin folders}, "salt_ids": [...]}``.
 
     This node counts from its own collectd configuration (``this_plugins``: plugin name ->
     options), so its dashboards exist from the first apply; other nodes count once carbon holds
-    metrics of them."""
+    metrics of them. Salt's runs count for this minion and every minion of the cloud
+    (``minion_ids``, from the mine) from the start: a minion's first run may reach carbon only
+    after the dashboards were saved (the carbon server comes up in the same orchestration)."""
     hosts: dict[str, set[str]] = {}
     for host in _children(whisper_dir, collectd_prefix):
         hosts[host] = set(_children(whisper_dir, f"{collectd_prefix}.{host}"))
@@ -78,7 +80,7 @@ def inventory(whisper_dir: str, collectd_prefix: str, salt_prefix: str | None, t
     hosts[this_host] = mine
     salt_ids = set(_children(whisper_dir, salt_prefix)) if salt_prefix else set()
     if salt_prefix:
-        salt_ids.add(this_id)
+        salt_ids |= {this_id, *(metric_name(minion) for minion in minion_ids)}
     return {"hosts": hosts, "salt_ids": sorted(salt_ids)}
 
 

@@ -138,9 +138,16 @@ def normalize_privileges(raw: Any, path: str, errors: list[str]) -> frozenset:
     return frozenset(privileges)
 
 
-def build(pillar: Any, root: str = "database", known_options: frozenset | None = None) -> dict:
+#: Where DevStack's account exists when neither ``database:devstack:nodes`` nor the caller says.
+LOOPBACK_NODES = ("127.0.0.1", "localhost")
+
+
+def build(pillar: Any, root: str = "database", known_options: frozenset | None = None,
+          devstack_nodes: list[str] | None = None) -> dict:
     """Validate the pillar under ``root`` into the model; raise DatabasePillarError listing every
-    problem by its pillar path. ``known_options``: the server's own option names, when known."""
+    problem by its pillar path. ``known_options``: the server's own option names, when known.
+    ``devstack_nodes``: the DevStack nodes' addresses when ``database:devstack:nodes`` is not set
+    (the face finds them: :func:`contract.devstack_nodes`); else loopback."""
     errors: list[str] = []
     pillar = _mapping(pillar, root, errors)
     for key in pillar:
@@ -155,7 +162,7 @@ def build(pillar: Any, root: str = "database", known_options: frozenset | None =
     }
     model["users"] = _users(pillar.get("users"), f"{root}:users", model["databases"], errors)
     if pillar.get("devstack") is not None:
-        model["devstack"] = _devstack(pillar["devstack"], f"{root}:devstack", model, errors)
+        model["devstack"] = _devstack(pillar["devstack"], f"{root}:devstack", model, errors, devstack_nodes)
     if errors:
         raise DatabasePillarError(errors)
     return model
@@ -282,8 +289,9 @@ def _users(raw: Any, path: str, databases: dict, errors: list[str]) -> dict:
     return users
 
 
-def _devstack(raw: Any, path: str, model: dict, errors: list[str]) -> dict | None:
-    """DevStack's DATABASE_USER: a user with the rights DevStack needs, from its nodes only."""
+def _devstack(raw: Any, path: str, model: dict, errors: list[str], default_nodes: list[str] | None = None) -> dict | None:
+    """DevStack's DATABASE_USER: a user with the rights DevStack needs, from its nodes only (the
+    pillar's ``nodes``, else ``default_nodes``, else loopback; none at all: no account yet)."""
     raw = _mapping(raw, path, errors)
     for key in raw:
         if key not in ("user", "password", "host", "nodes"):
@@ -299,7 +307,10 @@ def _devstack(raw: Any, path: str, model: dict, errors: list[str]) -> dict | Non
     host = raw.get("host", local_address(bind))
     if not isinstance(host, str) or not HOST_NAME.match(host) or "%" in host:
         errors.append(f"{path}:host: {host!r}: the address DevStack nodes connect to (DATABASE_HOST)")
-    nodes = _hosts(raw.get("nodes", ["127.0.0.1", "localhost"]), f"{path}:nodes", errors)
+    if "nodes" in raw:
+        nodes = _hosts(raw["nodes"], f"{path}:nodes", errors)
+    else:
+        nodes = list(LOOPBACK_NODES if default_nodes is None else dict.fromkeys(default_nodes))
     model["users"][user] = {
         "password": _password(raw.get("password"), f"{path}:password", errors),
         "hosts": nodes,

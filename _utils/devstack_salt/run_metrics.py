@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import datetime
 import re
-from typing import Any
+from typing import Any, Callable
 
 from .carbon import METRIC_PART_RE, pillar_section
+from .collectd import resolve_carbon_host
 from .errors import MonitoringError
 
 #: Only these functions are measured: they return a state run.
@@ -27,14 +28,16 @@ STATE_FUNCTIONS = frozenset({
 })
 
 
-def settings(monitoring: Any) -> dict:
-    """``monitoring:salt_runs`` with its defaults: off, prefix ``salt``, and collectd's carbon
-    host and port unless it names its own. The one place that decides whether Salt's runs are
-    measured and under which prefix: the returner sends them, the salt-runs dashboard shows them.
-    MonitoringError names a key that is wrong."""
+def settings(monitoring: Any, monitoring_nodes: Callable[[], list[str]] = list) -> dict:
+    """``monitoring:salt_runs`` with its defaults: off, prefix ``salt``, and the carbon collectd
+    writes to (the same rule, ``collectd.resolve_carbon_host``, with ``monitoring_nodes`` the
+    other monitoring nodes' addresses from the mine) unless it names its own. The one place that
+    decides whether Salt's runs are measured and under which prefix: the returner sends them, the
+    salt-runs dashboard shows them. MonitoringError names a key that is wrong."""
     monitoring = monitoring if isinstance(monitoring, dict) else {}
     runs = pillar_section(monitoring.get("salt_runs"), "salt_runs")
     collectd = pillar_section(monitoring.get("collectd"), "collectd")
+    carbon = pillar_section(monitoring.get("carbon"), "carbon")
     errors = []
     where = "monitoring:salt_runs:carbon_port" if "carbon_port" in runs else "monitoring:collectd:carbon_port"
     port = runs.get("carbon_port", collectd.get("carbon_port", 2003))
@@ -49,7 +52,7 @@ def settings(monitoring: Any) -> dict:
         raise MonitoringError(errors)
     return {
         "enabled": runs.get("enabled", False) is True,
-        "host": runs.get("carbon_host", collectd.get("carbon_host", "127.0.0.1")),
+        "host": runs.get("carbon_host") or resolve_carbon_host(collectd, carbon, monitoring_nodes),
         "port": port,
         "prefix": prefix,
     }

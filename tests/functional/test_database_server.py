@@ -118,7 +118,7 @@ def test_devstack_settings_hide_the_password_unless_revealed(tmp_path):
     (tmp_path / "minion").write_text(json.dumps(config))
     loaders = Loaders(salt.config.minion_config(str(tmp_path / "minion")))
     assert loaders.modules.database_server.devstack_settings() == {
-        "localrc": {"DATABASE_TYPE": "mysql", "DATABASE_HOST": "127.0.0.1", "DATABASE_USER": "devstack",
-                    "DATABASE_PASSWORD": "<hidden>"},
+        "localrc": {"DATABASE_TYPE": "mysql", "DATABASE_HOST": "127.0.0.1", "MYSQL_HOST": "127.0.0.1",
+                    "DATABASE_USER": "devstack", "DATABASE_PASSWORD": "<hidden>"},
         "services": {"mysql": False}}
     assert loaders.modules.database_server.devstack_settings(reveal=True)["localrc"]["DATABASE_PASSWORD"] == PASSWORD

@@ -186,9 +186,13 @@ def test_databases_are_created_or_altered_to_their_character_set():
 
 def test_devstack_settings_come_from_the_database_pillar():
     assert contract.devstack_database(PILLAR) == {
-        "DATABASE_TYPE": "mysql", "DATABASE_HOST": "192.0.2.20", "DATABASE_USER": "devstack",
+        "DATABASE_TYPE": "mysql", "DATABASE_HOST": "192.0.2.20", "MYSQL_HOST": "192.0.2.20", "DATABASE_USER": "devstack",
         "DATABASE_PASSWORD": PASSWORD}
-    assert contract.devstack_database(PILLAR, "192.0.2.99")["DATABASE_HOST"] == "192.0.2.99"
+    # Where stack.sh creates the databases is the same host (DevStack's own default is 127.0.0.1).
+    assert {key: value for key, value in contract.devstack_database(PILLAR, "192.0.2.99").items()
+            if key.endswith("_HOST")} == {"DATABASE_HOST": "192.0.2.99", "MYSQL_HOST": "192.0.2.99"}
+    # The mysql client takes an IPv6 address without the brackets SQLAlchemy's URL needs.
+    assert contract.devstack_database(PILLAR, "[2001:db8::20]")["MYSQL_HOST"] == "2001:db8::20"
 
 
 def test_server_errors_never_quote_the_statement():

@@ -483,3 +483,18 @@ def test_the_database_file_is_made_the_web_users_only(tmp_path, monkeypatch):
     web.make_database_private(str(path))
     assert path.stat().st_mode & 0o777 == 0o640
     assert web.database_file_fixes(str(path)) == {}
+
+
+def test_salt_runs_show_every_minion_of_the_cloud_before_its_first_run_reaches_carbon(tmp_path):
+    """A minion's first runs may reach carbon only after the carbon server saved its dashboards
+    (they come up in the same orchestration): the minions in the mine count from the start, so
+    the next apply does not change the dashboard when their runs arrive."""
+    found = dashboards.inventory(str(tmp_path), "collectd", "salt", "node1", THIS_NODE_PLUGINS, "node1",
+                                 ["db1", "mq1", "devstack.example"])
+    assert found["salt_ids"] == ["db1", "devstack_example", "mq1", "node1"]
+    (tmp_path / "salt" / "mq1" / "state_sls").mkdir(parents=True)
+    again = dashboards.inventory(str(tmp_path), "collectd", "salt", "node1", THIS_NODE_PLUGINS, "node1",
+                                 ["db1", "mq1", "devstack.example"])
+    assert again == found
+    salt_runs = dashboards.dashboards(dict(web.DASHBOARD_DEFAULTS), found, "collectd", "salt", THRESHOLDS)["salt-runs"]
+    assert "salt.mq1.*.duration_ms" in json.dumps(salt_runs)

@@ -90,6 +90,7 @@ def database_account_as_converged(pillar, view, host):
     assert account["password"] == view["DATABASE_PASSWORD"]
     assert account["grants"] == {"*": mariadb_model.DEVSTACK_GRANTS}
     assert view["DATABASE_HOST"] == (host or model["devstack"]["host"]) and view["DATABASE_HOST"] not in roles.WILDCARDS
+    assert view["MYSQL_HOST"] == view["DATABASE_HOST"].strip("[]")  # where stack.sh creates the databases
 
 
 def broker_account_as_converged(pillar, view, host):
