@@ -169,9 +169,11 @@ SITE_PILLAR = """\
 """
 
 
-def master_config(root: str, pillar_root: str, interface: str = "0.0.0.0", autosign: list | None = None) -> dict:
+def master_config(root: str, pillar_root: str, interface: str = "0.0.0.0") -> dict:
     """A salt-master serving this repository's states, with pillar from ``pillar_root`` first
-    (its top.sls wins), then the project's pillar/ (the role files) and the generated secrets."""
+    (its top.sls wins), then the project's pillar/ (the role files) and the generated secrets.
+    It accepts no minion by itself: only those whose public keys :func:`seed_keys` put in its
+    key folder (``bin/cluster keys``)."""
     return {
         "root_dir": root,
         "cachedir": os.path.join(root, "master-cache"),
@@ -184,8 +186,10 @@ def master_config(root: str, pillar_root: str, interface: str = "0.0.0.0", autos
         "pillar_roots": {"base": [os.path.abspath(pillar_root), os.path.join(PROJECT, "pillar"),
                                   os.path.join(root, "pillar")]},
         "enable_fqdns_grains": False,
-        # Minion ids accepted without salt-key (a lab on a private network; see README).
-        **({"autosign_file": os.path.join(root, "autosign")} if autosign else {}),
+        # Trust rests on keys, not names: a minion is accepted only with the key pair made for
+        # its id (its public key seeded here); another key under an accepted id is denied.
+        "open_mode": False,
+        "auto_accept": False,
         # A master's reactor: the same reactions as the masterless daemon, run on the minion
         # whose beacon fired.
         "reactor": [
@@ -201,3 +205,62 @@ def ensure_site_pillar(path: str) -> bool:
         return False
     write_private(path, SITE_PILLAR)
     return True
+
+
+#: The key files of a cluster's nodes, as ``bin/cluster keys DIR ID...`` lays them out: DIR/master
+#: (the master's pair and every minion's public key) and DIR/ID (a minion's pair and the master's
+#: public key), each the node's own Salt key folder.
+MASTER_KEYS = ("master.pem", "master.pub")
+MINION_KEYS = ("minion.pem", "minion.pub", "minion_master.pub")
+
+
+def seed_keys(source: str, pki_dir: str, master: bool) -> list[str]:
+    """Copy a node's keys from ``source`` (its folder of ``bin/cluster keys``) into its Salt key
+    folder ``pki_dir``: private keys 0400, the folders 0700. For a master, every minion public
+    key under ``source/minions`` too: those minions, and no others, are accepted. Returns the
+    minion ids (a master's) or the files copied. Raises ValueError saying what is missing."""
+    wanted = MASTER_KEYS if master else MINION_KEYS
+    missing = [name for name in wanted if not os.path.isfile(os.path.join(source, name))]
+    minions = sorted(os.listdir(os.path.join(source, "minions"))) if master and os.path.isdir(
+        os.path.join(source, "minions")) else []
+    if master and not minions:
+        missing.append("minions/<id> (a public key per minion)")
+    if missing:
+        raise ValueError(f"{source} lacks {', '.join(missing)}: make the keys with bin/cluster keys DIR ID... and give "
+                         f"{'the master DIR/master' if master else 'each minion its own DIR/<id>'}")
+    copies = [(name, name) for name in wanted] + [(f"minions/{m}", f"minions/{m}") for m in minions]
+    for src, dst in copies:
+        target = os.path.join(pki_dir, dst)
+        os.makedirs(os.path.dirname(target), mode=0o700, exist_ok=True)
+        with open(os.path.join(source, src), encoding="ascii") as handle:
+            text = handle.read()
+        if os.path.exists(target):  # a key file Salt made 0400: replaced whole, never edited
+            os.chmod(target, 0o600)
+        files.write_text(target, text, 0o400 if dst.endswith(".pem") else 0o644)
+    return minions if master else [dst for _, dst in copies]
+
+
+#: The unit of each daemon of a cluster node, written by ``bin/cluster`` where systemd runs.
+UNIT = """\
+# Written by bin/cluster: this checkout's salt-{daemon} ({config_dir}), started at boot.
+[Unit]
+Description=devstack-salt: salt-{daemon} of {config_dir}
+After=network-online.target
+Wants=network-online.target
+
+[Service]
+Type=simple
+ExecStart={bin_dir}/salt-{daemon} -c {config_dir} --log-level=quiet
+Restart=on-failure
+RestartSec=5
+
+[Install]
+WantedBy=multi-user.target
+"""
+
+
+def cluster_unit(daemon: str, bin_dir: str, config_dir: str) -> tuple[str, str]:
+    """(unit name, unit text) of ``daemon`` (master or minion): ``devstack-salt-master``, or
+    ``devstack-salt-minion`` (the one salt-minion of a node: the masterless reactor's unit has
+    the same name, and a minion of a master runs no masterless daemon)."""
+    return f"devstack-salt-{daemon}.service", UNIT.format(daemon=daemon, bin_dir=bin_dir, config_dir=config_dir)
