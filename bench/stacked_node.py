@@ -25,20 +25,14 @@ import os
 import statistics
 import sys
 import tempfile
-import time
 
 PROJECT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # The machines of tests/support, the ones the machine tier boots.
 SUPPORT = os.path.join(PROJECT, "tests", "support")
 sys.path[:0] = [SUPPORT]
 import harness  # noqa: E402
+from figures import timed  # noqa: E402
 from machine_node import MIRRORS, MIRRORS_TAR, SITE, SITE_TUNED, Node, install_project  # noqa: E402
-
-
-def timed(fn, *args):
-    started = time.perf_counter()
-    out = fn(*args)
-    return time.perf_counter() - started, out
 
 
 #: devstack.stacked alone, as the DevStack role's SLS declares it (salt/devstack/init.sls).

@@ -6,7 +6,7 @@ Read-only: nothing here changes the node. The node's own Salt answers what its p
 (``pillar.get ... unmask=True`` for just the keys checked, never the whole pillar: no secret
 reaches a test report); the checks look at processes, listening sockets, users and files.
 Used by test_node_roles.py (hosts from DEVSTACK_NODE_HOSTS, this host by default) and by
-test_topology.py (each minion of a real master through ``salt://``).
+the machine tier's cloud (tests/machines/test_cloud.py: each minion through its master's ``salt://``).
 """
 
 from __future__ import annotations

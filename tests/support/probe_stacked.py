@@ -7,7 +7,7 @@ node and on a DevStack node of a master, whose secrets are the master's.
      "database": {"host", "keystone_tables"}, "broker": {"host", "connected"}}
 
 With an argument, one operator action, timed (``token``, ``create-project NAME``,
-``has-project NAME``), or Keystone's notifications read off the broker (``notifications NAME...``).
+``has-project NAME``), or Keystone's notifications read off the broker (``notifications ID...``).
 """
 
 from __future__ import annotations
@@ -130,13 +130,15 @@ def project(name: str, create: bool, timeout: float) -> dict:
             status = response.status
     except (OSError, ValueError) as exc:
         return {"ok": False, "seconds": round(time.monotonic() - started, 3), "error": str(exc)[:300]}
-    found = bool(answer.get("project")) if create else bool(answer.get("projects"))
-    return {"ok": found, "seconds": round(time.monotonic() - started, 3), "status": status}
+    found = answer.get("project") if create else (answer.get("projects") or [None])[0]
+    return {"ok": bool(found), "seconds": round(time.monotonic() - started, 3), "status": status,
+            "id": (found or {}).get("id")}
 
 
 def notifications(names: list[str]) -> dict:
     """Keystone's notifications waiting in the broker's ``notifications.info`` queue (taken off
-    it): how many there are, and the event types naming each of ``names``."""
+    it): how many there are, and the event types whose payload names each of ``names`` (a
+    project's id: Keystone's CADF payload names its target by id)."""
     view = devstack_view("RABBIT_HOST", "RABBIT_USERID", "RABBIT_PASSWORD")
     params = pika.ConnectionParameters(host=view["RABBIT_HOST"], port=5672, connection_attempts=3,
                                        credentials=pika.PlainCredentials(view["RABBIT_USERID"], view["RABBIT_PASSWORD"]))
@@ -145,6 +147,10 @@ def notifications(names: list[str]) -> dict:
     total = 0
     try:
         channel = connection.channel()
+        try:
+            channel.queue_declare("notifications.info", passive=True)
+        except pika.exceptions.ChannelClosedByBroker:  # nothing was ever sent: no queue yet
+            return {"total": 0, "by_name": seen}
         while True:
             method, _, body = channel.basic_get("notifications.info", auto_ack=True)
             if method is None:

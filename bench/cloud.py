@@ -1,0 +1,86 @@
+#!/usr/bin/env python3
+"""The decoupled cloud of the Vagrantfile's multi-node layout, timed on four booted systemd
+machines (tests/support/machine_cloud.py, the machine tier's own):
+
+1. from four fresh machines to a verified cloud, step by step: the machines (keys made, disks
+   copied, booted, each node's keys put in), ``bin/cluster`` on every node at once (packages,
+   .venv, the daemons, until the master sees every minion), ``orch.deploy`` on the master with
+   each of its steps as it reports them (stack.sh on devstack1 inside the last one, shown on its
+   own), and the probe of devstack1 (a Keystone token, a Swift object);
+2. the cattle re-create: devstack1 destroyed, a fresh machine with the same id provisioned with
+   the same command and keys, and the master's ``orch.deploy`` bringing it back to a verified
+   node.
+
+The packages come through the run's package cache (harness.PackageCache): with ``--cold`` it
+starts empty (its cache folders in a temporary directory), as on a fresh CI machine.
+
+    .venv/bin/python bench/cloud.py [--cold]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+
+PROJECT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# The machines of tests/support, the ones the machine tier boots.
+SUPPORT = os.path.join(PROJECT, "tests", "support")
+sys.path[:0] = [SUPPORT]
+import harness  # noqa: E402
+from figures import timed  # noqa: E402
+from machine_cloud import MachineCloud, step_seconds  # noqa: E402
+from machine_node import MIRRORS, MIRRORS_TAR  # noqa: E402
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--cold", action="store_true", help="an empty package cache and root fs (a fresh CI machine)")
+    args = parser.parse_args()
+    reason = harness.unavailable_reason()
+    if reason:
+        print(f"cannot boot machines here: {reason}", file=sys.stderr)
+        return 2
+    harness.install_host_tools()
+    figures: dict[str, float] = {}
+    with tempfile.TemporaryDirectory(prefix="bench-cloud-") as tmp:
+        os.chmod(tmp, 0o755)
+        if args.cold:
+            harness.CACHE_DIR = os.path.join(tmp, "cache")
+        mirrors = os.path.join(tmp, "mirrors")
+        os.makedirs(mirrors)
+        harness.run(["tar", "-xf", MIRRORS_TAR, "-C", mirrors])
+        figures["root fs"], _ = timed(harness.build_rootfs)
+        with harness.fleet({MIRRORS: mirrors}) as fleet:
+            cloud = MachineCloud(fleet, os.path.join(tmp, "keys"))
+            figures["machines (4, booted)"], _ = timed(cloud.boot)
+            figures["bin/cluster (4 at once)"], _ = timed(cloud.provision)
+            figures["orch.deploy"], (rc, steps) = timed(cloud.orchestrate)
+            if rc != 0:
+                print(f"orch.deploy failed: {[v['comment'] for v in steps.values() if v['result'] is not True]}",
+                      file=sys.stderr)
+                return 1
+            stack = cloud.nodes["devstack1"].stamp().get("seconds", 0.0)
+            figures["verification (token, object)"], _ = timed(cloud.nodes["devstack1"].probe)
+            recreate, _ = timed(cloud.recreate, "devstack1")
+            redeploy, (rc2, _) = timed(cloud.orchestrate)
+            verify2, _ = timed(cloud.nodes["devstack1"].probe)
+    total = sum(figures.values())
+    print(f"{'four fresh machines to a verified cloud':45s} {total:8.1f} s")
+    for name, value in figures.items():
+        print(f"  {name:43s} {value:8.1f} s")
+        if name == "orch.deploy":
+            for step, seconds in step_seconds(steps).items():
+                print(f"    {step:41s} {seconds:8.1f} s")
+            print(f"    {'  of it, stack.sh on devstack1':41s} {stack:8.1f} s")
+    print(f"{'devstack1 re-created to a verified node':45s} {recreate + redeploy + verify2:8.1f} s"
+          f"{'' if rc2 == 0 else ' (orch.deploy failed)'}")
+    print(f"  {'fresh machine and bin/cluster minion':43s} {recreate:8.1f} s")
+    print(f"  {'orch.deploy':43s} {redeploy:8.1f} s")
+    print(f"  {'verification (token, object)':43s} {verify2:8.1f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
