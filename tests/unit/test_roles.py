@@ -37,7 +37,9 @@ def test_the_orchestration_brings_each_role_up_where_it_is_carried():
              if "salt.state" in states}
     targets = {name: next(arg["tgt"] for arg in args if "tgt" in arg) for name, args in steps.items()}
     assert targets == {"database-nodes": roles.target("database"), "broker-nodes": roles.target("broker"),
-                       "monitoring-nodes": "*", "devstack-nodes": roles.target("devstack")}
+                       "monitoring-nodes": "*", "devstack-nodes": roles.target("devstack"),
+                       # the carbon servers' dashboards again, once every node reports
+                       "dashboards": "I@monitoring:carbon:server:True"}
 
 
 @pytest.mark.parametrize("pillar, carried", [
