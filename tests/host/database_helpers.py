@@ -19,14 +19,16 @@ CONFIG_FILE = "/etc/mysql/mariadb.conf.d/99-salt.cnf"
 
 
 class DatabaseNode(SaltNode):
-    """A Salt node on the default database pillar and the generated secrets, plus an override
-    pillar of the test's own (``set_override``), listed last so it wins."""
+    """A Salt node on the host's roles (node.sls: all-in-one, so DevStack's account is the
+    loopback one, as on the host), the default database pillar and the generated secrets, plus an
+    override pillar of the test's own (``set_override``), listed last so it wins."""
 
     def __init__(self, root) -> None:
         super().__init__(root, "database-host-test")
-        self.link_pillar("database", os.path.join(PROJECT, "pillar", "database.sls"))
+        for name in ("node", "database"):
+            self.link_pillar(name, os.path.join(PROJECT, "pillar", f"{name}.sls"))
         self.link_pillar("secrets", os.path.join(PROJECT, ".salt", "pillar", "secrets.sls"))
-        self.set_top("database", "secrets", "override")
+        self.set_top("node", "database", "secrets", "override")
         self.set_override({})
         self.sync()
 
