@@ -15,6 +15,26 @@ database-server-config:
     - require:
       - pkg: database-server-package
 
+{%- if salt['topology.systemd']() %}
+# Debian's package enables mariadb.socket: from the next boot systemd listens on port 3306 of
+# every address (its ListenStream) and hands that socket to mariadbd, whatever bind-address says.
+# The role's server listens where database:server says only: the socket unit is stopped,
+# disabled and masked (a package upgrade cannot turn it on again), and the server restarted if
+# it was holding the socket's listener.
+database-server-socket:
+  service.dead:
+    - name: mariadb.socket
+    - enable: False
+    - require:
+      - pkg: database-server-package
+
+database-server-socket-masked:
+  service.masked:
+    - name: mariadb.socket
+    - require:
+      - service: database-server-socket
+{%- endif %}
+
 # Started through systemd where it runs, through the init.d script elsewhere (bin/configure);
 # restarted when the options change.
 database-server-service:
@@ -25,5 +45,11 @@ database-server-service:
 {%- endif %}
     - require:
       - pkg: database-server-package
+{%- if salt['topology.systemd']() %}
+      - service: database-server-socket-masked
+{%- endif %}
     - watch:
       - database_server: database-server-config
+{%- if salt['topology.systemd']() %}
+      - service: database-server-socket
+{%- endif %}
