@@ -6,7 +6,9 @@ prompt, a stack.sh that fails, the good pillar back, a change of meaning, a rebo
 
 Each phase is a module fixture that runs once and keeps what it saw; a test asks for the phase
 whose result it checks (the phases before it run first), so any selection or order of tests
-sees the same node history.
+sees the same node history. Every phase leaves the node stacked and healthy (the failure phase
+brings the good pillar back itself), and what a phase changes it measures inside itself: the
+tests that look at the live node hold whichever phases ran before them.
 """
 
 from __future__ import annotations
@@ -88,7 +90,8 @@ def first_probe(stacked):
 
 
 @pytest.fixture(scope="module")
-def second_apply(stacked):
+def second_apply(stacked, first_probe):
+    """The first phase: the first probe is always taken before it (nothing changed yet)."""
     return stacked.apply(), stacked.stamp()
 
 
@@ -151,28 +154,35 @@ def untuned(tuned, stacked):
 
 @pytest.fixture(scope="module")
 def prompting(untuned, stacked):
+    stat = "stat -c '%i %Y' /opt/stack/devstack/local.conf"
     stacked.put_site_pillar(SITE_PROMPTING)
     try:
-        local_conf = stacked.run("stat -c '%i %Y' /opt/stack/devstack/local.conf").stdout
-        return stacked.apply(), stacked.stamp(), local_conf
+        local_conf = stacked.run(stat).stdout
+        return stacked.apply(), stacked.stamp(), local_conf, stacked.run(stat).stdout
     finally:
         stacked.put_site_pillar(SITE)
 
 
 @pytest.fixture(scope="module")
 def failing(prompting, stacked):
+    """A stack.sh that fails, then at once the good pillar back (:func:`recovered`): no test
+    finds the node failed."""
     stacked.put_site_pillar(SITE_FAILING)
-    return stacked.apply(), stacked.stamp()
+    try:
+        failed_run = stacked.apply(), stacked.stamp()
+    finally:
+        stacked.put_site_pillar(SITE)
+        first = stacked.apply()
+        recovery = first, stacked.stamp(), stacked.apply()
+    return {"failed": failed_run, "recovered": recovery}
 
 
 @pytest.fixture(scope="module")
-def recovered(failing, stacked):
+def recovered(failing):
     """After the failure, the good pillar back: one stack.sh, then an apply that changes nothing.
     The change of meaning below starts from this clean node (right after a failure any pillar
     would stack, so it would prove nothing)."""
-    stacked.put_site_pillar(SITE)
-    first = stacked.apply()
-    return first, stacked.stamp(), stacked.apply()
+    return failing["recovered"]
 
 
 @pytest.fixture(scope="module")
@@ -410,15 +420,15 @@ def test_a_second_apply_after_an_in_place_change_changes_nothing(request, phase)
 
 
 def test_a_pillar_that_would_prompt_never_reaches_stack_sh(stacked, prompting):
-    result, stamp, local_conf_before = prompting
+    result, stamp, local_conf_before, local_conf_after = prompting
     assert result["rc"] != 0
     assert any("ADMIN_PASSWORD" in comment for comment in result["failed"].values()), result["failed"]
     assert stamp["started"] == stacked.first["stamp"]["started"]
-    assert stacked.run("stat -c '%i %Y' /opt/stack/devstack/local.conf").stdout == local_conf_before
+    assert local_conf_after == local_conf_before
 
 
 def test_a_failing_stack_sh_is_a_failure_with_the_masked_log_tail(stacked, failing):
-    result, stamp = failing
+    result, stamp = failing["failed"]
     assert result["rc"] != 0 and stamp["result"] == "failed"
     comment = next(c for k, c in result["failed"].items() if "devstack-stacked" in k)
     assert "stack.sh failed" in comment and "Last lines of" in comment
