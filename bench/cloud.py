@@ -22,50 +22,34 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import tempfile
 
-PROJECT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-# The machines of tests/support, the ones the machine tier boots.
-SUPPORT = os.path.join(PROJECT, "tests", "support")
-sys.path[:0] = [SUPPORT]
-import harness  # noqa: E402
-from figures import timed  # noqa: E402
-from machine_cloud import MachineCloud, step_seconds  # noqa: E402
-from machine_node import MIRRORS, MIRRORS_TAR  # noqa: E402
+import machines  # the machine tier's harness (tests/support), on sys.path from here on
+from figures import timed
+from machine_cloud import MachineCloud, step_seconds
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--cold", action="store_true", help="an empty package cache and root fs (a fresh CI machine)")
     args = parser.parse_args()
-    reason = harness.unavailable_reason()
-    if reason:
-        print(f"cannot boot machines here: {reason}", file=sys.stderr)
+    if not machines.ready():
         return 2
-    harness.install_host_tools()
     figures: dict[str, float] = {}
-    with tempfile.TemporaryDirectory(prefix="bench-cloud-") as tmp:
-        os.chmod(tmp, 0o755)
-        if args.cold:
-            harness.CACHE_DIR = os.path.join(tmp, "cache")
-        mirrors = os.path.join(tmp, "mirrors")
-        os.makedirs(mirrors)
-        harness.run(["tar", "-xf", MIRRORS_TAR, "-C", mirrors])
-        figures["root fs"], _ = timed(harness.build_rootfs)
-        with harness.fleet({MIRRORS: mirrors}) as fleet:
-            cloud = MachineCloud(fleet, os.path.join(tmp, "keys"))
-            figures["machines (4, booted)"], _ = timed(cloud.boot)
-            figures["bin/cluster (4 at once)"], _ = timed(cloud.provision)
-            figures["orch.deploy"], (rc, steps) = timed(cloud.orchestrate)
-            if rc != 0:
-                print(f"orch.deploy failed: {[v['comment'] for v in steps.values() if v['result'] is not True]}",
-                      file=sys.stderr)
-                return 1
-            stack = cloud.nodes["devstack1"].stamp().get("seconds", 0.0)
-            figures["verification (token, object)"], _ = timed(cloud.nodes["devstack1"].probe)
-            recreate, _ = timed(cloud.recreate, "devstack1")
-            redeploy, (rc2, _) = timed(cloud.orchestrate)
-            verify2, _ = timed(cloud.nodes["devstack1"].probe)
+    with machines.fleet("bench-cloud-", fresh_cache=args.cold) as (fleet, tmp, rootfs):
+        figures["root fs"] = rootfs
+        cloud = MachineCloud(fleet, os.path.join(tmp, "keys"))
+        figures["machines (4, booted)"], _ = timed(cloud.boot)
+        figures["bin/cluster (4 at once)"], _ = timed(cloud.provision)
+        figures["orch.deploy"], (rc, steps) = timed(cloud.orchestrate)
+        if rc != 0:
+            print(f"orch.deploy failed: {[v['comment'] for v in steps.values() if v['result'] is not True]}",
+                  file=sys.stderr)
+            return 1
+        stack = cloud.nodes["devstack1"].stamp().get("seconds", 0.0)
+        figures["verification (token, object)"], _ = timed(cloud.nodes["devstack1"].probe)
+        recreate, _ = timed(cloud.recreate, "devstack1")
+        redeploy, (rc2, _) = timed(cloud.orchestrate)
+        verify2, _ = timed(cloud.nodes["devstack1"].probe)
     total = sum(figures.values())
     print(f"{'four fresh machines to a verified cloud':45s} {total:8.1f} s")
     for name, value in figures.items():

@@ -21,18 +21,12 @@ Run as root on a host that can boot machines (as the machine tier):
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import sys
-import tempfile
 
-PROJECT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-# The machines of tests/support, the ones the machine tier boots.
-SUPPORT = os.path.join(PROJECT, "tests", "support")
-sys.path[:0] = [SUPPORT]
-import harness  # noqa: E402
-from figures import timed  # noqa: E402
-from machine_node import MIRRORS, MIRRORS_TAR, SITE, SITE_TUNED, Node, install_project  # noqa: E402
+import machines  # the machine tier's harness (tests/support), on sys.path from here on
+from figures import timed
+from machine_node import SITE, SITE_TUNED, Node, install_project
 
 
 #: devstack.stacked alone, as the DevStack role's SLS declares it (salt/devstack/init.sls).
@@ -56,68 +50,58 @@ def main() -> int:
                         help="times the post-config change is made and undone in place, each way")
     parser.add_argument("--reuse-rootfs", action="store_true", help="time the root fs from the cache, not afresh")
     args = parser.parse_args()
-    reason = harness.unavailable_reason()
-    if reason:
-        print(f"cannot boot machines here: {reason}", file=sys.stderr)
+    if not machines.ready():
         return 2
-    harness.install_host_tools()
     figures: dict[str, float] = {}
-    with tempfile.TemporaryDirectory(prefix="bench-stacked-") as tmp:
-        if not args.reuse_rootfs:
-            harness.CACHE_DIR = os.path.join(tmp, "cache")
-        mirrors = os.path.join(tmp, "mirrors")
-        os.makedirs(mirrors)
-        os.chmod(tmp, 0o755)
-        harness.run(["tar", "-xf", MIRRORS_TAR, "-C", mirrors])
-        figures["root fs"], _ = timed(harness.build_rootfs)
-        with harness.fleet({MIRRORS: mirrors}) as fleet:
-            machine = fleet.machine("bench")
-            install_project(machine, SITE)
-            figures["boot"], _ = timed(machine.boot)
-            node = Node(machine)
-            figures["bin/setup (with stack.sh)"], setup = timed(node.setup)
-            if setup["rc"] != 0:
-                print(f"bin/setup failed:\n{setup['tail']}", file=sys.stderr)
-                return 1
-            figures["stack.sh itself"] = node.stamp()["seconds"]
-            figures["verification (token, object)"], _ = timed(node.probe)
-            applies, pings, ratios = [], [], []
-            for _ in range(args.runs):
-                apply_s, result = timed(node.apply)
-                assert result["changed"] == {}, result["changed"]
-                ping_s, _ = timed(node.salt, "test.ping")
-                applies.append(apply_s)
-                pings.append(ping_s)
-                ratios.append(apply_s / ping_s)
-            # The post-config change, made in place and undone in place, --changes times each way:
-            # through the highstate (what an operator runs), and through the DevStack role's
-            # devstack.stacked alone (state.single, local.conf written first by its own state),
-            # the state the re-stack below goes through too (force=True).
-            in_place_apply, in_place_state, state_seconds = [], [], []
-            for _ in range(args.changes):
-                for pillar in (SITE_TUNED, SITE):
-                    node.put_site_pillar(pillar)
-                    seconds, tuned = timed(node.apply)
-                    assert tuned["rc"] == 0 and in_place(tuned["states"]), tuned["changed"]
-                    in_place_apply.append(seconds)
-            for _ in range(args.changes):
-                for pillar in (SITE_TUNED, SITE):
-                    node.put_site_pillar(pillar)
-                    node.salt("state.sls_id", "devstack-local-conf", "devstack")
-                    seconds, (rc, states) = timed(node.salt, "state.single", *STACKED)
-                    made = in_place(states)
-                    assert rc == 0 and made, states
-                    in_place_state.append(seconds)
-                    state_seconds.append(made["seconds"])
-            node.put_site_pillar(SITE_TUNED)
-            node.salt("state.sls_id", "devstack-local-conf", "devstack")
-            figures["the same change by re-stack (devstack.stacked force=True)"], (rc, states) = timed(
-                node.salt, "state.single", *STACKED, "force=True")
-            ran = [v["changes"].get("stack.sh", {}) for v in states.values()]
-            assert rc == 0 and ran and ran[0].get("outcome") == "success", states
-            node.put_site_pillar(SITE + "    LOG_COLOR: false\n")
-            figures["re-stack after a change of meaning (apply)"], restack = timed(node.apply)
-            assert any("stack.sh" in c for c in restack["changed"].values()), restack["changed"]
+    with machines.fleet("bench-stacked-", fresh_cache=not args.reuse_rootfs) as (fleet, _tmp, rootfs):
+        figures["root fs"] = rootfs
+        machine = fleet.machine("bench")
+        install_project(machine, SITE)
+        figures["boot"], _ = timed(machine.boot)
+        node = Node(machine)
+        figures["bin/setup (with stack.sh)"], setup = timed(node.setup)
+        if setup["rc"] != 0:
+            print(f"bin/setup failed:\n{setup['tail']}", file=sys.stderr)
+            return 1
+        figures["stack.sh itself"] = node.stamp()["seconds"]
+        figures["verification (token, object)"], _ = timed(node.probe)
+        applies, pings, ratios = [], [], []
+        for _ in range(args.runs):
+            apply_s, result = timed(node.apply)
+            assert result["changed"] == {}, result["changed"]
+            ping_s, _ = timed(node.salt, "test.ping")
+            applies.append(apply_s)
+            pings.append(ping_s)
+            ratios.append(apply_s / ping_s)
+        # The post-config change, made in place and undone in place, --changes times each way:
+        # through the highstate (what an operator runs), and through the DevStack role's
+        # devstack.stacked alone (state.single, local.conf written first by its own state),
+        # the state the re-stack below goes through too (force=True).
+        in_place_apply, in_place_state, state_seconds = [], [], []
+        for _ in range(args.changes):
+            for pillar in (SITE_TUNED, SITE):
+                node.put_site_pillar(pillar)
+                seconds, tuned = timed(node.apply)
+                assert tuned["rc"] == 0 and in_place(tuned["states"]), tuned["changed"]
+                in_place_apply.append(seconds)
+        for _ in range(args.changes):
+            for pillar in (SITE_TUNED, SITE):
+                node.put_site_pillar(pillar)
+                node.salt("state.sls_id", "devstack-local-conf", "devstack")
+                seconds, (rc, states) = timed(node.salt, "state.single", *STACKED)
+                made = in_place(states)
+                assert rc == 0 and made, states
+                in_place_state.append(seconds)
+                state_seconds.append(made["seconds"])
+        node.put_site_pillar(SITE_TUNED)
+        node.salt("state.sls_id", "devstack-local-conf", "devstack")
+        figures["the same change by re-stack (devstack.stacked force=True)"], (rc, states) = timed(
+            node.salt, "state.single", *STACKED, "force=True")
+        ran = [v["changes"].get("stack.sh", {}) for v in states.values()]
+        assert rc == 0 and ran and ran[0].get("outcome") == "success", states
+        node.put_site_pillar(SITE + "    LOG_COLOR: false\n")
+        figures["re-stack after a change of meaning (apply)"], restack = timed(node.apply)
+        assert any("stack.sh" in c for c in restack["changed"].values()), restack["changed"]
     total = sum(figures[k] for k in ("root fs", "boot", "bin/setup (with stack.sh)", "verification (token, object)"))
     print(f"{'from nothing to a verified node':45s} {total:8.1f} s")
     for name, value in figures.items():
