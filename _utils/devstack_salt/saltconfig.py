@@ -5,7 +5,8 @@ node's or a master's minion config, a salt-master's config, and the generated se
 
 Standard library only: ``bin/configure`` runs this with the system's python3 before Salt exists
 (PyYAML is needed only to read back a secrets file that exists). The configs are JSON (a subset
-of YAML). Every file is written 0600 through ``devstack_salt.files``.
+of YAML). Every file is written through ``devstack_salt.files`` (a temporary file, then a
+rename): configs and secrets 0600, private keys 0400, public keys and systemd units 0644.
 
 The service provider is decided from the host: where systemd is not PID 1 (no
 /run/systemd/system), Salt's systemd module would answer "OFFLINE mode, nothing to do" and
@@ -217,11 +218,13 @@ MINION_KEYS = ("minion.pem", "minion.pub", "minion_master.pub")
 def seed_keys(source: str, pki_dir: str, master: bool) -> list[str]:
     """Copy a node's keys from ``source`` (its folder of ``bin/cluster keys``) into its Salt key
     folder ``pki_dir``: private keys 0400, the folders 0700. For a master, every minion public
-    key under ``source/minions`` too: those minions, and no others, are accepted. Returns the
-    minion ids (a master's) or the files copied. Raises ValueError saying what is missing."""
+    key under ``source/minions`` too: those minions, and no others, are accepted (a key accepted
+    before whose id is no longer there is removed: that minion is revoked). Returns the minion
+    ids (a master's) or the files copied. Raises ValueError saying what is missing."""
     wanted = MASTER_KEYS if master else MINION_KEYS
     missing = [name for name in wanted if not os.path.isfile(os.path.join(source, name))]
-    minions = sorted(os.listdir(os.path.join(source, "minions"))) if master and os.path.isdir(
+    minions = sorted(name for name in os.listdir(os.path.join(source, "minions")) if not name.startswith(".")
+                     and os.path.isfile(os.path.join(source, "minions", name))) if master and os.path.isdir(
         os.path.join(source, "minions")) else []
     if master and not minions:
         missing.append("minions/<id> (a public key per minion)")
@@ -234,9 +237,11 @@ def seed_keys(source: str, pki_dir: str, master: bool) -> list[str]:
         os.makedirs(os.path.dirname(target), mode=0o700, exist_ok=True)
         with open(os.path.join(source, src), encoding="ascii") as handle:
             text = handle.read()
-        if os.path.exists(target):  # a key file Salt made 0400: replaced whole, never edited
-            os.chmod(target, 0o600)
-        files.write_text(target, text, 0o400 if dst.endswith(".pem") else 0o644)
+        files.write_text(target, text, 0o400 if dst.endswith(".pem") else 0o644)  # replaced whole, by rename
+    accepted = os.path.join(pki_dir, "minions")
+    if master and os.path.isdir(accepted):
+        for name in sorted(set(os.listdir(accepted)) - set(minions)):
+            os.remove(os.path.join(accepted, name))
     return minions if master else [dst for _, dst in copies]
 
 
@@ -253,6 +258,8 @@ Type=simple
 ExecStart={bin_dir}/salt-{daemon} -c {config_dir} --log-level=quiet
 Restart=on-failure
 RestartSec=5
+# As Salt's own units: a restart of the daemon never kills the jobs it started (stack.sh, states).
+KillMode=process
 
 [Install]
 WantedBy=multi-user.target

@@ -35,6 +35,15 @@ def test_the_pillars_own_nodes_win_and_the_default_without_a_mine_is_loopback():
     assert mariadb_model.build(DATABASE)["devstack"]["nodes"] == ["127.0.0.1", "localhost"]
 
 
+@pytest.mark.parametrize("address", ["%", "10.0.0.%", "evil.example", ""])
+def test_a_mine_address_that_is_no_ip_address_is_a_pillar_error_not_a_grant(address):
+    """A DevStack minion's published address becomes a host of DevStack's account only as a
+    literal address: a pattern would open the account to a whole network."""
+    with pytest.raises(mariadb_model.DatabasePillarError, match="database:devstack:nodes: unset") as error:
+        mariadb_model.build(DATABASE, devstack_nodes=contract.devstack_nodes(["database"], {"ds1": address}))
+    assert "set database:devstack:nodes" in str(error.value)
+
+
 @pytest.mark.parametrize("collectd, carbon, others, host", [
     ({"carbon_host": "192.0.2.7"}, {"server": True}, ["10.0.0.11"], "192.0.2.7"),   # the pillar names it
     ({"carbon_host": None}, {"server": True, "address": "10.0.0.11"}, [], "10.0.0.11"),  # its own carbon
@@ -47,6 +56,12 @@ def test_a_nodes_metrics_go_to_its_own_carbon_or_the_monitoring_nodes(collectd, 
     # Salt's own runs go to the same carbon as collectd's metrics.
     monitoring = {"collectd": collectd, "carbon": carbon, "salt_runs": {"enabled": True}}
     assert run_metrics.settings(monitoring, lambda: others)["host"] == host
+
+
+def test_with_salt_runs_off_the_returner_never_asks_the_mine():
+    def mine():
+        raise AssertionError("the mine was asked")
+    assert run_metrics.settings({"carbon": {"server": False}}, mine)["enabled"] is False
 
 
 def make_keys(tmp_path, *ids: str) -> str:
@@ -88,6 +103,16 @@ def test_a_master_gets_exactly_its_minions_keys_and_a_minion_its_own(tmp_path):
     assert stat.S_IMODE(os.stat(tmp_path / "pki" / "minion.pem").st_mode) == 0o400
 
 
+def test_a_minion_whose_key_left_the_folder_is_revoked_by_the_next_seeding(tmp_path):
+    keys = make_keys(tmp_path, "db1", "mq1")
+    pki = str(tmp_path / "master-pki")
+    saltconfig.seed_keys(f"{keys}/master", pki, master=True)
+    os.remove(f"{keys}/master/minions/mq1")  # the operator takes mq1 out of the cluster
+    open(f"{keys}/master/minions/.DS_Store", "w").close()  # a stray file is no minion
+    assert saltconfig.seed_keys(f"{keys}/master", pki, master=True) == ["db1"]
+    assert os.listdir(os.path.join(pki, "minions")) == ["db1"]
+
+
 def test_a_folder_without_the_keys_is_a_clear_error(tmp_path):
     keys = make_keys(tmp_path, "db1")
     with pytest.raises(ValueError, match="lacks minion.pem"):
@@ -108,3 +133,4 @@ def test_the_daemons_units_run_this_checkouts_salt_at_boot():
     assert name == "devstack-salt-minion.service"
     assert "ExecStart=/srv/x/.venv/bin/salt-minion -c /srv/x/.salt --log-level=quiet\n" in text
     assert "WantedBy=multi-user.target" in text and "Restart=on-failure" in text
+    assert "KillMode=process" in text  # restarting the daemon leaves the jobs it started running
