@@ -5,7 +5,8 @@ grants), and DevStack's settings for a node using this database.
 
 The logic is plain Python in ``_utils/devstack_salt``: ``mariadb_model`` (pillar -> model),
 ``mariadb_options`` (the option file), ``mariadb_plan`` (changes and SQL), ``mariadb_server``
-(PyMySQL through the unix socket). This module only reads the pillar and calls them.
+(PyMySQL through the unix socket). This module only reads the pillar (and, for DevStack's
+account, the mine's DevStack nodes) and calls them.
 
 Data flows one way: pillar -> validate (every error names its pillar path, nothing is changed
 when there is one) -> model -> read the server -> plan (a list of changes, secrets masked, and
@@ -17,7 +18,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from devstack_salt.errors import ArgumentError
+from devstack_salt.errors import ArgumentError, DatabasePillarError
 from devstack_salt import contract
 from devstack_salt.faces import flag, pillar_value, role_addresses_elsewhere, shown
 from devstack_salt.mariadb_model import MASK, build
@@ -40,17 +41,25 @@ def _pillar(pillar_key: str) -> Any:
     return pillar_value(__salt__["pillar.get"], pillar_key)  # noqa: F821 - Salt dunder
 
 
-def _devstack_nodes() -> list[str]:
+def _devstack_nodes(pillar_key: str) -> list[str]:
     """The DevStack nodes' addresses (``database:devstack:nodes`` unset): this node's loopback when
-    it carries DevStack, and every other DevStack node's mine address."""
-    others = role_addresses_elsewhere(__salt__, __opts__.get("id"), "devstack")  # noqa: F821
+    it carries DevStack, and every other DevStack node's mine address. A mine that cannot be read
+    is an error, never "no nodes" (that would drop DevStack's account from every node)."""
+    try:
+        others = role_addresses_elsewhere(__salt__, __opts__.get("id"), "devstack", strict=True)  # noqa: F821
+    except Exception as exc:  # the master away, the mine not readable  # noqa: BLE001
+        raise DatabasePillarError([f"{pillar_key}:devstack:nodes: unset, and the Salt mine that names the DevStack "
+                                   f"nodes could not be read ({type(exc).__name__}); apply again when the master "
+                                   f"answers, or set {pillar_key}:devstack:nodes"]) from None
     return contract.devstack_nodes(__salt__["pillar.get"]("roles", [], unmask=True), others)  # noqa: F821
 
 
 def _model(pillar_key: str, check_options: bool = True) -> dict:
     pillar = _pillar(pillar_key)
     known = known_options() if check_options else None
-    return build({} if pillar is None else pillar, pillar_key, known, _devstack_nodes())
+    devstack = pillar.get("devstack") if isinstance(pillar, dict) else None
+    nodes = None if not isinstance(devstack, dict) or "nodes" in devstack else _devstack_nodes(pillar_key)
+    return build({} if pillar is None else pillar, pillar_key, known, nodes)
 
 
 def _check_part(part: Any) -> None:

@@ -80,14 +80,18 @@ def state_virtual(functions: Any, needs: str, virtualname: str, hint: str = "run
     return (False, f"the {needs.split('.')[0]} execution module is not loaded; {hint}")
 
 
-def role_addresses_elsewhere(functions: Any, minion_id: str | None, role: str) -> dict[str, str]:
+def role_addresses_elsewhere(functions: Any, minion_id: str | None, role: str,
+                             strict: bool = False) -> dict[str, str]:
     """``{minion: address}`` of the other nodes carrying ``role``, from the mine
-    (``topology.role_addresses``); empty when the topology module or the mine is not there yet."""
+    (``topology.role_addresses``); empty when the topology module or the mine is not there yet
+    (``strict``: a mine that cannot be read raises)."""
     if "topology.role_addresses" not in functions:
         return {}
     try:
         found = functions["topology.role_addresses"](role)
     except Exception:  # no mine (yet)  # noqa: BLE001
+        if strict:
+            raise
         return {}
     return {minion: address for minion, address in found.items() if minion != minion_id}
 

@@ -16,6 +16,7 @@ Pure Python: no I/O. The option names the installed server knows are passed in
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from typing import Any
 
@@ -97,6 +98,14 @@ def _password(raw: Any, path: str, errors: list[str]) -> str | None:
         errors.append(f"{path}: use 8 to 128 letters and digits (DevStack puts it in URLs); the value is not shown")
         return None
     return raw
+
+
+def _is_address(text: Any) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _hosts(raw: Any, path: str, errors: list[str]) -> list[str]:
@@ -311,6 +320,10 @@ def _devstack(raw: Any, path: str, model: dict, errors: list[str], default_nodes
         nodes = _hosts(raw["nodes"], f"{path}:nodes", errors)
     else:
         nodes = list(LOOPBACK_NODES if default_nodes is None else dict.fromkeys(default_nodes))
+        for node in nodes:  # the mine's addresses: literal addresses only, never a pattern
+            if node not in LOOPBACK_NODES and not _is_address(node):
+                errors.append(f"{path}:nodes: unset, so the DevStack nodes' mine addresses count, and {node!r} is "
+                              "not an IP address; set database:devstack:nodes to their addresses")
     model["users"][user] = {
         "password": _password(raw.get("password"), f"{path}:password", errors),
         "hosts": nodes,
