@@ -50,9 +50,11 @@ def settings(monitoring: Any, monitoring_nodes: Callable[[], list[str]] = list) 
         errors.append("monitoring:salt_runs:prefix must be a metric path: dotted words (letters, digits, _ and -)")
     if errors:
         raise MonitoringError(errors)
+    enabled = runs.get("enabled", False) is True
+    # Off (the default), the returner sends nothing: no mine lookup on each job to learn where.
     return {
-        "enabled": runs.get("enabled", False) is True,
-        "host": runs.get("carbon_host") or resolve_carbon_host(collectd, carbon, monitoring_nodes),
+        "enabled": enabled,
+        "host": runs.get("carbon_host") or resolve_carbon_host(collectd, carbon, monitoring_nodes if enabled else list),
         "port": port,
         "prefix": prefix,
     }
