@@ -1,7 +1,7 @@
 """
 The ``devstack`` execution module: DevStack's local.conf from the ``devstack`` pillar (validate,
-render, parse, import, explain, diff, plan, write) and the node's stack.sh runs (stack_plan,
-stack, unstack, status).
+render, parse, import, explain, diff, plan, write), the local repositories stack.sh clones
+(local_repositories), and the node's stack.sh runs (stack_plan, stack, unstack, status).
 
 A thin Salt face: it reads pillar (unmasked, and never returned unmasked unless asked) and the
 mine, and calls the logic in ``_utils/devstack_salt``: :mod:`~devstack_salt.localconf` (the

@@ -1,5 +1,8 @@
 """
-States for DevStack nodes. ``devstack.local_conf`` writes local.conf from the devstack pillar.
+States for DevStack nodes. ``devstack.local_conf`` writes local.conf from the devstack pillar;
+``devstack.stacked`` runs stack.sh when it must (or changes post-config in place);
+``devstack.repositories_trusted`` makes the stack user trust exactly the local repositories
+stack.sh clones; ``devstack.valid`` is the gate that validates the pillar first.
 
 The model, validation, rendering and file handling live in ``_utils/devstack_salt``
 (``localconf``, ``localconf_text``); this state and the ``devstack`` execution module call the
@@ -10,6 +13,8 @@ checkout fails the state with its message; anything else is Salt's to report.
 """
 
 import pwd
+
+from salt.exceptions import CommandExecutionError
 
 from devstack_salt import localconf_text
 from devstack_salt.errors import DevstackSaltError
@@ -76,8 +81,12 @@ def repositories_trusted(name, pillar_key="devstack"):
             ret["comment"] = f"the user {name} does not exist: the devstack role creates it first"
             return ret
     else:
-        current = __salt__["git.config_get"]("safe.directory", user=name, ignore_retcode=True,  # noqa: F821
-                                             **{"global": True, "all": True})
+        try:
+            current = __salt__["git.config_get"]("safe.directory", user=name, ignore_retcode=True,  # noqa: F821
+                                                 **{"global": True, "all": True})
+        except CommandExecutionError as exc:
+            ret["comment"] = f"cannot read {name}'s git safe.directory: {exc}"
+            return ret
     current = list(current or [])
     if current == wanted:
         ret.update(result=True, comment=f"{name} trusts {', '.join(wanted) or 'no local repository'}")
@@ -86,12 +95,16 @@ def repositories_trusted(name, pillar_key="devstack"):
     if __opts__["test"]:  # noqa: F821
         ret.update(result=None, comment=f"{name} would trust exactly: {', '.join(wanted) or 'no local repository'}")
         return ret
-    if wanted:
-        __salt__["git.config_set"]("safe.directory", multivar=wanted, user=name, **{"global": True})  # noqa: F821
-    else:
-        __salt__["git.config_unset"]("safe.directory", user=name, **{"global": True, "all": True})  # noqa: F821
-    now = list(__salt__["git.config_get"]("safe.directory", user=name, ignore_retcode=True,  # noqa: F821
-                                          **{"global": True, "all": True}) or [])
+    try:
+        if wanted:
+            __salt__["git.config_set"]("safe.directory", multivar=wanted, user=name, **{"global": True})  # noqa: F821
+        else:
+            __salt__["git.config_unset"]("safe.directory", user=name, **{"global": True, "all": True})  # noqa: F821
+        now = list(__salt__["git.config_get"]("safe.directory", user=name, ignore_retcode=True,  # noqa: F821
+                                              **{"global": True, "all": True}) or [])
+    except CommandExecutionError as exc:
+        ret.update(changes={}, comment=f"cannot set {name}'s git safe.directory: {exc}")
+        return ret
     if now != wanted:
         ret.update(changes={}, comment=f"{name}'s safe.directory is {now} after the change, not {wanted}")
         return ret

@@ -19,8 +19,9 @@ database-server-config:
 # Debian's package enables mariadb.socket: from the next boot systemd listens on port 3306 of
 # every address (its ListenStream) and hands that socket to mariadbd, whatever bind-address says.
 # The role's server listens where database:server says only: the socket unit is stopped,
-# disabled and masked (a package upgrade cannot turn it on again), and the server restarted if
-# it was holding the socket's listener.
+# disabled and masked (a package upgrade cannot turn it on again). When that changed anything
+# (on a new node: the package's enabled socket) the server restarts, so that it holds no
+# listener the socket handed it.
 database-server-socket:
   service.dead:
     - name: mariadb.socket
