@@ -91,6 +91,14 @@ def test_bin_cluster_keys_refuses_an_id_that_is_no_name(tmp_path):
     assert proc.returncode == 2 and "bad minion id" in proc.stderr
 
 
+@pytest.mark.parametrize("command, missing", [(["master", "pillar/examples/multi-node"], "master.pem"),
+                                              (["minion", "192.0.2.10", "db1"], "minion.pem")])
+def test_bin_cluster_checks_the_key_folder_before_it_installs_anything(tmp_path, command, missing):
+    proc = subprocess.run([os.path.join(PROJECT, "bin", "cluster"), *command, str(tmp_path)],
+                          capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 2 and f"has no {missing}" in proc.stderr and proc.stdout == ""
+
+
 def test_a_master_gets_exactly_its_minions_keys_and_a_minion_its_own(tmp_path):
     keys = make_keys(tmp_path, "db1", "mq1")
     assert saltconfig.seed_keys(f"{keys}/master", str(tmp_path / "master-pki"), master=True) == ["db1", "mq1"]
