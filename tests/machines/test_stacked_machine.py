@@ -86,7 +86,11 @@ def stacked(aio):
 
 @pytest.fixture(scope="module")
 def first_probe(stacked):
-    return probe(stacked)
+    """The probe of the node as bin/setup left it, with the pillar's token expiration then (later
+    phases change the pillar)."""
+    facts = probe(stacked)
+    facts["pillar_expiration"] = stacked.pillar("devstack:config:post-config:$KEYSTONE_CONF:token:expiration")
+    return facts
 
 
 @pytest.fixture(scope="module")
@@ -259,8 +263,7 @@ def test_devstack_reaches_our_broker_with_its_own_account(stacked, first_probe):
 def test_the_post_config_option_is_in_effect_in_the_running_keystone(stacked, first_probe):
     """The default pillar's $KEYSTONE_CONF token expiration (7200): DevStack starts Keystone
     before it merges post-config, so the role restarts it."""
-    expected = stacked.pillar("devstack:config:post-config:$KEYSTONE_CONF:token:expiration")
-    assert first_probe["keystone"]["lifetime"] == int(expected)
+    assert first_probe["keystone"]["lifetime"] == int(first_probe["pillar_expiration"]) == 7200
 
 
 @pytest.mark.parametrize("unit", ["devstack@keystone", "devstack@s-proxy", "devstack@s-object",
