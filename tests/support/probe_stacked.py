@@ -114,8 +114,12 @@ def timed_token() -> dict:
 
 def project(name: str, create: bool, timeout: float) -> dict:
     """Create project ``name`` (admin's token first, not timed) or look it up, timed:
-    {"ok", "seconds", "status"}; a request that took longer than ``timeout`` is not ok."""
-    _, token, _ = keystone(devstack_view("ADMIN_PASSWORD")["ADMIN_PASSWORD"])
+    {"ok", "seconds", "status"}; a request that took longer than ``timeout`` is not ok, and so
+    is one for which Keystone issued no token (``error`` says why)."""
+    try:
+        _, token, _ = keystone(devstack_view("ADMIN_PASSWORD")["ADMIN_PASSWORD"])
+    except (OSError, ValueError, KeyError) as exc:
+        return {"ok": False, "seconds": None, "error": f"no token: {str(exc)[:300]}"}
     started = time.monotonic()
     try:
         if create:
