@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 
 import pytest
 
@@ -55,23 +56,43 @@ def apply(port: int, state: str) -> dict:
 CONFIG = "/etc/memcached.conf"
 
 
+def installed() -> bool:
+    return subprocess.run(["dpkg-query", "-W", "-f=${db:Status-Status}", "memcached"], capture_output=True,
+                          text=True).stdout == "installed"
+
+
 @pytest.fixture
 def port():
-    """A free port; afterwards, however the test ended, the memcached it started is stopped by
-    PID (any other is left alone) and the host's own /etc/memcached.conf is back."""
+    """A free port; afterwards, however the test ended, the host is as before: the memcached
+    processes the test started are stopped by PID, the host's own /etc/memcached.conf is back, a
+    memcached that ran before runs again, and a package the test installed is purged."""
     before = memcached_pids()
+    was_installed = installed()
     saved = open(CONFIG, "rb").read() if os.path.exists(CONFIG) else None
     try:
         yield free_port()
     finally:
-        for pid in memcached_pids() - before:
+        started = memcached_pids() - before
+        for pid in started:
             os.kill(pid, signal.SIGTERM)
-        if saved is None:
-            if os.path.exists(CONFIG):
-                os.unlink(CONFIG)
+        wait_until(lambda: not memcached_pids() & started, 10, 0.1,
+                   lambda: f"memcached {sorted(memcached_pids() & started)} to exit")
+        if not was_installed:
+            subprocess.run(["apt-get", "purge", "-y", "-q", "memcached"], check=True, capture_output=True,
+                           env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
         else:
-            with open(CONFIG, "wb") as handle:
-                handle.write(saved)
+            restore_config(saved)
+            if before and not memcached_pids():  # the host's own memcached, restarted by the test's watch
+                subprocess.run(["service", "memcached", "start"], check=True, capture_output=True)
+
+
+def restore_config(saved: bytes | None) -> None:
+    if saved is None:
+        if os.path.exists(CONFIG):
+            os.unlink(CONFIG)
+    else:
+        with open(CONFIG, "wb") as handle:
+            handle.write(saved)
 
 
 def test_service_running_and_dead_really_start_and_stop_the_daemon(host, port):
