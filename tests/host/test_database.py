@@ -190,7 +190,7 @@ def test_test_mode_predicts_the_real_changes_exactly(salt, server):
     predicted = salt.apply("database", "test=True")
     assert server_pid() == pid  # test mode restarted nothing
     assert sql("SELECT Host FROM mysql.user WHERE User = ''") == [("localhost",)]  # and changed nothing
-    service = next(v for k, v in predicted.items() if k.startswith("service_|-"))
+    service = next(v for k, v in predicted.items() if k.startswith("service_|-database-server-service_|-"))
     assert service["result"] is None and "restarted" in service["comment"]
 
     real = salt.apply("database")
