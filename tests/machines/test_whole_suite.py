@@ -56,8 +56,10 @@ def test_bin_test_passes_on_a_fresh_systemd_host(fresh):
     assert setup["rc"] == 0, "bin/setup failed: no test ran"
     summary = [line for line in log.splitlines() if re.search(r"=+ .*(passed|failed|error).* in [\d.]+s", line)]
     seed = next((line for line in log.splitlines() if "randomly-seed" in line), "no seed printed")
+    # The failures' own tracebacks first (the tail of the log is often other tests' log noise).
+    failures = log[log.index("= FAILURES ="):][:8000] if "= FAILURES =" in log else log[-6000:]
     assert rc == 0, f"bin/test failed inside the machine ({seed}: replay with it):\n" + "\n".join(
-        line for line in log.splitlines() if line.startswith(("FAILED", "ERROR"))) + "\n" + log[-6000:]
+        line for line in log.splitlines() if line.startswith(("FAILED", "ERROR"))) + "\n" + failures
     assert summary and " passed" in summary[-1] and "failed" not in summary[-1], log[-3000:]
     print(f"bin/test in the machine: {summary[-1]}")
 
