@@ -519,6 +519,11 @@ def cleanup_stale() -> list[str]:
         with contextlib.suppress(OSError, ValueError), open(claim) as handle:
             if not _alive(int(handle.read() or 0)):
                 os.unlink(claim)
+    for keys in glob.glob(os.path.join(WORK_DIR, "keys-*")):  # a dead run's SSH key (Fleet's key_dir)
+        owner = os.path.basename(keys)[len("keys-"):]
+        if owner.isdigit() and not _alive(int(owner)):
+            shutil.rmtree(keys, ignore_errors=True)
+            done.append(f"removed {keys}")
     _forwarding_restore()
     return done
 
