@@ -17,6 +17,11 @@ devstack:
     SWIFT_REPLICAS: 1
     SWIFT_DATA_DIR: {expand: "${DEST}/data/swift"}
     LOGFILE: {expand: "${DEST}/logs/stack.sh.log"}
+{%- if grains.get('devstack_salt_address') %}
+    # The node's own address (bin/setup or bin/cluster minion --address): DevStack's guess takes
+    # the default route's address and refuses one in 10.0.0.0/22 (a VirtualBox NAT, lxc-net).
+    HOST_IP: {{ grains['devstack_salt_address'] }}
+{%- endif %}
   config:
     post-config:
       $KEYSTONE_CONF:

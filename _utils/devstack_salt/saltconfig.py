@@ -103,6 +103,19 @@ def write_config(path: str, config: dict) -> None:
     write_private(path, json.dumps(config, indent=2) + "\n")
 
 
+def configured_address(path: str) -> str | None:
+    """The node's own address an earlier run wrote into the minion config at ``path`` (the
+    ``devstack_salt_address`` grain), or None: a later run without ``--address`` keeps it."""
+    try:
+        with open(path) as handle:
+            config = json.load(handle)
+    except (OSError, ValueError):
+        return None
+    grains = config.get("grains") if isinstance(config, dict) else None
+    address = grains.get("devstack_salt_address") if isinstance(grains, dict) else None
+    return address if isinstance(address, str) and address else None
+
+
 def generated_secrets() -> dict:
     """Fresh random secrets for every password the default pillar refers to. Passwords are
     alphanumeric (DevStack embeds them in URLs: no symbols); each has one place in pillar."""

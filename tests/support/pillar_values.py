@@ -12,6 +12,7 @@ import copy
 import os
 import re
 
+import jinja2
 import yaml
 from hypothesis import strategies as st
 
@@ -57,8 +58,9 @@ def mutated(draw, base):
 
 
 def load_pillar(name: str) -> dict:
+    """A pillar file as Salt renders it (Jinja, then YAML) for a node with no grains of ours."""
     with open(os.path.join(PROJECT, "pillar", name)) as handle:
-        return yaml.safe_load(handle)
+        return yaml.safe_load(jinja2.Template(handle.read()).render(grains={}))
 
 
 DATABASE = load_pillar("database.sls")["database"]

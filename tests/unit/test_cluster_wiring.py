@@ -142,3 +142,21 @@ def test_the_daemons_units_run_this_checkouts_salt_at_boot():
     assert "ExecStart=/srv/x/.venv/bin/salt-minion -c /srv/x/.salt --log-level=quiet\n" in text
     assert "WantedBy=multi-user.target" in text and "Restart=on-failure" in text
     assert "KillMode=process" in text  # restarting the daemon leaves the jobs it started running
+
+
+def test_a_node_keeps_the_address_an_earlier_run_configured(tmp_path):
+    """bin/setup --address once, then bin/setup again: the grain (DevStack's HOST_IP) stays."""
+    minion = tmp_path / "minion"
+    assert saltconfig.configured_address(str(minion)) is None  # nothing written yet
+    saltconfig.write_config(str(minion), {"id": "aio", "grains": {"devstack_salt_address": "192.168.56.2"}})
+    assert saltconfig.configured_address(str(minion)) == "192.168.56.2"
+    for text in ("not json", '{"grains": ["x"]}', '{"grains": {"devstack_salt_address": 7}}', "[]"):
+        minion.write_text(text)
+        assert saltconfig.configured_address(str(minion)) is None
+
+
+@pytest.mark.parametrize("address", ["192.168.56", "eth1", "10.0.0.1; true"])
+def test_bin_configure_refuses_an_address_that_is_no_ip_address(address, tmp_path):
+    proc = subprocess.run([os.path.join(PROJECT, ".venv/bin/python"), os.path.join(PROJECT, "bin/configure"),
+                           "--address", address], capture_output=True, text=True)
+    assert proc.returncode == 2 and "is not an IP address" in proc.stderr and "Traceback" not in proc.stderr
