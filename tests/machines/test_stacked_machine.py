@@ -1,8 +1,10 @@
-"""The product's main job on a fresh systemd host: a clean clone, ``bin/setup`` with stacking on
-(DevStack and GIT_BASE pointed at the local mirrors), a real stack.sh against our MariaDB and
-RabbitMQ, and then what an operator does to the node: apply again, reorder the pillar, tune
-post-config options (in place, without stack.sh) and take them back, give it a pillar that would
-prompt, a stack.sh that fails, the good pillar back, a change of meaning, a reboot.
+"""The product's main job on a fresh systemd host, as a laptop user gets it: ``vagrant up`` of the
+project's Vagrantfile (LXC provider) in a clean clone, whose provisioner runs ``bin/setup`` with
+stacking on (DevStack and GIT_BASE pointed at the local mirrors: pillar/examples/local-mirrors.sls),
+a real stack.sh against our MariaDB and RabbitMQ, and then what an operator does to the node:
+apply again, reorder the pillar, tune post-config options (in place, without stack.sh) and take
+them back, give it a pillar that would prompt, a stack.sh that fails, the good pillar back, a
+change of meaning, a reboot.
 
 Each phase is a module fixture that runs once and keeps what it saw; a test asks for the phase
 whose result it checks (the phases before it run first), so any selection or order of tests
@@ -20,9 +22,12 @@ import pytest
 
 import node_checks
 import stacked_checks
+import vagrant_lxc
 from common import wait_until
-from machine_node import CHECKOUT, MIRRORS, SITE, SITE_TUNED, Node, install_project
+from machine_node import MIRRORS, SITE, SITE_TUNED, Node
 
+#: Where the Vagrantfile shows the project to the all-in-one machine.
+VAGRANT_CHECKOUT = "/vagrant"
 #: The same meaning, other order and comments: must not stack.
 SITE_REORDERED = f"""\
 # reordered by the test: same meaning
@@ -57,21 +62,22 @@ SITE_CHANGED = SITE + """\
 
 
 @pytest.fixture(scope="module")
-def aio(fleet):
-    """bin/setup on a fresh all-in-one machine, stacking; the machine is gone after the module."""
-    machine = fleet.machine("aio")
+def aio(fleet, mirrors):
+    """``vagrant up`` of the project's Vagrantfile under LXC in a clean clone, as a user runs it:
+    the all-in-one machine runs bin/setup, stacking (its site.sls: DevStack from the mirrors the
+    Vagrantfile shows at /srv/mirrors). Every container is gone after the module."""
+    env = vagrant_lxc.Environment(fleet.cache, mirrors=mirrors, site_pillar=SITE)
     try:
-        commit = install_project(machine, SITE)
-        machine.boot()
-        node = Node(machine)
+        result = env.up()
+        node = Node(env.machine("aio"), checkout=VAGRANT_CHECKOUT)
         # The mirrors are root's and DevStack clones them as the stack user: the role trusts exactly
         # the repositories the pillar names (nothing done here beyond what the README says).
-        result = node.setup()
-        result.update(commit=commit, stamp=node.stamp())
+        result.update(commit=env.commit, stamp=node.stamp() if result["rc"] == 0 else {})
         node.first = result
         yield node
     finally:
-        fleet.discard(machine)
+        for line in env.close():
+            print(line)
 
 
 def probe(node: Node) -> dict:
@@ -80,7 +86,7 @@ def probe(node: Node) -> dict:
 
 @pytest.fixture(scope="module")
 def stacked(aio):
-    assert aio.first["rc"] == 0, f"bin/setup exited {aio.first['rc']}:\n{aio.first['tail']}"
+    assert aio.first["rc"] == 0, f"vagrant up exited {aio.first['rc']}:\n{aio.first['tail']}"
     return aio
 
 
@@ -128,7 +134,7 @@ def file_hashes(node: Node) -> dict[str, str]:
 def tempurl_methods(node: Node) -> list[str]:
     script = ("import json, urllib.request; "
               "print(json.dumps(json.load(urllib.request.urlopen('http://127.0.0.1:8080/info'))['tempurl']['methods']))")
-    return json.loads(node.run(f"{CHECKOUT}/.venv/bin/python -c \"{script}\"").stdout)
+    return json.loads(node.run(f"{VAGRANT_CHECKOUT}/.venv/bin/python -c \"{script}\"").stdout)
 
 
 def change_in_place(node: Node, site: str) -> dict:
@@ -222,10 +228,10 @@ def rebooted(changed, stacked):
 # ---------------------------------------------------------------- bin/setup on a fresh host
 
 
-def test_bin_setup_stacks_once_and_succeeds(aio):
-    assert aio.first["rc"] == 0, f"bin/setup exited {aio.first['rc']}:\n{aio.first['tail']}"
+def test_vagrant_up_runs_bin_setup_which_stacks_once_and_succeeds(aio):
+    assert aio.first["rc"] == 0, f"vagrant up exited {aio.first['rc']}:\n{aio.first['tail']}"
     assert aio.first["stamp"].get("result") == "success"
-    print(f"bin/setup with stack.sh: {aio.first['seconds']} s")
+    print(f"vagrant up (bin/setup with stack.sh): {aio.first['seconds']} s")
 
 
 def test_bin_setup_from_root_owned_mirrors_reports_no_error(aio):
@@ -281,13 +287,13 @@ def test_our_daemons_run_under_systemd_and_are_enabled_at_boot(stacked, unit):
 
 @pytest.mark.parametrize("role", sorted(node_checks.CHECKS))
 def test_the_role_checks_pass_on_the_machine(stacked, role):
-    node = node_checks.Node(stacked.machine.testinfra_host(), f"{CHECKOUT}/bin/salt-call")
+    node = node_checks.Node(stacked.machine.testinfra_host(), f"{VAGRANT_CHECKOUT}/bin/salt-call")
     node_checks.CHECKS[role](node)
 
 
 @pytest.mark.parametrize("check", sorted(stacked_checks.CHECKS))
 def test_the_stacked_node_checks_pass_on_the_machine(stacked, check):
-    node = node_checks.Node(stacked.machine.testinfra_host(), f"{CHECKOUT}/bin/salt-call")
+    node = node_checks.Node(stacked.machine.testinfra_host(), f"{VAGRANT_CHECKOUT}/bin/salt-call")
     assert stacked_checks.CHECKS[check](node) != "skipped", f"{check} was not checked"
 
 
@@ -321,7 +327,7 @@ def test_the_web_application_answers_beside_devstacks_apache_and_swift_proxy(sta
             owners.setdefault(port, set()).add(fields[-1].split('"')[1] if '"' in fields[-1] else fields[-1])
     assert set(owners) == {80, 8080, web["port"]}, owners
     assert "apache2" in owners[80] and "python3" in owners[web["port"]], owners
-    answer = stacked.run(f"{CHECKOUT}/.venv/bin/python -c \"import json, urllib.request; print(json.dumps(json.load("
+    answer = stacked.run(f"{VAGRANT_CHECKOUT}/.venv/bin/python -c \"import json, urllib.request; print(json.dumps(json.load("
                          f"urllib.request.urlopen('{web['url']}/render?target=collectd.*.load.load.shortterm"
                          f"&from=-10min&format=json', timeout=30))))\"")
     series = json.loads(answer.stdout)
@@ -334,9 +340,9 @@ def test_no_password_is_in_a_log_others_can_read(stacked):
     """Every generated secret, searched for as the user nobody in DevStack's tree (its logs, async
     logs, .localrc.auto, .stackenv), the system's logs, Salt's log and /tmp. The secrets reach
     grep on a pipe, never on a command line."""
-    secrets = (f"{CHECKOUT}/.venv/bin/python -c 'import json; d = json.loads(\"\".join(l for l in open(\"{CHECKOUT}/.salt/pillar/secrets.sls\") if not l.startswith(\"#\")));"
+    secrets = (f"{VAGRANT_CHECKOUT}/.venv/bin/python -c 'import json; d = json.loads(\"\".join(l for l in open(\"{VAGRANT_CHECKOUT}/.salt/pillar/secrets.sls\") if not l.startswith(\"#\")));"
                " w = lambda v: [s for x in v.values() for s in w(x)] if isinstance(v, dict) else [v]; print(\"\\n\".join(w(d)))'")
-    found = stacked.run(f"{secrets} | runuser -u nobody -- grep -rlsF -f - /opt/stack /var/log {CHECKOUT}/.salt/log /tmp; true")
+    found = stacked.run(f"{secrets} | runuser -u nobody -- grep -rlsF -f - /opt/stack /var/log {VAGRANT_CHECKOUT}/.salt/log /tmp; true")
     assert found.stdout.strip() == "", f"readable by others and holding a password:\n{found.stdout}"
     # The search can find: root reads DevStack's own log, which holds ADMIN_PASSWORD.
     assert stacked.run(f"{secrets} | grep -rlsF -f - /opt/stack/logs; true").stdout.strip(), "the search found nothing at all"
@@ -435,7 +441,7 @@ def test_a_failing_stack_sh_is_a_failure_with_the_masked_log_tail(stacked, faili
     assert result["rc"] != 0 and stamp["result"] == "failed"
     comment = next(c for k, c in result["failed"].items() if "devstack-stacked" in k)
     assert "stack.sh failed" in comment and "Last lines of" in comment
-    secrets = json.loads(stacked.run(f"grep -v '^#' {CHECKOUT}/.salt/pillar/secrets.sls").stdout)
+    secrets = json.loads(stacked.run(f"grep -v '^#' {VAGRANT_CHECKOUT}/.salt/pillar/secrets.sls").stdout)
     assert secrets["devstack"]["localrc"]["ADMIN_PASSWORD"] not in json.dumps(result["states"])
 
 

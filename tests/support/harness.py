@@ -48,10 +48,10 @@ STATE_DIR = "/run/devstack-salt-machines"
 CACHE_DIR = os.environ.get("DEVSTACK_MACHINE_CACHE", "/var/cache/devstack-salt-machines")
 WORK_DIR = os.environ.get("DEVSTACK_MACHINE_WORK", "/var/tmp/devstack-salt-machines")
 SUITE = "bookworm"
-#: What a fresh cloud image or Vagrant box has, plus sshd (how testinfra gets in) and locales
-#: (DevStack forces LC_ALL=en_US.utf8).
+#: What a fresh cloud image or Vagrant box has, plus sshd (how testinfra gets in), locales
+#: (DevStack forces LC_ALL=en_US.utf8) and rsync (Vagrant copies the project to the cluster's boxes).
 PACKAGES = ("systemd", "systemd-sysv", "dbus", "sudo", "git", "python3", "ca-certificates", "iproute2",
-            "curl", "lsb-release", "procps", "locales", "openssh-server", "libpam-systemd")
+            "curl", "lsb-release", "procps", "locales", "openssh-server", "libpam-systemd", "rsync")
 #: Bump when the root fs recipe changes: the cache key.
 RECIPE = 1
 SUBNET_BASE = "10.77"
@@ -244,6 +244,16 @@ def _claim_slot() -> int:
         os.close(fd)
         return slot
     raise MachineError("no free 10.77.X.0/24 subnet for a machine")
+
+
+def lxc_subnet() -> str:
+    """lxc-net's subnet (its LXC_NETWORK, 10.0.3.0/24 by default): Vagrant's LXC machines use the
+    package cache too (tests/support/vagrant_lxc.py)."""
+    with contextlib.suppress(OSError), open("/etc/default/lxc-net") as handle:
+        for line in handle:
+            if line.strip().startswith("LXC_NETWORK="):
+                return line.split("=", 1)[1].strip().strip("\"'")
+    return "10.0.3.0/24"
 
 
 def _free_loop_device() -> str:
@@ -571,7 +581,7 @@ class PackageCache:
 
     SQUID_CONF = """\
 http_port {address}:{port}
-acl machines src {subnet}
+acl machines src {subnets}
 http_access allow machines
 http_access deny all
 cache_dir ufs {dir}/cache 20000 16 256
@@ -625,7 +635,7 @@ refresh_pattern . 0 20% 4320
             probe.bind((self.address, 0))
             self.port = probe.getsockname()[1]
         conf = os.path.join(self.run_dir, "squid.conf")
-        _write(conf, self.SQUID_CONF.format(address=self.address, port=self.port, subnet=f"{SUBNET_BASE}.0.0/16",
+        _write(conf, self.SQUID_CONF.format(address=self.address, port=self.port, subnets=f"{SUBNET_BASE}.0.0/16 {lxc_subnet()}",
                                             dir=self.dir, run=self.run_dir))
         run(["squid", "-z", "-N", "-f", conf], timeout=120)  # the cache's folders, when missing
         with open(os.path.join(self.run_dir, "run.log"), "ab") as out:
@@ -757,7 +767,9 @@ def main(argv: list[str] | None = None) -> int:
         print(build_rootfs())
         return 0
     if args.verb == "cleanup":
-        for line in cleanup_stale():
+        import vagrant_lxc
+
+        for line in cleanup_stale() + vagrant_lxc.cleanup_stale():
             print(line)
         return 0
     binds = {dst: src for src, dst in (item.split(":", 1) for item in args.bind_ro)}

@@ -25,19 +25,10 @@ ROOT_CHECKOUT = "/root/devstack-salt"
 MIRRORS = "/srv/mirrors"
 
 #: The operator's own pillar on the machine: stack, from the local mirrors (these machines cannot
-#: reach OpenStack's git hosts), with the settings of DevStack's own small-node CI jobs.
-SITE = f"""\
-devstack:
-  stack: true
-  repo: file://{MIRRORS}/openstack/devstack.git
-  ref: master
-  localrc:
-    GIT_BASE: file://{MIRRORS}
-    LIBS_FROM_GIT: ""
-    PIP_UPGRADE: false
-    INSTALL_TEMPEST: false
-    SWIFT_LOOPBACK_DISK_SIZE: 2G
-"""
+#: reach OpenStack's git hosts), with the settings of DevStack's own small-node CI jobs. It is the
+#: documented example, the same file (it shows the mirrors at MIRRORS).
+with open(os.path.join(PROJECT, "pillar", "examples", "local-mirrors.sls")) as _handle:
+    SITE = _handle.read()
 #: SITE with two post-config options tuned: Keystone's token lifetime (7200 in the default
 #: pillar, merged by stack.sh) and a Swift proxy option no stack merged (the methods a temporary
 #: URL allows, shown by the proxy's /info). Made in place, without stack.sh.

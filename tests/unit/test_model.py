@@ -371,6 +371,21 @@ def test_example_pillars_are_valid():
             localconf.build(yaml.safe_load(handle)["devstack"])
 
 
+def test_the_local_mirrors_example_is_a_valid_site_pillar_over_the_default():
+    """pillar/examples/local-mirrors.sls is a site.sls: merged over the default pillar (as Salt
+    merges site.sls, key by key) it builds, and DevStack clones from the mirrors only."""
+    from salt.utils.dictupdate import merge
+
+    import pillar_values
+
+    with open(os.path.join(PROJECT, "pillar", "examples", "local-mirrors.sls")) as handle:
+        site = yaml.safe_load(handle)["devstack"]
+    model = localconf.build(merge(pillar_values.DEVSTACK, site),
+                            lookup={"database": pillar_values.DATABASE, "broker": pillar_values.BROKER}.get)
+    text = localconf_text.render_model(model)
+    assert "GIT_BASE=file:///srv/mirrors\n" in text and "https://" not in text.replace("https://example.org/heat", "")
+
+
 # ---- meaning, masking, explain ---------------------------------------------------------------
 
 def test_semantic_diff_ignores_order_and_comments_and_masks_secrets():
