@@ -7,6 +7,8 @@ process arguments."""
 
 from __future__ import annotations
 
+import base64
+import contextlib
 import gzip
 import json
 import os
@@ -123,13 +125,17 @@ def test_the_salt_run_of_the_apply_itself_is_measured(web):
     assert all(0 < value < 600_000 for value, _ in runs), runs
 
 
-def make_broker_traffic(broker: dict) -> str:
+@contextlib.contextmanager
+def broker_traffic(broker: dict):
     """Publish and fetch a message through the broker (a queue kept until the end of the module
-    so RabbitMQ's overview keeps its queue totals): the broker dashboard's rates have data."""
+    so RabbitMQ's overview keeps its queue totals): the broker dashboard's rates have data. The
+    connection stays open while the caller waits (no heartbeat to miss meanwhile): the channel
+    reports its counts every few seconds while it lives, so they reach the management API's
+    overview (what collectd reads) whatever the timing of a close."""
     user = broker["devstack_user"]
     params = pika.ConnectionParameters(broker["address"], broker["port"], "/",
                                        pika.PlainCredentials(user, broker["users"][user]["password"]),
-                                       connection_attempts=3, retry_delay=2, socket_timeout=10)
+                                       connection_attempts=3, retry_delay=2, socket_timeout=10, heartbeat=0)
     queue = f"graphite-web-{uuid.uuid4().hex[:8]}"
     connection = pika.BlockingConnection(params)
     try:
@@ -140,19 +146,38 @@ def make_broker_traffic(broker: dict) -> str:
             channel.basic_publish("", queue, f"message {i}".encode(), mandatory=True)
         for _ in range(3):
             channel.basic_get(queue, auto_ack=True)
+        yield queue
     finally:
         connection.close()
-    return queue
+
+
+def broker_overview(broker: dict, user: str) -> str:
+    """What RabbitMQ's management API says of its message counts (collectd's source, read as
+    collectd's ``user``), for an error."""
+    request = urllib.request.Request(f"http://{broker['address']}:{broker['management_port']}/api/overview")
+    token = base64.b64encode(f"{user}:{broker['users'][user]['password']}".encode()).decode()
+    request.add_header("Authorization", f"Basic {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            overview = json.load(response)
+    except (OSError, ValueError) as exc:
+        return f"the management API did not answer: {exc}"
+    counts = {key: value for key, value in overview.get("message_stats", {}).items() if not key.endswith("_details")}
+    return f"the management API's message_stats: {counts}"
 
 
 @pytest.fixture(scope="module")
 def traffic(web):
     broker = salt_call("pillar.get", "broker", "unmask=True")
-    queue = make_broker_traffic(broker)
-    sent = time.time()
-    # collectd derives a rate from two readings: wait for the first of each after the traffic.
-    for name in ("derive-message_stats-publish", "derive-message_stats-deliver_get", "gauge-queue_totals-messages_ready"):
-        wait_for_points(f"{WHISPER}/collectd/{host_name()}/curl_json-rabbitmq/{name}.wsp", since=sent, timeout=90)
+    with broker_traffic(broker) as queue:
+        sent = time.time()
+        # collectd derives a rate from two readings: wait for the first of each after the traffic.
+        for name in ("derive-message_stats-publish", "derive-message_stats-deliver_get", "gauge-queue_totals-messages_ready"):
+            try:
+                wait_for_points(f"{WHISPER}/collectd/{host_name()}/curl_json-rabbitmq/{name}.wsp", since=sent, timeout=90)
+            except AssertionError as exc:
+                reader = web["pillar"]["collectd"]["role_metrics"]["broker"]["user"]
+                raise AssertionError(f"{exc}; {broker_overview(broker, reader)}") from None
     yield
     user = broker["devstack_user"]
     connection = pika.BlockingConnection(pika.ConnectionParameters(
