@@ -1,11 +1,14 @@
-"""The decoupled cloud on separate machines (tests/support/machine_cloud.py): a master, db1
-(MariaDB and the monitoring server), mq1 (RabbitMQ) and devstack1 (a real DevStack: Keystone and
-Swift, with DevStack's own mysql and rabbit off), four fresh systemd machines on one network,
-provisioned with the Vagrantfile's commands and brought up by ``orch.deploy`` on the master.
+"""The decoupled cloud on separate machines, as a user brings it up: ``vagrant up master db1 mq1
+devstack1`` of the project's Vagrantfile under LXC in a clean clone (machine_cloud.VagrantCloud):
+a master, db1 (MariaDB and the monitoring server), mq1 (RabbitMQ) and devstack1 (a real DevStack:
+Keystone and Swift, with DevStack's own mysql and rabbit off), provisioned by the Vagrantfile's
+own provisioners (bin/cluster with the keys it made) and brought up by ``orch.deploy`` on the
+master, as the README says.
 
 Each phase is a module fixture that runs once and keeps what it saw; a test asks for the phase
 whose result it checks (the phases before it run first), so any order of tests sees the same
-history: deployed, deployed again, the faults, the reboot of every machine, devstack1 re-created.
+history: deployed, deployed again, the faults, every machine halted and up again, devstack1
+destroyed and up again.
 """
 
 from __future__ import annotations
@@ -18,22 +21,25 @@ import time
 import pytest
 
 import harness
+import vagrant_lxc
 from common import wait_until
-from machine_cloud import MINIONS, MachineCloud, step_seconds
-from machine_node import CHECKOUT, SITE
+from machine_cloud import MINIONS, VagrantCloud, step_seconds
+from machine_node import SITE
 from project import configure
 from salt_node import SALT_CALL
 
+
 @pytest.fixture(scope="module")
-def cloud(fleet, tmp_path_factory):
-    """Four fresh machines provisioned with bin/cluster; all of them gone after the module."""
-    cloud = MachineCloud(fleet, str(tmp_path_factory.mktemp("cluster-keys") / "keys"))
+def cloud(fleet, mirrors):
+    """The four machines up and provisioned by Vagrant; every one destroyed after the module."""
+    cloud = VagrantCloud(vagrant_lxc.Environment(fleet.cache, mirrors=mirrors, site_pillar=SITE))
     try:
         cloud.boot()
-        cloud.provisioned = cloud.provision()
         yield cloud
     finally:
-        cloud.close()
+        for line in cloud.close():
+            print(line)
+
 
 #: orch.deploy's steps that call a function (sync_all, mine.update): they report what it returned.
 FUNCTION_STEPS = ("sync-modules", "publish-addresses")
@@ -66,7 +72,7 @@ def failures(steps: dict) -> dict:
     return {value["__id__"]: value["comment"] for value in steps.values() if value["result"] is not True}
 
 
-def processes(cloud: MachineCloud) -> dict[str, set[str]]:
+def processes(cloud: VagrantCloud) -> dict[str, set[str]]:
     """The command names running on each minion, asked through the master."""
     return {minion: set(names.split()) for minion, names in cloud.salt("*", "cmd.run", "ps -eo comm=").items()}
 
@@ -78,7 +84,7 @@ def step_changes(step: dict) -> dict:
             for minion, states in runs.items() if isinstance(states, dict)} or step["changes"]
 
 
-def devstack_hosts(cloud: MachineCloud) -> list[str]:
+def devstack_hosts(cloud: VagrantCloud) -> list[str]:
     """The hosts DevStack's database account exists for on db1."""
     sql = "SELECT host FROM mysql.user WHERE user = 'devstack' ORDER BY host"
     return cloud.nodes["db1"].run(f'mysql -N -B -e "{sql}"').stdout.split()
@@ -96,11 +102,10 @@ def changed_states(highstate: dict) -> dict:
 # ---------------------------------------------------------------- four fresh machines to a cloud
 
 
-def test_bin_cluster_provisions_the_master_and_every_node(cloud):
-    assert set(cloud.provisioned) == {"master", *MINIONS}
+def test_vagrant_up_provisions_the_master_and_every_node(cloud):
+    assert cloud.provisioned == {name: True for name in ("master", *MINIONS)}, cloud.provisioned
     assert set(cloud.ping()) == set(MINIONS)
-    print(f"machines {cloud.times['machines']} s, bin/cluster {cloud.times['bin/cluster']} s "
-          f"({ {name: result['seconds'] for name, result in cloud.provisioned.items()} })")
+    print(f"vagrant up master db1 mq1 devstack1: {cloud.times['vagrant up']} s")
 
 
 def test_orch_deploy_brings_every_role_up_in_order(deployed):
@@ -191,11 +196,15 @@ def test_the_daemons_are_units_enabled_at_boot(cloud, deployed):
 
 
 def test_keys_and_secrets_stay_private(cloud, deployed):
-    master = cloud.nodes["master"].run(f"stat -c '%a %U %n' {CHECKOUT}/.salt/master-pki/master.pem "
-                                       f"{CHECKOUT}/.salt/pillar/secrets.sls").stdout.splitlines()
+    checkout = cloud.nodes["master"].checkout
+    master = cloud.nodes["master"].run(f"stat -c '%a %U %n' {checkout}/.salt/master-pki/master.pem "
+                                       f"{checkout}/.salt/pillar/secrets.sls").stdout.splitlines()
     assert [line.split()[:2] for line in master] == [["400", "root"], ["600", "root"]], master
+    # The keys the Vagrantfile handed over for bin/cluster are gone from the machines' /tmp.
+    for name in ("master", *MINIONS):
+        assert cloud.nodes[name].run("test -e /tmp/devstack-salt-keys", check=False).returncode == 1, name
     for name in MINIONS:
-        pem = cloud.nodes[name].run(f"stat -c '%a %U' {CHECKOUT}/.salt/pki/minion.pem").stdout.strip()
+        pem = cloud.nodes[name].run(f"stat -c '%a %U' {cloud.nodes[name].checkout}/.salt/pki/minion.pem").stdout.strip()
         assert pem == "400 root", (name, pem)
 
 
@@ -400,8 +409,9 @@ def test_with_notifications_on_the_outage_is_measured(notifying_outage):
 
 @pytest.fixture(scope="module")
 def impostor(redeployed, cloud, tmp_path_factory):
-    """A minion on the cloud's network that calls itself db1 but has no key of the cluster's (it
-    makes its own, as any salt-minion does): what the master does with it."""
+    """A minion on the cloud's network (this host, given an address on it) that calls itself db1
+    but has no key of the cluster's (it makes its own, as any salt-minion does): what the master
+    does with it."""
     root = tmp_path_factory.mktemp("impostor")
     config = configure.minion_config(str(root), "db1")
     config = configure.minion_of(config, cloud.master_address)
@@ -409,8 +419,9 @@ def impostor(redeployed, cloud, tmp_path_factory):
                    "master_tries": 1, "random_reauth_delay": 0})
     (root / "minion").write_text(json.dumps(config))
     started = time.time()
-    proc = subprocess.run([SALT_CALL, "-c", str(root), "--out=json", "--log-level=quiet", "pillar.items"],
-                          capture_output=True, text=True, timeout=180, stdin=subprocess.DEVNULL)
+    with cloud.env.host_address(cloud.master_address.rsplit(".", 1)[0] + ".1"):
+        proc = subprocess.run([SALT_CALL, "-c", str(root), "--out=json", "--log-level=quiet", "pillar.items"],
+                              capture_output=True, text=True, timeout=180, stdin=subprocess.DEVNULL)
     harness.log(f"the impostor's salt-call ended in {time.time() - started:.1f} s: {proc.stderr[-300:]!r}")
     started = time.time()
     keys = json.loads(cloud.master(".venv/bin/salt-key -c .salt -L --out=json").stdout)
@@ -421,8 +432,9 @@ def impostor(redeployed, cloud, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def rebooted(notifying_outage, impostor, cloud):
-    """Every machine powered off and booted again, nothing started by hand: the master sees every
-    minion, Keystone and Swift answer, and a highstate from the master changes nothing."""
+    """Every machine halted and up again (``vagrant halt``, ``vagrant up``), nothing started by
+    hand: the master sees every minion, Keystone and Swift answer, and a highstate from the
+    master changes nothing."""
     stamp = cloud.nodes["devstack1"].stamp()
     started = time.time()
     cloud.reboot()
@@ -443,14 +455,15 @@ def rebooted(notifying_outage, impostor, cloud):
 
 @pytest.fixture(scope="module")
 def recreated(rebooted, cloud):
-    """devstack1 destroyed (cattle) and a fresh machine with the same id provisioned with the same
-    command and keys; the master brings it back (orch.deploy) to a verified node."""
+    """devstack1 destroyed (cattle: ``vagrant destroy -f devstack1``) and up again, a fresh
+    machine with the same id and address provisioned by the Vagrantfile with the same keys; the
+    master brings it back (orch.deploy) to a verified node."""
     started = time.time()
-    old_address = cloud.nodes["devstack1"].machine.address
     node = cloud.recreate("devstack1")
     provisioned = round(time.time() - started, 1)
+    fresh = node.run("test -e /var/lib/devstack-salt/stack-*.json", check=False).returncode != 0
     rc, steps = cloud.orchestrate()
-    return {"rc": rc, "steps": steps, "old_address": old_address, "provisioned_in": provisioned,
+    return {"rc": rc, "steps": steps, "provisioned_in": provisioned, "fresh": fresh,
             "probe": node.probe() if rc == 0 else None,
             "seconds": round(time.time() - started, 1), "stamp": node.stamp()}
 
@@ -474,13 +487,15 @@ def test_after_every_machine_rebooted_the_cloud_is_back_by_itself(rebooted):
 
 
 def test_a_recreated_devstack_node_is_brought_back_by_the_master(recreated, cloud):
+    # A new machine (a new disk: no stack.sh had run on it), stacked by the master.
+    assert recreated["fresh"], "devstack1 came back with its old disk"
     assert recreated["rc"] == 0, failures(recreated["steps"])
     assert recreated["stamp"].get("result") == "success"
     assert recreated["probe"]["keystone"]["lifetime"] > 0 and recreated["probe"]["swift"]["identical"]
-    new_address = cloud.nodes["devstack1"].machine.address
     assert recreated["probe"]["database"]["host"] == cloud.nodes["db1"].machine.address
-    # db1 grants DevStack's account to the node as it is now, not to the machine that is gone.
-    hosts = devstack_hosts(cloud)
-    assert hosts == [new_address] and recreated["old_address"] not in hosts
+    # The Vagrantfile gives devstack1 the same address again: db1 grants DevStack's account to it
+    # alone. (A node whose address changed: its old host is dropped like any host the pillar no
+    # longer declares, tests/host/test_database.py; the mine's addresses to hosts, unit tier.)
+    assert devstack_hosts(cloud) == [cloud.nodes["devstack1"].machine.address]
     print(f"devstack1 re-created: provisioned in {recreated['provisioned_in']} s, a verified node "
           f"{recreated['seconds']} s after its predecessor was destroyed")

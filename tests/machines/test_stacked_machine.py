@@ -16,6 +16,7 @@ tests that look at the live node hold whichever phases ran before them.
 from __future__ import annotations
 
 import json
+import re
 import time
 
 import pytest
@@ -74,6 +75,7 @@ def aio(fleet, mirrors):
         # the repositories the pillar names (nothing done here beyond what the README says).
         result.update(commit=env.commit, stamp=node.stamp() if result["rc"] == 0 else {})
         node.first = result
+        node.vagrant = env
         yield node
     finally:
         for line in env.close():
@@ -100,8 +102,26 @@ def first_probe(stacked):
 
 
 @pytest.fixture(scope="module")
-def second_apply(stacked, first_probe):
-    """The first phase: the first probe is always taken before it (nothing changed yet)."""
+def up_again(stacked, first_probe):
+    """The first phase (the first probe is always taken before it, nothing changed yet): the
+    user's ``vagrant up`` again (the machine runs: nothing to do), then ``vagrant provision``:
+    bin/setup once more, its highstate summary read from the output."""
+    again = stacked.vagrant.up("aio")
+    assert again["rc"] == 0, again["tail"]
+    result = stacked.vagrant.provision("aio")
+    with open(again["log"]) as handle:
+        result["up_output"] = handle.read()
+    with open(result["log"]) as handle:
+        output = handle.read()
+    # Salt's summary: "Succeeded: N", with " (changed=M)" only when M > 0, then "Failed: F".
+    result["summaries"] = [(int(ok), int(changed or 0), int(failed)) for ok, changed, failed in re.findall(
+        r"Succeeded: *(\d+)(?: \(changed=(\d+)\))?\s+(?:aio: *)?Failed: *(\d+)", output)]
+    result["stamp"] = stacked.stamp()
+    return result
+
+
+@pytest.fixture(scope="module")
+def second_apply(stacked, up_again):
     return stacked.apply(), stacked.stamp()
 
 
@@ -360,6 +380,16 @@ def test_devstack_status_reports_the_services_healthy(stacked):
 
 
 # ---------------------------------------------------------------- what an operator does next
+
+
+def test_vagrant_up_again_then_provision_changes_nothing_and_does_not_stack(stacked, up_again):
+    assert "Running provisioner" not in up_again["up_output"], up_again["up_output"][-2000:]
+    assert up_again["rc"] == 0, up_again["tail"]
+    # bin/setup's one highstate: every state succeeded, none changed anything.
+    assert len(up_again["summaries"]) == 1, up_again["tail"]
+    (succeeded, changes, failures), = up_again["summaries"]
+    assert succeeded > 0 and changes == 0 and failures == 0, up_again["tail"]
+    assert up_again["stamp"] == stacked.first["stamp"], (up_again["stamp"], stacked.first["stamp"])
 
 
 def test_a_second_apply_changes_nothing_and_does_not_stack(stacked, second_apply):

@@ -1,13 +1,20 @@
 """The decoupled cloud of the Vagrantfile's multi-node layout on booted machines: a master, db1
 (database and the monitoring server), mq1 (broker) and devstack1 (a DevStack node), each a fresh
-Debian 12 with systemd, on one private network, each with its own clean clone of the project.
+Debian 12 with systemd, on one private network, each with its own copy of the project.
 
-They are provisioned with the Vagrantfile's own commands: ``bin/cluster keys`` where the
-operator keeps the cluster's secrets (here the test host), each node's key folder copied in (the
-Vagrantfile's file provisioner), ``bin/cluster master`` on the master and ``bin/cluster minion``
-on each node; then the cloud comes up as the README says, ``state.orchestrate orch.deploy`` on
-the master. The master's own pillar (``.salt/pillar/site.sls``) stacks DevStack from the local
-OpenStack git mirrors. Used by tests/machines/test_cloud.py and bench/cloud.py.
+Two ways to the same four machines, one operator's interface over them (``Cloud``: salt and
+salt-run on the master, the nodes by name):
+
+- ``VagrantCloud`` (tests/machines/test_cloud.py): ``vagrant up master db1 mq1 devstack1`` of the
+  project's Vagrantfile under LXC in a clean clone (vagrant_lxc.Environment), as a user runs it:
+  the Vagrantfile makes the cluster's keys on this host, hands each machine its own folder and
+  runs ``bin/cluster`` in each; the master's own pillar (the clone's ``.salt/pillar/site.sls``,
+  its /vagrant) stacks DevStack from the local OpenStack git mirrors.
+- ``MachineCloud`` (bench/cloud.py): the same commands through the machine harness,
+  ``bin/cluster keys`` here, each node's key folder copied in, ``bin/cluster master`` and
+  ``bin/cluster minion`` run on the machines.
+
+Then the cloud comes up as the README says, ``state.orchestrate orch.deploy`` on the master.
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ import subprocess
 import time
 
 import harness
+import vagrant_lxc
 from common import wait_until
 from machine_node import CHECKOUT, SITE, Node, install_project
 from project import PROJECT
@@ -31,9 +39,119 @@ PILLAR_ROOT = "pillar/examples/multi-node"
 KEYS_IN_MACHINE = "/root/devstack-salt-keys"
 
 
-class MachineCloud:
-    """Four machines on one network; ``provision()`` runs bin/cluster on each, ``deploy()`` the
-    orchestration. Times of each step are kept in ``times`` (seconds)."""
+class Cloud:
+    """The operator's side of the four machines: ``nodes`` by name (each a Node with its
+    checkout), salt and salt-run on the master. Times of each step are kept in ``times`` (s)."""
+
+    nodes: dict[str, Node]
+    times: dict[str, float]
+    master_address: str
+
+    # ---- the master, as an operator uses it
+    def master(self, command: str, timeout: float = 600, check: bool = True) -> subprocess.CompletedProcess:
+        node = self.nodes["master"]
+        return node.run(f"cd {node.checkout} && {command}", timeout=timeout, check=check)
+
+    def salt(self, *args: str, timeout: int = 600):
+        """``salt`` on the master, JSON out: {minion: answer}."""
+        proc = self.master(shlex.join([".venv/bin/salt", "-c", ".salt", "--out=json", "--static", "--log-level=quiet",
+                                       f"--timeout={timeout}", *args]), timeout=timeout + 60, check=False)
+        try:
+            return json.loads(proc.stdout) if proc.stdout.strip() else {}
+        except ValueError:
+            raise AssertionError(f"salt {args} exited {proc.returncode}: {proc.stdout[-2000:]}{proc.stderr[-2000:]}")
+
+    def ping(self) -> dict:
+        try:
+            return {k: v for k, v in self.salt("*", "test.ping", timeout=10).items() if v is True}
+        except (AssertionError, subprocess.TimeoutExpired):
+            return {}
+
+    def wait_for_minions(self, minions) -> None:
+        wait_until(lambda: set(self.ping()) >= set(minions), 180, 2,
+                   lambda: f"the master to see {sorted(minions)} (it sees {sorted(self.ping())})")
+
+    def orchestrate(self, timeout: int = 3600) -> tuple[int, dict]:
+        """``salt-run state.orchestrate orch.deploy`` on the master: (exit code, steps by key)."""
+        started = time.time()
+        proc = self.master(".venv/bin/salt-run -c .salt --out=json --log-level=quiet state.orchestrate orch.deploy",
+                           timeout=timeout, check=False)
+        self.times.setdefault("orch.deploy", round(time.time() - started, 1))
+        try:
+            (steps,) = json.loads(proc.stdout)["data"].values()
+        except (ValueError, KeyError):
+            raise AssertionError(f"orch.deploy exited {proc.returncode}: {proc.stdout[-3000:]}{proc.stderr[-3000:]}")
+        return proc.returncode, steps
+
+    def each(self, action, names=None) -> list:
+        """``action(node)`` on every node (or ``names``) at once; the results in order."""
+        nodes = [self.nodes[name] for name in (names or list(self.nodes))]
+        with concurrent.futures.ThreadPoolExecutor(max(1, len(nodes))) as pool:
+            return list(pool.map(action, nodes))
+
+
+class VagrantCloud(Cloud):
+    """The Vagrantfile's multi-node layout brought up by Vagrant under LXC in a clean clone of the
+    committed project (``env``); ``close()`` destroys every machine (vagrant_lxc.Environment)."""
+
+    #: Where each machine has the project (the Vagrantfile: the master shares the clone as
+    #: /vagrant; every node has its own rsync copy).
+    CHECKOUTS = {"master": "/vagrant", **{name: "/srv/devstack-salt" for name in MINIONS}}
+
+    def __init__(self, env: vagrant_lxc.Environment):
+        self.env = env
+        self.nodes = {}
+        self.times = {}
+        self.provisioned: dict[str, bool] = {}
+        self.master_address = ""
+
+    def up(self, *names: str) -> dict:
+        """``vagrant up NAMES`` (on a new machine its provisioners run: bin/cluster), then each
+        machine's SSH settings asked again; raises with the output's tail when it fails. Its
+        result has ``provisioned``: whether each machine's shell provisioner ran."""
+        result = self.env.up(*names)
+        if result["rc"] != 0:
+            raise AssertionError(f"vagrant up {' '.join(names)} exited {result['rc']}:\n{result['tail']}")
+        with open(result["log"]) as handle:
+            output = handle.read()
+        result["provisioned"] = {name: f"==> {name}: Running provisioner: shell" in output for name in names}
+        for name in names:
+            self.nodes[name] = Node(self.env.machine(name), checkout=self.CHECKOUTS[name])
+        return result
+
+    def boot(self) -> None:
+        """``vagrant up master db1 mq1 devstack1``, as the README says; until the master sees every minion."""
+        result = self.up("master", *MINIONS)
+        self.provisioned = result["provisioned"]
+        self.times["vagrant up"] = result["seconds"]
+        self.master_address = self.nodes["master"].machine.address
+        self.wait_for_minions(MINIONS)
+
+    def recreate(self, name: str) -> Node:
+        """``vagrant destroy -f NAME`` and ``vagrant up NAME``: a fresh machine with the same id,
+        provisioned by the Vagrantfile with the same keys (cattle); until the master sees it."""
+        self.nodes.pop(name)
+        self.env.vagrant("destroy", "-f", name, timeout=300)
+        self.up(name)
+        self.wait_for_minions((name,))
+        return self.nodes[name]
+
+    def reboot(self) -> None:
+        """``vagrant halt`` of every machine, then ``vagrant up`` of them all (their provisioners
+        ran already, so none runs again)."""
+        names = list(self.nodes)
+        self.env.vagrant("halt", *names, timeout=600)
+        ran = {name for name, did in self.up(*names)["provisioned"].items() if did}
+        assert not ran, f"vagrant up of halted machines provisioned {sorted(ran)} again"
+
+    def close(self) -> list[str]:
+        self.nodes.clear()
+        return self.env.close()
+
+
+class MachineCloud(Cloud):
+    """Four machines of the machine harness on one network; ``provision()`` runs bin/cluster on
+    each, ``orchestrate()`` the deployment."""
 
     def __init__(self, fleet: harness.Fleet, keys_dir: str):
         self.fleet = fleet
@@ -104,42 +222,9 @@ class MachineCloud:
         failed = {name: result for name, result in results.items() if result["rc"] != 0}
         if failed:
             raise AssertionError(f"bin/cluster failed: {json.dumps(failed, indent=1)[-6000:]}")
-        minions = [name for name in names if name != "master"] or list(MINIONS)
-        wait_until(lambda: set(self.ping()) >= set(minions), 180, 2,
-                   lambda: f"the master to see {minions} (it sees {sorted(self.ping())})")
+        self.wait_for_minions([name for name in names if name != "master"] or list(MINIONS))
         self.times.setdefault("bin/cluster", round(time.time() - started, 1))  # the first: every node at once
         return results
-
-    # ---- the master, as an operator uses it
-    def master(self, command: str, timeout: float = 600, check: bool = True) -> subprocess.CompletedProcess:
-        return self.nodes["master"].run(f"cd {CHECKOUT} && {command}", timeout=timeout, check=check)
-
-    def salt(self, *args: str, timeout: int = 600):
-        """``salt`` on the master, JSON out: {minion: answer}."""
-        proc = self.master(shlex.join([".venv/bin/salt", "-c", ".salt", "--out=json", "--static", "--log-level=quiet",
-                                       f"--timeout={timeout}", *args]), timeout=timeout + 60, check=False)
-        try:
-            return json.loads(proc.stdout) if proc.stdout.strip() else {}
-        except ValueError:
-            raise AssertionError(f"salt {args} exited {proc.returncode}: {proc.stdout[-2000:]}{proc.stderr[-2000:]}")
-
-    def ping(self) -> dict:
-        try:
-            return {k: v for k, v in self.salt("*", "test.ping", timeout=10).items() if v is True}
-        except (AssertionError, subprocess.TimeoutExpired):
-            return {}
-
-    def orchestrate(self, timeout: int = 3600) -> tuple[int, dict]:
-        """``salt-run state.orchestrate orch.deploy`` on the master: (exit code, steps by key)."""
-        started = time.time()
-        proc = self.master(".venv/bin/salt-run -c .salt --out=json --log-level=quiet state.orchestrate orch.deploy",
-                           timeout=timeout, check=False)
-        self.times.setdefault("orch.deploy", round(time.time() - started, 1))
-        try:
-            (steps,) = json.loads(proc.stdout)["data"].values()
-        except (ValueError, KeyError):
-            raise AssertionError(f"orch.deploy exited {proc.returncode}: {proc.stdout[-3000:]}{proc.stderr[-3000:]}")
-        return proc.returncode, steps
 
     def recreate(self, name: str) -> Node:
         """``name`` destroyed (its disk and all) and a fresh machine with the same id made and
@@ -148,13 +233,6 @@ class MachineCloud:
         self.nodes[name] = self.new_node(name)
         self.provision((name,))
         return self.nodes[name]
-
-
-    def each(self, action, names=None) -> list:
-        """``action(node)`` on every node (or ``names``) at once; the results in order."""
-        nodes = [self.nodes[name] for name in (names or list(self.nodes))]
-        with concurrent.futures.ThreadPoolExecutor(max(1, len(nodes))) as pool:
-            return list(pool.map(action, nodes))
 
     def reboot(self) -> None:
         """Every machine powered off, all at once, then booted again (the master first)."""

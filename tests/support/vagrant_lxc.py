@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import functools
 import glob
 import json
 import os
@@ -33,7 +34,6 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import harness  # noqa: E402
-from common import wait_until  # noqa: E402
 
 #: The box's name, as the Vagrantfile expects it (DEVSTACK_LXC_BOX).
 BOX_NAME = "devstack-salt/bookworm64-lxc"
@@ -126,8 +126,15 @@ def _destroy_container(name: str) -> str:
     return f"destroyed container {name}"
 
 
+#: In an environment's folder: lxc-net was started by it (the ip_forward value to restore), and
+#: the address it has put on the bridge for a while.
+LXC_NET_NOTE = "lxc-net-started"
+HOST_ADDRESS_NOTE = "host-address"
+
+
 def cleanup_stale() -> list[str]:
-    """Containers and folders of runs whose owner PID is gone (``PREFIX<pid>-...``)."""
+    """Containers and folders of runs whose owner PID is gone (``PREFIX<pid>-...``), with the
+    host address such a run put on the bridge, and lxc-net when it had started it."""
     done = []
     for name in _containers():
         owner = name[len(PREFIX):].split("-", 1)[0]
@@ -136,6 +143,17 @@ def cleanup_stale() -> list[str]:
     for folder in glob.glob(os.path.join(harness.WORK_DIR, PREFIX + "*")):
         owner = os.path.basename(folder)[len(PREFIX):].split("-", 1)[0]
         if owner.isdigit() and not harness._alive(int(owner)):
+            with contextlib.suppress(OSError, ValueError):
+                address, bridge = open(os.path.join(folder, HOST_ADDRESS_NOTE)).read().split()
+                harness.run(["ip", "addr", "del", address, "dev", bridge], check=False)
+                done.append(f"removed {address} from {bridge}")
+            with contextlib.suppress(OSError):
+                forwarding = open(os.path.join(folder, LXC_NET_NOTE)).read().strip()
+                if not harness.run(["lxc-ls", "--running", "-1"], check=False).stdout.split():  # nobody's
+                    harness.run([LXC_NET, "stop"], check=False)
+                    with open("/proc/sys/net/ipv4/ip_forward", "w") as handle:
+                        handle.write(forwarding)
+                    done.append("stopped lxc-net")
             shutil.rmtree(folder, ignore_errors=True)
             done.append(f"removed {folder}")
     return done
@@ -184,6 +202,12 @@ class VagrantMachine:
     def put(self, path: str, text: str, mode: str = "0644") -> None:
         self.ssh(f"install -D -m {mode} /dev/stdin {shlex.quote(path)}", input=text)
 
+    @functools.cached_property
+    def address(self) -> str:
+        """The machine's private address, as the Vagrantfile gave it (eth1 under LXC)."""
+        out = self.ssh("ip -4 -o addr show dev eth1").stdout.split()
+        return out[out.index("inet") + 1].split("/")[0]
+
     def reboot(self, timeout: float = 300) -> None:
         """``vagrant reload``: the container shut down and started again (no provisioning)."""
         self.env.vagrant("reload", self.name, timeout=timeout)
@@ -230,6 +254,8 @@ class Environment:
             harness._write(os.path.join(self.home, "Vagrantfile"), HOME_VAGRANTFILE.format(
                 pip_dir=cache.pip_dir, pip_cache=harness.PIP_CACHE, proxy=f"http://{cache.address}:{cache.port}/"))
             if not _lxc_net_running():
+                # Noted first, so that a run killed outright still has lxc-net stopped (cleanup_stale).
+                harness._write(os.path.join(self.dir, LXC_NET_NOTE), self.forwarding + "\n")
                 harness.run([LXC_NET, "start"])
                 self.started_lxc_net = True
             started = time.time()
@@ -257,12 +283,21 @@ class Environment:
 
     def up(self, *names: str, timeout: float = 2700) -> dict:
         """``vagrant up NAMES``: its exit code, time, output (kept in the environment's folder),
-        and every line that reports an error (``[ERROR``)."""
-        started = time.time()
-        log = os.path.join(self.dir, f"up-{'-'.join(names) or 'default'}.log")
-        proc = self.vagrant("up", *names, timeout=timeout, check=False, log=log)
+        and every line that reports an error (``[ERROR``). A new machine is provisioned; one that
+        runs is left as it is (vagrant-lxc's up stops there, ``--provision`` or not)."""
+        result = self._logged("up", *names, timeout=timeout)
         for name in names:
             self.machines.pop(name, None)  # its SSH address and key are asked again
+        return result
+
+    def provision(self, *names: str, timeout: float = 2700) -> dict:
+        """``vagrant provision NAMES``: the provisioners of running machines again, as ``up``."""
+        return self._logged("provision", *names, timeout=timeout)
+
+    def _logged(self, verb: str, *names: str, timeout: float) -> dict:
+        started = time.time()
+        log = os.path.join(self.dir, f"{verb}-{'-'.join(names) or 'default'}-{int(started)}.log")
+        proc = self.vagrant(verb, *names, timeout=timeout, check=False, log=log)
         lines = proc.stdout.splitlines()
         # Each failed state's block of the highstate's output (its ID a few lines above), then the tail.
         failed = ["\n".join(lines[max(0, i - 6):i + 12]) for i, line in enumerate(lines) if "Result: False" in line]
@@ -277,6 +312,25 @@ class Environment:
             machine.refresh_ssh_config()
             self.machines[name] = machine
         return self.machines[name]
+
+    @contextlib.contextmanager
+    def host_address(self, address: str, bridge: str = "lxcbr0"):
+        """This host on the machines' private network for a while (``address``/24 on the bridge
+        their private interfaces are on), as a laptop has one on VirtualBox's host-only network;
+        removed afterwards. An address of that network already on this host is an error."""
+        network = address.rsplit(".", 1)[0] + "."
+        taken = [line for line in harness.run(["ip", "-4", "-o", "addr", "show"]).stdout.splitlines()
+                 if f"inet {network}" in line]
+        if taken:
+            raise harness.MachineError(f"this host has an address on {network}0/24 already: {taken}")
+        note = os.path.join(self.dir, HOST_ADDRESS_NOTE)
+        harness._write(note, f"{address}/24 {bridge}\n")
+        harness.run(["ip", "addr", "add", f"{address}/24", "dev", bridge])
+        try:
+            yield address
+        finally:
+            harness.run(["ip", "addr", "del", f"{address}/24", "dev", bridge], check=False)
+            os.unlink(note)
 
     def close(self) -> list[str]:
         """Destroy every container of the clone and put the host back; returns what was done."""
