@@ -49,13 +49,6 @@ BOX_RECIPE = 1
 PREFIX = "dsvagrant-"
 
 
-def unavailable_reason() -> str | None:
-    reason = harness.unavailable_reason()
-    if reason is None and not os.path.isdir("/sys/fs/cgroup"):
-        reason = "no cgroup file system: LXC cannot start a container"
-    return reason
-
-
 def install_host_tools() -> None:
     missing = sorted({pkg for tool, pkg in HOST_TOOLS.items() if not (shutil.which(tool) or os.path.exists(tool))})
     if missing:
@@ -358,7 +351,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args or args[0] != "box" or len(args) > 2:
         print(__doc__.split("\n\n")[1], file=sys.stderr)
         return 2
-    reason = unavailable_reason()
+    reason = harness.unavailable_reason()  # LXC runs where the harness's machines do
     if reason:
         print(f"vagrant_lxc: {reason}", file=sys.stderr)
         return 2
