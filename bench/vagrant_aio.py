@@ -29,9 +29,6 @@ import vagrant_lxc
 from figures import timed
 from machine_node import SITE, Node, install_project
 
-#: Where the Vagrantfile shows the project to the all-in-one machine.
-VAGRANT_CHECKOUT = "/vagrant"
-
 
 def by_vagrant(fleet, mirrors: str) -> dict[str, float]:
     figures: dict[str, float] = {}
@@ -41,10 +38,10 @@ def by_vagrant(fleet, mirrors: str) -> dict[str, float]:
         figures["vagrant up (boot, bin/setup with stack.sh)"], up = timed(env.up)
         if up["rc"] != 0:
             raise SystemExit(f"vagrant up failed:\n{up['tail']}")
-        node = Node(env.machine("aio"), checkout=VAGRANT_CHECKOUT)
-        figures["stack.sh itself"] = node.stamp()["seconds"]
-        figures["verification (token, object)"], _ = timed(node.probe)
+        node = Node(env.machine("aio"), checkout=vagrant_lxc.VAGRANT_CHECKOUT)
         stamp = node.stamp()
+        figures["stack.sh itself"] = stamp["seconds"]
+        figures["verification (token, object)"], _ = timed(node.probe)
         figures["vagrant provision again (no change)"], again = timed(env.provision, "aio")
         if again["rc"] != 0 or node.stamp() != stamp:
             raise SystemExit(f"the second provision failed or stacked:\n{again['tail']}")

@@ -26,9 +26,7 @@ import stacked_checks
 import vagrant_lxc
 from common import wait_until
 from machine_node import MIRRORS, SITE, SITE_TUNED, Node
-
-#: Where the Vagrantfile shows the project to the all-in-one machine.
-VAGRANT_CHECKOUT = "/vagrant"
+from vagrant_lxc import VAGRANT_CHECKOUT
 #: The same meaning, other order and comments: must not stack.
 SITE_REORDERED = f"""\
 # reordered by the test: same meaning
@@ -109,13 +107,10 @@ def up_again(stacked, first_probe):
     again = stacked.vagrant.up("aio")
     assert again["rc"] == 0, again["tail"]
     result = stacked.vagrant.provision("aio")
-    with open(again["log"]) as handle:
-        result["up_output"] = handle.read()
-    with open(result["log"]) as handle:
-        output = handle.read()
+    result["up_output"] = again["output"]
     # Salt's summary: "Succeeded: N", with " (changed=M)" only when M > 0, then "Failed: F".
     result["summaries"] = [(int(ok), int(changed or 0), int(failed)) for ok, changed, failed in re.findall(
-        r"Succeeded: *(\d+)(?: \(changed=(\d+)\))?\s+(?:aio: *)?Failed: *(\d+)", output)]
+        r"Succeeded: *(\d+)(?: \(changed=(\d+)\))?\s+(?:aio: *)?Failed: *(\d+)", result["output"])]
     result["stamp"] = stacked.stamp()
     return result
 

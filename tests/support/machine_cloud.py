@@ -96,7 +96,7 @@ class VagrantCloud(Cloud):
 
     #: Where each machine has the project (the Vagrantfile: the master shares the clone as
     #: /vagrant; every node has its own rsync copy).
-    CHECKOUTS = {"master": "/vagrant", **{name: "/srv/devstack-salt" for name in MINIONS}}
+    CHECKOUTS = {"master": vagrant_lxc.VAGRANT_CHECKOUT, **{name: vagrant_lxc.NODE_CHECKOUT for name in MINIONS}}
 
     def __init__(self, env: vagrant_lxc.Environment):
         self.env = env
@@ -112,9 +112,7 @@ class VagrantCloud(Cloud):
         result = self.env.up(*names)
         if result["rc"] != 0:
             raise AssertionError(f"vagrant up {' '.join(names)} exited {result['rc']}:\n{result['tail']}")
-        with open(result["log"]) as handle:
-            output = handle.read()
-        result["provisioned"] = {name: f"==> {name}: Running provisioner: shell" in output for name in names}
+        result["provisioned"] = {name: f"==> {name}: Running provisioner: shell" in result["output"] for name in names}
         for name in names:
             self.nodes[name] = Node(self.env.machine(name), checkout=self.CHECKOUTS[name])
         return result

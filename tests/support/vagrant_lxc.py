@@ -45,6 +45,10 @@ HOST_TOOLS = {"vagrant": "vagrant", "lxc-start": "lxc", "rsync": "rsync",
 LXC_NET = "/usr/libexec/lxc/lxc-net"
 #: Bump when the box recipe (build_box) changes: part of the cached box's name.
 BOX_RECIPE = 1
+#: Where the Vagrantfile puts the project: shared as /vagrant with the all-in-one machine and the
+#: master, an rsync copy of its own on every node of the multi-node layout.
+VAGRANT_CHECKOUT = "/vagrant"
+NODE_CHECKOUT = "/srv/devstack-salt"
 #: The prefix of the clone folders, hence of the containers (vagrant-lxc names them FOLDER_MACHINE_TIME).
 PREFIX = "dsvagrant-"
 
@@ -275,7 +279,7 @@ class Environment:
         return proc
 
     def up(self, *names: str, timeout: float = 2700) -> dict:
-        """``vagrant up NAMES``: its exit code, time, output (kept in the environment's folder),
+        """``vagrant up NAMES``: its exit code, time, output (also kept in the environment's folder),
         and every line that reports an error (``[ERROR``). A new machine is provisioned; one that
         runs is left as it is (vagrant-lxc's up stops there, ``--provision`` or not)."""
         result = self._logged("up", *names, timeout=timeout)
@@ -294,7 +298,7 @@ class Environment:
         lines = proc.stdout.splitlines()
         # Each failed state's block of the highstate's output (its ID a few lines above), then the tail.
         failed = ["\n".join(lines[max(0, i - 6):i + 12]) for i, line in enumerate(lines) if "Result: False" in line]
-        return {"rc": proc.returncode, "seconds": round(time.time() - started, 1), "log": log,
+        return {"rc": proc.returncode, "seconds": round(time.time() - started, 1), "log": log, "output": proc.stdout,
                 "tail": "\n...\n".join([*failed, "\n".join(lines[-40:])]),
                 "errors": [line for line in lines if "[ERROR" in line]}
 
