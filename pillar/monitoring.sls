@@ -29,6 +29,7 @@ monitoring:
     carbon_host: 127.0.0.1
     carbon_port: 2003
     interval: 10
+    max_read_interval: 30         # retry a failed read (a server down) at least this often
     prefix: collectd
     plugins:                      # any collectd plugin, with any options and blocks
       cpu: {}

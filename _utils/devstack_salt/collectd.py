@@ -161,6 +161,14 @@ def render_collectd_conf(config: dict, root: str = "monitoring:collectd", plugin
     interval = config.get("interval", 10)
     if isinstance(interval, bool) or not isinstance(interval, (int, float)) or interval <= 0:
         errors.append(f"{root}:interval must be a number of seconds greater than 0")
+        interval = 10
+    # collectd doubles the wait after each failed read of a plugin (a broker or database down
+    # for a minute or two) up to MaxReadInterval, a day by default: its metrics then stayed away
+    # for minutes after the server was back (seen on CI after the broker tests).
+    max_read = config.get("max_read_interval", 3 * interval)
+    if isinstance(max_read, bool) or not isinstance(max_read, (int, float)) or max_read < interval:
+        errors.append(f"{root}:max_read_interval must be a number of seconds not below "
+                      f"{root}:interval ({interval}): the longest wait before a failed read is retried")
     host, port = _carbon_target(config, root, errors)
     prefix = config.get("prefix", "collectd")
     if not isinstance(prefix, str) or not METRIC_PART_RE.match(prefix):
@@ -177,6 +185,7 @@ def render_collectd_conf(config: dict, root: str = "monitoring:collectd", plugin
         "# collectd.conf, written by Salt from the monitoring pillar (salt/monitoring).",
         "# Edits here are overwritten on the next apply: change the pillar instead.",
         f"Interval {interval}",
+        f"MaxReadInterval {max_read}",
         "FQDNLookup false",
         "",
         "LoadPlugin logfile",

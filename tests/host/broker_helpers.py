@@ -4,8 +4,11 @@ AMQP client (pika) that publishes with confirms and consumes by message id."""
 
 from __future__ import annotations
 
+import base64
+import json
 import subprocess
 import threading
+import urllib.request
 
 import pika
 
@@ -30,6 +33,16 @@ def listening(pids: list[int]) -> set[str]:
         if any(f"pid={pid}," in line for pid in pids):
             found.add(line.split()[3])
     return found
+
+
+def management_overview(broker: dict, user: str, timeout: float = 10) -> dict:
+    """RabbitMQ's /api/overview (what collectd reads) as ``user`` of the ``broker`` pillar;
+    OSError or ValueError when the management API does not answer with JSON."""
+    request = urllib.request.Request(f"http://{broker['address']}:{broker['management_port']}/api/overview")
+    token = base64.b64encode(f"{user}:{broker['users'][user]['password']}".encode()).decode()
+    request.add_header("Authorization", f"Basic {token}")
+    with urllib.request.urlopen(request, timeout=timeout) as response:
+        return json.load(response)
 
 
 class BrokerNode(SaltNode):

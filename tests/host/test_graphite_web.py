@@ -7,7 +7,6 @@ process arguments."""
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import gzip
 import json
@@ -23,6 +22,7 @@ import uuid
 import pika
 import pytest
 
+from broker_helpers import management_overview
 from browser import Browser
 from common import wait_until
 from host_salt import SALT_CALL, changed, run_watching_argv, salt_call
@@ -154,12 +154,8 @@ def broker_traffic(broker: dict):
 def broker_overview(broker: dict, user: str) -> str:
     """What RabbitMQ's management API says of its message counts (collectd's source, read as
     collectd's ``user``), for an error."""
-    request = urllib.request.Request(f"http://{broker['address']}:{broker['management_port']}/api/overview")
-    token = base64.b64encode(f"{user}:{broker['users'][user]['password']}".encode()).decode()
-    request.add_header("Authorization", f"Basic {token}")
     try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            overview = json.load(response)
+        overview = management_overview(broker, user)
     except (OSError, ValueError) as exc:
         return f"the management API did not answer: {exc}"
     counts = {key: value for key, value in overview.get("message_stats", {}).items() if not key.endswith("_details")}

@@ -8,6 +8,7 @@ from __future__ import annotations
 import glob
 import json
 import os
+import re
 import time
 import uuid
 
@@ -15,12 +16,18 @@ import pika
 import pymysql
 import pytest
 
+from broker_helpers import management_overview
+from common import wait_until
 from host_salt import SALT_CALL, changed, restore_main_job, run_watching_argv, salt_call
 from monitoring_helpers import WHISPER, wait_for_points, whisper_values
 from salt_node import failed
 
 SOCKET = "/run/mysqld/mysqld.sock"
 COLLECTD_CONF = "/etc/collectd/collectd.conf"
+COLLECTD_LOG = "/var/log/collectd.log"
+#: collectd's line for a failed read of the broker's overview and how long it now waits.
+BROKER_READ_SUSPENDED = re.compile(
+    r"read-function of plugin `curl_json-rabbitmq[^']*' failed\. Will suspend it for ([0-9.]+) seconds")
 
 
 @pytest.fixture(scope="module")
@@ -135,3 +142,43 @@ def test_a_broken_role_account_is_a_clear_error_and_collectd_is_untouched(roles,
     assert key in text, text[-2000:]
     after = os.stat(COLLECTD_CONF)
     assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
+
+
+def test_after_a_broker_outage_its_metrics_are_back_within_max_read_interval(roles):
+    """collectd doubles its wait after each failed read of a plugin, by default up to a day: a
+    broker down for two minutes kept its metrics away for 160 s after it was back (CI, after the
+    broker tests). collectd.conf's MaxReadInterval caps the wait, and the points come back within it."""
+    conf = open(COLLECTD_CONF).read()
+    interval = float(re.search(r"^Interval (\S+)$", conf, re.M).group(1))
+    longest = float(re.search(r"^MaxReadInterval (\S+)$", conf, re.M).group(1))
+    broker = roles["broker"]
+    reader = roles["monitoring"]["collectd"]["role_metrics"]["broker"]["user"]
+    offset = os.path.getsize(COLLECTD_LOG)
+
+    def waits() -> list[float]:
+        with open(COLLECTD_LOG, errors="replace") as log:
+            log.seek(offset)
+            return [float(wait) for wait in BROKER_READ_SUSPENDED.findall(log.read())]
+
+    def capped_twice() -> list[float] | None:
+        """The waits once two reached the cap (a third doubling would pass it), or one passed it."""
+        found = waits()
+        return found if sum(wait >= longest for wait in found) >= 2 or any(wait > longest for wait in found) else None
+
+    def management_answers() -> bool:
+        try:
+            return bool(management_overview(broker, reader, timeout=5))
+        except (OSError, ValueError):
+            return False
+
+    salt_call("service.stop", "rabbitmq-server")
+    try:
+        suspended = wait_until(capped_twice, 3 * longest + 2 * interval, 2,
+                               lambda: f"two failed reads of the stopped broker waiting {longest} s (saw {waits()})")
+        assert max(suspended) <= longest, f"collectd waited {suspended} s between reads, past MaxReadInterval {longest}"
+    finally:
+        salt_call("service.start", "rabbitmq-server")
+    wait_until(management_answers, 120, 2, "RabbitMQ's management API after the start")
+    back = time.time()
+    # The read after the last (capped) wait takes a point: within MaxReadInterval and an interval.
+    wait_for_points(metric("curl_json-rabbitmq", "gauge-object_totals-queues"), back, timeout=longest + interval)

@@ -28,12 +28,21 @@ def test_default_plugins_when_the_pillar_names_none():
         assert f"LoadPlugin {name}\n" in text
 
 
+def test_a_failed_read_is_retried_within_three_intervals_unless_the_pillar_says():
+    """collectd's own default (a day) kept a broker's metrics away for minutes after a restart."""
+    assert "\nInterval 10\nMaxReadInterval 30\n" in collectd.render_collectd_conf({})
+    assert "\nInterval 5\nMaxReadInterval 15\n" in collectd.render_collectd_conf({"interval": 5})
+    assert "\nMaxReadInterval 600\n" in collectd.render_collectd_conf({"max_read_interval": 600})
+
+
 @pytest.mark.parametrize("config, path", [
     ({"plugins": {"Bad-Name": {}}}, "monitoring:collectd:plugins:Bad-Name"),
     ({"plugins": {"df": {"Mount Point x": "/"}}}, "monitoring:collectd:plugins:df:Mount Point x"),
     ({"plugins": {"df": {"MountPoint": "a\nb"}}}, "monitoring:collectd:plugins:df:MountPoint"),
     ({"plugins": {"df": {"MountPoint": None}}}, "monitoring:collectd:plugins:df:MountPoint"),
     ({"interval": 0}, "monitoring:collectd:interval"),
+    ({"interval": 10, "max_read_interval": 5}, "monitoring:collectd:max_read_interval"),
+    ({"max_read_interval": "1m"}, "monitoring:collectd:max_read_interval"),
     ({"carbon_port": "x"}, "monitoring:collectd:carbon_port"),
 ])
 def test_bad_collectd_pillar_names_the_key(config, path):
