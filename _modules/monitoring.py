@@ -17,6 +17,9 @@ Pillar (see README.md, "Monitoring role")::
                  role_metrics: {database: {user: collectd}, broker: {user: collectd}},
                  packages: [extra Debian packages for plugins]}
       salt_runs: {enabled: true, prefix: salt}
+      backend: graphite | both   (prometheus alone: later)
+      prometheus: {server: false, address: 127.0.0.1, port: 9090, scrape_interval: 15s, retention: 15d,
+                   node_exporter: {address: <this node's mine address>, port: 9100}}
       web: {address: 127.0.0.1, port: 8013, workers: 2, time_zone: UTC, admin_user: admin,
             dashboards: {hosts, database, broker, salt_runs, time_range, refresh, graph_width, graph_height}}
 """
@@ -29,6 +32,7 @@ import time
 
 from devstack_salt import graphite_dashboards as _dashboards
 from devstack_salt import graphite_web as _graphite_web
+from devstack_salt import prometheus as _prometheus
 from devstack_salt import reactions as _reactions
 from devstack_salt import run_metrics as _run_metrics
 from devstack_salt.carbon import pillar_section, render_carbon_conf, render_storage_schemas, send_plaintext
@@ -204,6 +208,49 @@ def web_config():
         "settings": _graphite_web.render_local_settings(model), "wsgi": _graphite_web.render_wsgi(),
         "argv": _graphite_web.gunicorn_argv(model),
         "logrotate_file": _graphite_web.LOGROTATE_FILE, "logrotate": _graphite_web.render_logrotate(),
+    }
+
+
+# --------------------------------------------------------------------------------------------
+# Prometheus (beside Graphite)
+# --------------------------------------------------------------------------------------------
+
+
+def prometheus_config():
+    """
+    What the monitoring SLS writes and runs for ``monitoring:backend`` and
+    ``monitoring:prometheus``, checked whole (an error names each wrong key): ``graphite`` and
+    ``prometheus`` (whether each stack runs here), ``server`` (this node runs the Prometheus
+    server), where each listens, the files' texts (the exporter's and the server's ARGS,
+    prometheus.yml, the node job's targets from the mine), the services, and ``url``. Holds no
+    secret.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt-call monitoring.prometheus_config
+    """
+    monitoring = __salt__["pillar.get"]("monitoring", {}, unmask=True)  # noqa: F821 - Salt dunder
+    backend = _prometheus.backend(monitoring)
+    pillar_get = __salt__["pillar.get"]  # noqa: F821 - Salt dunder
+    ports = _graphite_web.node_ports(pillar_get("roles", [], unmask=True), pillar_get("database", None, unmask=True),
+                                     pillar_get("broker", None, unmask=True))
+    model = _prometheus.settings(monitoring.get("prometheus"), __salt__["topology.address"](), ports)  # noqa: F821
+    minion = __opts__.get("id") or "localhost"  # noqa: F821 - Salt dunder
+    others = role_addresses_elsewhere(__salt__, minion, "monitoring")  # noqa: F821
+    return {
+        "backend": backend, "graphite": backend in ("graphite", "both"), "prometheus": backend in ("prometheus", "both"),
+        "server": model["server"], "url": _prometheus.server_url(model),
+        "address": model["address"], "port": model["port"],
+        "exporter": {"address": model["node_exporter"]["address"], "port": model["node_exporter"]["port"],
+                     "service": _prometheus.EXPORTER_SERVICE, "defaults_file": _prometheus.EXPORTER_DEFAULTS_FILE,
+                     "defaults": _prometheus.defaults_file(_prometheus.exporter_args(model), _prometheus.EXPORTER_SERVICE)},
+        "service": _prometheus.SERVER_SERVICE, "defaults_file": _prometheus.SERVER_DEFAULTS_FILE,
+        "defaults": _prometheus.defaults_file(_prometheus.server_args(model), _prometheus.SERVER_SERVICE),
+        "config_file": _prometheus.CONFIG_FILE, "config": _prometheus.render_config(model),
+        "targets_dir": _prometheus.TARGETS_DIR,
+        "targets": {"node.json": _prometheus.render_targets(_prometheus.node_targets(model, minion, others))},
     }
 
 

@@ -62,6 +62,16 @@ monitoring:
       salt_runs: true             # salt-runs: duration, states, changes, failures of each run
       time_range: -2hours
       refresh: 60                 # seconds
+  backend: both                   # graphite (collectd, carbon, graphite-web), or both: Prometheus beside it
+  prometheus:                     # with backend both: a node exporter here, and the server
+    server: true                  # run the Prometheus server here (it scrapes every monitoring node)
+    address: 127.0.0.1            # the server listens here only
+    port: 9090
+    scrape_interval: 15s
+    retention: 15d                # how long the server keeps its samples
+    node_exporter:
+      address: 127.0.0.1          # unset: the node's mine address (where the server scrapes it)
+      port: 9100
   reactions:
     enabled: true                 # run the masterless minion daemon with beacons and the reactor
     interval: 5                   # beacon interval, seconds

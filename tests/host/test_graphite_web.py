@@ -25,7 +25,7 @@ import pytest
 from broker_helpers import management_overview
 from browser import Browser
 from common import wait_until
-from host_salt import SALT_CALL, changed, run_watching_argv, salt_call
+from host_salt import SALT_CALL, changed, run_watching_argv, salt_call, would_change
 from monitoring_helpers import WHISPER, wait_for_points
 from project import PROJECT
 from salt_node import failed
@@ -297,7 +297,7 @@ def test_test_mode_predicts_exactly_what_the_apply_then_changes(web):
     edited = open("/etc/graphite/local_settings.py").read()
     predicted = salt_call("state.apply", "monitoring", "test=True")
     assert not [key for key, value in predicted.items() if value["result"] is False], predicted
-    would = {key for key, value in predicted.items() if value["result"] is None}
+    would = would_change(predicted)
     dashboards = next(value for value in predicted.values() if value["name"] == "graphite-web dashboards")
     assert dashboards["changes"] == {"broker": "created"}, dashboards
     assert open("/etc/graphite/local_settings.py").read() == edited
@@ -395,7 +395,7 @@ def test_with_the_web_application_stopped_test_mode_predicts_no_dashboard_change
         assert dashboards["result"] is True and dashboards["changes"] == {}, dashboards
         service = next(value for value in predicted.values() if value["name"] == config["service"])
         assert service["result"] is None, service  # would be started
-        would = {key for key, value in predicted.items() if value["result"] is None}
+        would = would_change(predicted)
     finally:
         applied = salt_call("state.apply", "monitoring", "--retcode-passthrough", check=False)
     assert not failed(applied), failed(applied)

@@ -316,10 +316,11 @@ def test_no_port_of_ours_listens_beyond_the_pillars_address(stacked):
     ports = {stacked.pillar(key) for key in (
         "database:server:port", "broker:port", "broker:dist_port", "broker:management_port",
         "monitoring:carbon:port", "monitoring:carbon:pickle_port", "monitoring:carbon:query_port",
-        "monitoring:web:port")}
+        "monitoring:web:port", "monitoring:prometheus:port", "monitoring:prometheus:node_exporter:port")}
     ports.add(4369)  # epmd
     allowed = {"127.0.0.1", "[::1]"} | {stacked.pillar(key) for key in (
-        "database:server:bind_address", "broker:address", "monitoring:carbon:address", "monitoring:web:address")}
+        "database:server:bind_address", "broker:address", "monitoring:carbon:address", "monitoring:web:address",
+        "monitoring:prometheus:address", "monitoring:prometheus:node_exporter:address")}
     wide = []
     for line in stacked.run("ss -Hltnp").stdout.splitlines():
         local = line.split()[3]

@@ -33,6 +33,12 @@ def changed(result: dict) -> dict:
     return {key: value["changes"] for key, value in result.items() if value["changes"]}
 
 
+def would_change(result: dict) -> set[str]:
+    """The states a test=True run marks as those a real run would change or run (result None):
+    a state that watches a changing one (a service's restart) included, unlike :func:`changed`."""
+    return {key for key, value in result.items() if value["result"] is None}
+
+
 def main_job_drift() -> dict:
     """What applying this host's own pillar (the highstate) would change now, changing nothing:
     {state key: changes, or the comment of a state that would not simply succeed (a stopped

@@ -78,9 +78,28 @@ def check_broker(node: Node) -> None:
         assert not node.listening("0.0.0.0", broker["port"]), f"RabbitMQ listens on every address, not only {address}"
 
 
+def check_prometheus(node: Node) -> None:
+    """Where monitoring:backend includes prometheus: the node exporter on this node, and the
+    Prometheus server where monitoring:prometheus:server says, each listening where the pillar
+    says (processes by command name: the kernel cuts it to 15 characters)."""
+    prom = node.salt("monitoring.prometheus_config")
+    if not prom["prometheus"]:
+        return
+    exporter = prom["exporter"]
+    assert node.running("prometheus-node"), "the node exporter is not running"
+    assert node.listening(exporter["address"], exporter["port"]), \
+        f"the node exporter does not listen on {exporter['address']}:{exporter['port']} (monitoring:prometheus:node_exporter)"
+    if prom["server"]:
+        assert node.running("prometheus"), "the Prometheus server is not running"
+        assert node.listening(prom["address"], prom["port"]), \
+            f"Prometheus does not listen on {prom['address']}:{prom['port']} (monitoring:prometheus)"
+
+
 def check_monitoring(node: Node) -> None:
     """Every node runs the collectd agent; the node with carbon:server runs carbon-cache, and
-    Graphite's web application where monitoring:web enables it."""
+    Graphite's web application where monitoring:web enables it; Prometheus's parts where the
+    backend includes it."""
+    check_prometheus(node)
     assert node.running("collectd"), "collectd is not running"
     conf = node.host.file("/etc/collectd/collectd.conf")
     assert conf.exists and conf.user == "root" and conf.mode == 0o600, "collectd.conf must be root's, mode 0600"

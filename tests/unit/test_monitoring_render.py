@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import datetime
+import json
 import os
 
 import pytest
-from devstack_salt import carbon, collectd, thresholds, whisper
+import yaml
+from devstack_salt import carbon, collectd, prometheus, thresholds, whisper
 from devstack_salt import run_metrics as r
 from devstack_salt.errors import MonitoringError
 
@@ -310,3 +312,58 @@ def test_a_threshold_action_runs_once_per_crossing(tmp_path):
     assert react(1, 20.0) == {"action": None, "reason": "already acted on this crossing"}
     assert react(2, 30.0)["result"] is True and calls == ["full", "full"]
     assert (tmp_path / "stamps" / "threshold-disk.crossing").stat().st_mode & 0o777 == 0o600
+
+
+def test_prometheus_defaults_and_the_node_exporter_on_the_mine_address():
+    model = prometheus.settings({}, "192.0.2.7")
+    assert model["node_exporter"] == {"address": "192.0.2.7", "port": 9100} and model["server"] is False
+    assert prometheus.exporter_args(model) == "--web.listen-address=192.0.2.7:9100"
+    assert "--web.listen-address=127.0.0.1:9090" in prometheus.server_args(model)
+    v6 = prometheus.settings({"address": "::1", "node_exporter": {"address": "2001:db8::7"}}, "192.0.2.7")
+    assert prometheus.exporter_args(v6) == "--web.listen-address=[2001:db8::7]:9100"
+    assert prometheus.server_url(v6) == "http://[::1]:9090"
+
+
+def test_prometheus_scrapes_itself_and_every_monitoring_node_from_the_mine():
+    model = prometheus.settings({"server": True, "node_exporter": {"address": "0.0.0.0"}}, "192.0.2.7")
+    groups = prometheus.node_targets(model, "db1", {"mq1": "192.0.2.8", "devstack1": "192.0.2.9"})
+    assert json.loads(prometheus.render_targets(groups)) == [
+        {"targets": ["127.0.0.1:9100"], "labels": {"node": "db1"}},  # its own, where a client here reaches it
+        {"targets": ["192.0.2.9:9100"], "labels": {"node": "devstack1"}},
+        {"targets": ["192.0.2.8:9100"], "labels": {"node": "mq1"}}]
+    config = yaml.safe_load(prometheus.render_config(model))
+    assert config["scrape_configs"][1]["file_sd_configs"] == [{"files": [f"{prometheus.TARGETS_DIR}/node.json"]}]
+    assert config["scrape_configs"][0]["static_configs"] == [{"targets": ["127.0.0.1:9090"]}]
+
+
+@pytest.mark.parametrize("monitoring, key", [
+    ({"backend": "nagios"}, "monitoring:backend must be one of"),
+    ({"backend": "prometheus"}, "monitoring:backend: prometheus alone"),
+    ({"prometheus": {"server": "yes"}}, "monitoring:prometheus:server must be true or false"),
+    ({"prometheus": {"port": 0}}, "monitoring:prometheus:port must be a port number"),
+    ({"prometheus": {"server": True, "port": [9090]}}, "monitoring:prometheus:port must be a port number"),
+    ({"prometheus": {"scrape_interval": 15}}, "monitoring:prometheus:scrape_interval must be a Prometheus duration"),
+    ({"prometheus": {"node_exporter": {"listen": 1}}}, "monitoring:prometheus:node_exporter has no key listen"),
+    ({"prometheus": {"node_exporter": []}}, "monitoring:prometheus:node_exporter must be a mapping"),
+    ({"prometheus": {"server": True, "port": 9100, "address": "0.0.0.0", "node_exporter": {"address": "192.0.2.7"}}},
+     "are both 9100 on one address"),
+])
+def test_a_bad_prometheus_pillar_names_the_key(monitoring, key):
+    with pytest.raises(MonitoringError) as info:
+        prometheus.backend(monitoring)
+        prometheus.settings(monitoring.get("prometheus"), "192.0.2.7", {9090: "another role's port"})
+    assert any(key in error for error in info.value.errors), info.value.errors
+
+
+def test_the_server_and_the_exporter_on_other_addresses_may_share_a_port():
+    prometheus.settings({"server": True, "port": 9100, "address": "127.0.0.1", "node_exporter": {"address": "192.0.2.7"}}, "x")
+
+
+def test_the_exporter_and_the_server_leave_the_other_roles_ports_free():
+    with pytest.raises(MonitoringError) as info:
+        prometheus.settings({"server": True, "port": 5672, "node_exporter": {"port": 3306}}, "192.0.2.7",
+                            {5672: "the broker role's port (broker:port)", 3306: "the database role's port"})
+    assert info.value.errors == [
+        "monitoring:prometheus:node_exporter:port 3306 collides with the database role's port; choose another",
+        "monitoring:prometheus:port 5672 collides with the broker role's port (broker:port); choose another"]
+    prometheus.settings({"server": False, "port": 5672}, "192.0.2.7", {5672: "the broker's"})  # no server here

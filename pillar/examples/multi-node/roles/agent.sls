@@ -2,6 +2,7 @@
 # the node carrying the monitoring role (from the mine: carbon_host is left unset). A minion of
 # a master runs the pillar's beacons itself: they are off here, on where reactions are.
 monitoring:
+  backend: graphite               # Prometheus across machines: not yet wired here (issue 24)
   carbon:
     server: false
   collectd:

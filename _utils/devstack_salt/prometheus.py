@@ -1,0 +1,179 @@
+"""
+Prometheus beside Graphite: which monitoring backend a cloud runs (``monitoring:backend``), and
+from ``monitoring:prometheus`` the node exporter's and the Prometheus server's command lines, the
+server's prometheus.yml and its file-based service discovery (the nodes to scrape, from the mine).
+
+Debian 12's packages run them (prometheus 2.42, prometheus-node-exporter 1.5); their init scripts
+and units read ``ARGS`` from /etc/default/<package>, which is where the states put the flags.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import re
+from typing import Any
+
+import yaml
+
+from .carbon import section
+from .errors import MonitoringError
+from .roles import local_address
+
+#: graphite: collectd, carbon and its web application (the default); prometheus: exporters and
+#: the Prometheus server; both: the two side by side.
+BACKENDS = ("graphite", "prometheus", "both")
+#: A Prometheus duration as its flags and prometheus.yml take it (15s, 1m, 15d, 1h30m).
+DURATION_RE = re.compile(r"(\d+(ms|[smhdwy]))+\Z")
+
+CONFIG_FILE = "/etc/prometheus/prometheus.yml"
+#: The file-based service discovery's folder: one JSON file per job, rewritten from the mine.
+TARGETS_DIR = "/etc/prometheus/targets"
+SERVER_DEFAULTS_FILE = "/etc/default/prometheus"
+EXPORTER_DEFAULTS_FILE = "/etc/default/prometheus-node-exporter"
+SERVER_SERVICE = "prometheus"
+EXPORTER_SERVICE = "prometheus-node-exporter"
+#: node_exporter's textfile collector folder (Debian's default, and the package makes it).
+TEXTFILE_DIR = "/var/lib/prometheus/node-exporter"
+
+DEFAULTS = {
+    "server": False,
+    "address": "127.0.0.1",
+    "port": 9090,
+    "scrape_interval": "15s",
+    "retention": "15d",
+    "node_exporter": {"address": None, "port": 9100},
+}
+
+
+def backend(monitoring: Any) -> str:
+    """``monitoring:backend`` (graphite when unset); MonitoringError naming the key otherwise."""
+    value = section(monitoring, "monitoring").get("backend", "graphite")
+    if value not in BACKENDS:
+        raise MonitoringError([f"monitoring:backend must be one of {', '.join(BACKENDS)} (got {value!r})"])
+    if value == "prometheus":
+        # Graphite's beacon is still what turns thresholds into reactions: without it a node would
+        # lose them. Alone, Prometheus comes with its alert rules and Alertmanager's reactions.
+        raise MonitoringError(["monitoring:backend: prometheus alone is not available yet (the pillar's thresholds "
+                               "and reactions still run on Graphite): use both, or graphite"])
+    return value
+
+
+def _address(value: Any, where: str, errors: list[str]) -> None:
+    try:
+        ipaddress.ip_address(str(value))
+    except ValueError:
+        errors.append(f"{where} must be an IP address (got {value!r})")
+
+
+def _port(value: Any, where: str, errors: list[str]) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 65536:
+        errors.append(f"{where} must be a port number (got {value!r})")
+
+
+def settings(config: Any, node_address: str, ports: dict[int, str] | None = None,
+             root: str = "monitoring:prometheus") -> dict:
+    """``monitoring:prometheus`` checked whole, with its defaults; every problem in one
+    MonitoringError, each naming its key. The node exporter listens on
+    ``node_exporter:address``, else on ``node_address`` (the address this node publishes to the
+    mine, where the Prometheus server scrapes it). ``ports``: the ports the node's other roles
+    listen on, each with what holds it (graphite_web.node_ports), which neither may take."""
+    config = section(config, root)
+    errors: list[str] = []
+    unknown = sorted(set(config) - set(DEFAULTS), key=str)
+    if unknown:
+        errors.append(f"{root} has no key {', '.join(map(str, unknown))} (known: {', '.join(DEFAULTS)})")
+    exporter = section(config.get("node_exporter"), f"{root}:node_exporter")
+    unknown = sorted(set(exporter) - set(DEFAULTS["node_exporter"]), key=str)
+    if unknown:
+        errors.append(f"{root}:node_exporter has no key {', '.join(map(str, unknown))} (known: address, port)")
+    model = {**DEFAULTS, **config, "node_exporter": {**DEFAULTS["node_exporter"], **exporter}}
+    if model["node_exporter"]["address"] is None:
+        model["node_exporter"]["address"] = node_address
+    if not isinstance(model["server"], bool):
+        errors.append(f"{root}:server must be true or false")
+    _address(model["address"], f"{root}:address", errors)
+    _port(model["port"], f"{root}:port", errors)
+    _address(model["node_exporter"]["address"], f"{root}:node_exporter:address", errors)
+    _port(model["node_exporter"]["port"], f"{root}:node_exporter:port", errors)
+    for key in ("scrape_interval", "retention"):
+        if not isinstance(model[key], str) or not DURATION_RE.match(model[key]):
+            errors.append(f"{root}:{key} must be a Prometheus duration such as 15s, 1m or 15d (got {model[key]!r})")
+    taken = ports or {}
+    mine = [("node_exporter:port", model["node_exporter"]["port"])] + ([("port", model["port"])] if model["server"] else [])
+    for key, port in mine:
+        if isinstance(port, int) and port in taken:
+            errors.append(f"{root}:{key} {port} collides with {taken[port]}; choose another")
+    if not errors and model["server"] and model["port"] == model["node_exporter"]["port"]:
+        addresses = {str(model["address"]), str(model["node_exporter"]["address"])}
+        if len(addresses) == 1 or addresses & {"0.0.0.0", "::"}:
+            errors.append(f"{root}:port and {root}:node_exporter:port are both {model['port']} on one address: "
+                          "choose another")
+    if errors:
+        raise MonitoringError(errors)
+    return model
+
+
+def _listen(address: str, port: int) -> str:
+    host = str(address)
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def exporter_args(model: dict) -> str:
+    """The node exporter's ARGS (/etc/default/prometheus-node-exporter)."""
+    exporter = model["node_exporter"]
+    return f"--web.listen-address={_listen(exporter['address'], exporter['port'])}"
+
+
+def server_args(model: dict) -> str:
+    """The Prometheus server's ARGS (/etc/default/prometheus)."""
+    return " ".join([
+        f"--config.file={CONFIG_FILE}",
+        f"--web.listen-address={_listen(model['address'], model['port'])}",
+        f"--storage.tsdb.retention.time={model['retention']}",
+    ])
+
+
+def defaults_file(args: str, service: str) -> str:
+    """/etc/default/<service>: the ARGS line the package's init script and unit read."""
+    return (f"# /etc/default/{service}, written by Salt from the monitoring pillar (salt/monitoring).\n"
+            "# Edits here are overwritten on the next apply: change monitoring:prometheus instead.\n"
+            f'ARGS="{args}"\n')
+
+
+def server_url(model: dict) -> str:
+    """Where a client on this node reaches the server's HTTP API."""
+    host = local_address(model["address"])
+    return f"http://{_listen(host, model['port'])}"
+
+
+def node_targets(model: dict, minion: str, others: dict[str, str]) -> list[dict]:
+    """The node job's file-SD groups: this node's (``minion``) exporter, where a client here
+    reaches it, and every other monitoring node's at the address it publishes to the mine
+    (``others``: {minion: address}), each labelled with its minion id."""
+    port = model["node_exporter"]["port"]
+    groups = [{"targets": [_listen(local_address(model["node_exporter"]["address"]), port)],
+               "labels": {"node": minion}}]
+    for minion, address in sorted(others.items()):
+        groups.append({"targets": [_listen(address, port)], "labels": {"node": minion}})
+    return groups
+
+
+def render_targets(groups: list[dict]) -> str:
+    return json.dumps(groups, indent=2, sort_keys=True) + "\n"
+
+
+def render_config(model: dict) -> str:
+    """prometheus.yml: the server scrapes itself and, through file-based service discovery, every
+    node's exporter (TARGETS_DIR/node.json, re-read when it changes: no restart for a new node)."""
+    config = {
+        "global": {"scrape_interval": model["scrape_interval"], "evaluation_interval": model["scrape_interval"]},
+        "scrape_configs": [
+            {"job_name": "prometheus",
+             "static_configs": [{"targets": [_listen(local_address(model["address"]), model["port"])]}]},
+            {"job_name": "node", "file_sd_configs": [{"files": [f"{TARGETS_DIR}/node.json"]}]},
+        ],
+    }
+    return ("# prometheus.yml, written by Salt from the monitoring pillar (salt/monitoring).\n"
+            "# Edits here are overwritten on the next apply: change monitoring:prometheus instead.\n"
+            + yaml.safe_dump(config, default_flow_style=False, sort_keys=False))

@@ -1,0 +1,152 @@
+"""Prometheus beside Graphite on this host (the default pillar's monitoring:backend both): the
+node exporter and the server listening only where the pillar says, every target up and this
+host's real figures back from the query API, promtool satisfied with what the states wrote, a
+second apply and test=True changing nothing, a change predicted exactly, a bad pillar named with
+nothing touched, and the switch to graphite and back converging in one apply each."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import urllib.parse
+import urllib.request
+
+import pytest
+
+from common import wait_until
+from host_salt import changed, main_job_restored, salt_call, would_change
+from monitoring_helpers import pid_of
+from salt_node import failed
+
+PROMETHEUS_YML = "/etc/prometheus/prometheus.yml"
+WRITTEN = [PROMETHEUS_YML, "/etc/prometheus/targets/node.json", "/etc/default/prometheus",
+           "/etc/default/prometheus-node-exporter", "/etc/collectd/collectd.conf"]
+
+
+@pytest.fixture(scope="module")
+def prometheus():
+    """The monitoring role applied with this host's pillar, which runs Prometheus here."""
+    salt_call("saltutil.sync_all")
+    result = salt_call("state.apply", "monitoring", "--retcode-passthrough")
+    assert not failed(result), failed(result)
+    config = salt_call("monitoring.prometheus_config")
+    assert config["prometheus"] and config["server"], "the default pillar runs the Prometheus server here"
+    return {"pillar": salt_call("pillar.get", "monitoring:prometheus", "unmask=True"), "url": config["url"]}
+
+
+def api(url: str, path: str, **query: str) -> dict:
+    """The data of a Prometheus HTTP API answer (its status must be success)."""
+    address = f"{url}/api/v1/{path}" + ("?" + urllib.parse.urlencode(query) if query else "")
+    with urllib.request.urlopen(address, timeout=10) as response:
+        answer = json.load(response)
+    assert answer["status"] == "success", answer
+    return answer["data"]
+
+
+def value(url: str, query: str) -> float:
+    """The one value of an instant query that must match exactly one series."""
+    result = api(url, "query", query=query)["result"]
+    assert len(result) == 1, (query, result)
+    return float(result[0]["value"][1])
+
+
+def listeners(pillar: dict) -> dict[str, tuple[str, int]]:
+    """What listens where, by the process's command-line name."""
+    exporter = pillar["node_exporter"]
+    return {"prometheus-node-exporter": (exporter["address"], exporter["port"]),
+            "/usr/bin/prometheus ": (pillar["address"], pillar["port"])}
+
+
+def test_the_exporter_and_the_server_listen_only_where_the_pillar_says(host, prometheus):
+    for name, (address, port) in listeners(prometheus["pillar"]).items():
+        assert pid_of(name), f"{name} is not running"
+        assert host.socket(f"tcp://{address}:{port}").is_listening, (name, address, port)
+        assert not host.socket(f"tcp://0.0.0.0:{port}").is_listening, f"{name} listens on every address"
+
+
+def test_every_target_is_up_and_the_exporter_reports_this_hosts_own_figures(prometheus):
+    url = prometheus["url"]
+
+    def all_up() -> list[dict] | None:
+        targets = api(url, "targets")["activeTargets"]
+        return targets if targets and all(t["health"] == "up" for t in targets) else None
+
+    targets = wait_until(all_up, 90, 2, lambda: f"every target up: {api(url, 'targets')['activeTargets']}")
+    assert {t["labels"]["job"] for t in targets} == {"node", "prometheus"}
+    # Figures this test reads from the kernel itself: exact, not merely plausible.
+    with open("/proc/meminfo") as handle:
+        total = next(int(line.split()[1]) * 1024 for line in handle if line.startswith("MemTotal:"))
+    assert value(url, "node_memory_MemTotal_bytes") == total
+    with open("/proc/stat") as handle:
+        boot = next(int(line.split()[1]) for line in handle if line.startswith("btime "))
+    assert value(url, "node_boot_time_seconds") == boot
+    root = os.statvfs("/")
+    assert value(url, 'node_filesystem_size_bytes{mountpoint="/"}') == root.f_blocks * root.f_frsize
+    assert value(url, 'up{job="prometheus"}') == 1
+
+
+def test_promtool_accepts_the_configuration_the_states_wrote(prometheus):
+    check = subprocess.run(["promtool", "check", "config", PROMETHEUS_YML], capture_output=True, text=True)
+    assert check.returncode == 0 and "SUCCESS" in check.stdout + check.stderr, check.stdout + check.stderr
+
+
+def test_a_second_apply_and_test_mode_change_nothing(prometheus):
+    again = salt_call("state.apply", "monitoring", "--retcode-passthrough")
+    assert not failed(again) and not changed(again), changed(again)
+    predicted = salt_call("state.apply", "monitoring", "test=True")
+    assert not changed(predicted) and not would_change(predicted), would_change(predicted)
+
+
+def test_a_new_scrape_interval_is_predicted_exactly_and_prometheus_runs_with_it(prometheus):
+    override = f"pillar={json.dumps({'monitoring': {'prometheus': {'scrape_interval': '7s'}}})}"
+    with main_job_restored():
+        before = {path: os.stat(path).st_mtime_ns for path in WRITTEN}
+        predicted = salt_call("state.apply", "monitoring", override, "test=True")
+        assert {path: os.stat(path).st_mtime_ns for path in WRITTEN} == before, "test=True wrote a file"
+        applied = salt_call("state.apply", "monitoring", override, "--retcode-passthrough")
+        assert not failed(applied), failed(applied)
+        assert set(changed(applied)) == would_change(predicted), (sorted(changed(applied)), sorted(would_change(predicted)))
+        assert any(PROMETHEUS_YML in key for key in changed(applied)), sorted(changed(applied))
+        wait_until(lambda: "scrape_interval: 7s" in api(prometheus["url"], "status/config")["yaml"], 30, 1,
+                   "the running Prometheus with scrape_interval 7s")
+
+
+@pytest.mark.parametrize("override, key", [
+    ({"backend": "nagios"}, "monitoring:backend must be one of graphite, prometheus, both"),
+    ({"backend": "prometheus"}, "monitoring:backend: prometheus alone is not available yet"),
+    ({"prometheus": {"port": 9100}}, "monitoring:prometheus:port and monitoring:prometheus:node_exporter:port are both 9100"),
+    ({"prometheus": {"retention": "forever"}}, "monitoring:prometheus:retention must be a Prometheus duration"),
+    ({"prometheus": {"node_exporter": {"address": "exporter.example"}}}, "monitoring:prometheus:node_exporter:address must be an IP address"),
+    ({"prometheus": {"listen": "0.0.0.0"}}, "monitoring:prometheus has no key listen"),
+    # This all-in-one node's broker.
+    ({"prometheus": {"port": 15672}}, "monitoring:prometheus:port 15672 collides with the broker role's management_port"),
+])
+def test_a_bad_pillar_is_named_and_nothing_changes(prometheus, override, key):
+    before = {path: os.stat(path).st_mtime_ns for path in WRITTEN}
+    pids = {name: pid_of(name) for name in listeners(prometheus["pillar"])}
+    result = salt_call("state.apply", "monitoring", f"pillar={json.dumps({'monitoring': override})}", check=False)
+    text = json.dumps(result)
+    assert key in text and "Traceback" not in text, text[-2000:]
+    assert {path: os.stat(path).st_mtime_ns for path in WRITTEN} == before
+    assert {name: pid_of(name) for name in pids} == pids
+
+
+def test_switching_to_graphite_and_back_converges_in_one_apply_each(host, prometheus):
+    graphite = f"pillar={json.dumps({'monitoring': {'backend': 'graphite'}})}"
+    names = listeners(prometheus["pillar"])
+    with main_job_restored():
+        off = salt_call("state.apply", "monitoring", graphite, "--retcode-passthrough")
+        assert not failed(off), failed(off)
+        assert changed(off), "the switch to graphite stopped nothing"
+        wait_until(lambda: not any(pid_of(name) for name in names), 30, 1, "the exporter and the server gone")
+        for address, port in names.values():
+            assert not host.socket(f"tcp://{address}:{port}").is_listening
+        again = salt_call("state.apply", "monitoring", graphite, "--retcode-passthrough")
+        assert not failed(again) and not changed(again), changed(again)
+        on = salt_call("state.apply", "monitoring", "--retcode-passthrough")
+        assert not failed(on) and changed(on), failed(on)
+        for name, (address, port) in names.items():
+            wait_until(lambda: host.socket(f"tcp://{address}:{port}").is_listening, 30, 1, f"{name} listening again")
+        again = salt_call("state.apply", "monitoring", "--retcode-passthrough")
+        assert not failed(again) and not changed(again), changed(again)
