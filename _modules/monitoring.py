@@ -26,10 +26,12 @@ Pillar (see README.md, "Monitoring role")::
 
 from __future__ import annotations
 
+import contextlib
 import re
 import socket
 import time
 
+from devstack_salt import contract
 from devstack_salt import graphite_dashboards as _dashboards
 from devstack_salt import graphite_web as _graphite_web
 from devstack_salt import prometheus as _prometheus
@@ -39,8 +41,9 @@ from devstack_salt.carbon import pillar_section, render_carbon_conf, render_stor
 from devstack_salt.collectd import (DEFAULT_PLUGINS, PLUGIN_DIR, carbon_target, has_secret, mask_secrets,
                                     merge_role_plugins, plugin_packages, render_collectd_conf, resolve_carbon_host,
                                     role_plugins)
-from devstack_salt.errors import DevstackSaltError, MonitoringError
+from devstack_salt.errors import DevstackSaltError, MonitoringError, PillarError
 from devstack_salt.faces import flag, number, role_addresses_elsewhere
+from devstack_salt.roles import carries
 
 __virtualname__ = "monitoring"
 
@@ -238,7 +241,14 @@ def prometheus_config():
                                      pillar_get("broker", None, unmask=True))
     model = _prometheus.settings(monitoring.get("prometheus"), __salt__["topology.address"](), ports)  # noqa: F821
     minion = __opts__.get("id") or "localhost"  # noqa: F821 - Salt dunder
-    others = role_addresses_elsewhere(__salt__, minion, "monitoring")  # noqa: F821
+    broker = None
+    if carries(pillar_get("roles", [], unmask=True), "broker"):
+        with contextlib.suppress(PillarError):  # the broker role's own states name its errors
+            broker = contract.role_model("broker", pillar_get("broker", None, unmask=True))
+    groups = {
+        "node.json": _prometheus.node_targets(model, minion, role_addresses_elsewhere(__salt__, minion, "monitoring")),  # noqa: F821
+        "rabbitmq.json": _prometheus.rabbitmq_targets(broker, minion, role_addresses_elsewhere(__salt__, minion, "broker")),  # noqa: F821
+    }
     return {
         "backend": backend, "graphite": backend in ("graphite", "both"), "prometheus": backend in ("prometheus", "both"),
         "server": model["server"], "url": _prometheus.server_url(model),
@@ -250,7 +260,7 @@ def prometheus_config():
         "defaults": _prometheus.defaults_file(_prometheus.server_args(model), _prometheus.SERVER_SERVICE),
         "config_file": _prometheus.CONFIG_FILE, "config": _prometheus.render_config(model),
         "targets_dir": _prometheus.TARGETS_DIR,
-        "targets": {"node.json": _prometheus.render_targets(_prometheus.node_targets(model, minion, others))},
+        "targets": {name: _prometheus.render_targets(found) for name, found in groups.items()},
     }
 
 

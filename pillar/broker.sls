@@ -7,6 +7,7 @@ broker:
   port: 5672                  # DevStack always connects to 5672
   dist_port: 25672            # Erlang distribution, on loopback only (a single node)
   management_port: 15672      # used when rabbitmq_management is in plugins (on broker:address)
+  prometheus_port: 15692      # used when rabbitmq_prometheus is in plugins: Prometheus scrapes it
   devstack_user: devstack     # which of broker:users DevStack nodes use
   vhosts: [/]
   users:
@@ -24,5 +25,6 @@ broker:
       pattern: "^(?!amq\\.).*(_fanout_|reply_).*"
       apply_to: queues
       definition: {expires: 3600000}
-  plugins: [rabbitmq_management]   # the management API, for collectd's broker metrics
+  plugins: [rabbitmq_management, rabbitmq_prometheus]   # the management API (collectd's broker
+                              # metrics) and RabbitMQ's own /metrics (Prometheus's)
   prune: true                 # remove what is not declared (the default guest user too)

@@ -147,16 +147,38 @@ def server_url(model: dict) -> str:
     return f"http://{_listen(host, model['port'])}"
 
 
-def node_targets(model: dict, minion: str, others: dict[str, str]) -> list[dict]:
-    """The node job's file-SD groups: this node's (``minion``) exporter, where a client here
-    reaches it, and every other monitoring node's at the address it publishes to the mine
-    (``others``: {minion: address}), each labelled with its minion id."""
-    port = model["node_exporter"]["port"]
-    groups = [{"targets": [_listen(local_address(model["node_exporter"]["address"]), port)],
-               "labels": {"node": minion}}]
-    for minion, address in sorted(others.items()):
-        groups.append({"targets": [_listen(address, port)], "labels": {"node": minion}})
+#: The jobs whose targets come from file-based service discovery (TARGETS_DIR/<job>.json): every
+#: monitoring node's exporter, and RabbitMQ's own rabbitmq_prometheus plugin on broker nodes.
+FILE_SD_JOBS = ("node", "rabbitmq")
+#: rabbitmq_prometheus's port where a broker node's pillar is not at hand (the plugin's default).
+RABBITMQ_PORT = 15692
+
+
+def targets(local: str | None, minion: str, others: dict[str, str], port: int) -> list[dict]:
+    """A job's file-SD groups: this node's (``minion``) endpoint ``local`` (where a client here
+    reaches it; None: it has none), and every other node of the role at the address it publishes
+    to the mine (``others``: {minion: address}) on ``port``, each labelled with its minion id."""
+    groups = [{"targets": [local], "labels": {"node": minion}}] if local else []
+    for other, address in sorted(others.items()):
+        groups.append({"targets": [_listen(address, port)], "labels": {"node": other}})
     return groups
+
+
+def node_targets(model: dict, minion: str, others: dict[str, str]) -> list[dict]:
+    """The node job's groups: this node's exporter and every other monitoring node's."""
+    exporter = model["node_exporter"]
+    return targets(_listen(local_address(exporter["address"]), exporter["port"]), minion, others, exporter["port"])
+
+
+def rabbitmq_targets(broker: dict | None, minion: str, others: dict[str, str]) -> list[dict]:
+    """The rabbitmq job's groups: this node's broker where it carries the role with the
+    rabbitmq_prometheus plugin (``broker``: the role's model, None elsewhere), and every other
+    broker node on the port this node's broker uses (the plugin's default without one)."""
+    local = None
+    port = broker["prometheus_port"] if broker else RABBITMQ_PORT
+    if broker and "rabbitmq_prometheus" in (broker.get("plugins") or []):
+        local = _listen(local_address(broker["address"]), port)
+    return targets(local, minion, others, port)
 
 
 def render_targets(groups: list[dict]) -> str:
@@ -165,14 +187,14 @@ def render_targets(groups: list[dict]) -> str:
 
 def render_config(model: dict) -> str:
     """prometheus.yml: the server scrapes itself and, through file-based service discovery, every
-    node's exporter (TARGETS_DIR/node.json, re-read when it changes: no restart for a new node)."""
+    node's exporter and every broker (TARGETS_DIR/<job>.json, re-read when it changes: a new node
+    needs no restart)."""
     config = {
         "global": {"scrape_interval": model["scrape_interval"], "evaluation_interval": model["scrape_interval"]},
         "scrape_configs": [
             {"job_name": "prometheus",
              "static_configs": [{"targets": [_listen(local_address(model["address"]), model["port"])]}]},
-            {"job_name": "node", "file_sd_configs": [{"files": [f"{TARGETS_DIR}/node.json"]}]},
-        ],
+        ] + [{"job_name": job, "file_sd_configs": [{"files": [f"{TARGETS_DIR}/{job}.json"]}]} for job in FILE_SD_JOBS],
     }
     return ("# prometheus.yml, written by Salt from the monitoring pillar (salt/monitoring).\n"
             "# Edits here are overwritten on the next apply: change monitoring:prometheus instead.\n"

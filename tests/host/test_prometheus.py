@@ -1,6 +1,6 @@
 """Prometheus beside Graphite on this host (the default pillar's monitoring:backend both): the
 node exporter and the server listening only where the pillar says, every target up and this
-host's real figures back from the query API, promtool satisfied with what the states wrote, a
+host's real figures back from the query API (the kernel's, RabbitMQ's own), promtool satisfied with what the states wrote, a
 second apply and test=True changing nothing, a change predicted exactly, a bad pillar named with
 nothing touched, and the switch to graphite and back converging in one apply each."""
 
@@ -11,7 +11,9 @@ import os
 import subprocess
 import urllib.parse
 import urllib.request
+import uuid
 
+import pika
 import pytest
 
 from common import wait_until
@@ -20,15 +22,16 @@ from monitoring_helpers import pid_of
 from salt_node import failed
 
 PROMETHEUS_YML = "/etc/prometheus/prometheus.yml"
-WRITTEN = [PROMETHEUS_YML, "/etc/prometheus/targets/node.json", "/etc/default/prometheus",
-           "/etc/default/prometheus-node-exporter", "/etc/collectd/collectd.conf"]
+WRITTEN = [PROMETHEUS_YML, "/etc/prometheus/targets/node.json", "/etc/prometheus/targets/rabbitmq.json",
+           "/etc/default/prometheus", "/etc/default/prometheus-node-exporter", "/etc/collectd/collectd.conf"]
 
 
 @pytest.fixture(scope="module")
 def prometheus():
-    """The monitoring role applied with this host's pillar, which runs Prometheus here."""
+    """The broker and monitoring roles applied with this host's pillar, which runs Prometheus here
+    and RabbitMQ's Prometheus plugin (another test may have left the broker with a pillar of its own)."""
     salt_call("saltutil.sync_all")
-    result = salt_call("state.apply", "monitoring", "--retcode-passthrough")
+    result = salt_call("state.apply", "broker,monitoring", "--retcode-passthrough")
     assert not failed(result), failed(result)
     config = salt_call("monitoring.prometheus_config")
     assert config["prometheus"] and config["server"], "the default pillar runs the Prometheus server here"
@@ -73,7 +76,7 @@ def test_every_target_is_up_and_the_exporter_reports_this_hosts_own_figures(prom
         return targets if targets and all(t["health"] == "up" for t in targets) else None
 
     targets = wait_until(all_up, 90, 2, lambda: f"every target up: {api(url, 'targets')['activeTargets']}")
-    assert {t["labels"]["job"] for t in targets} == {"node", "prometheus"}
+    assert {t["labels"]["job"] for t in targets} == {"node", "prometheus", "rabbitmq"}  # all-in-one: a broker too
     # Figures this test reads from the kernel itself: exact, not merely plausible.
     with open("/proc/meminfo") as handle:
         total = next(int(line.split()[1]) * 1024 for line in handle if line.startswith("MemTotal:"))
@@ -84,6 +87,33 @@ def test_every_target_is_up_and_the_exporter_reports_this_hosts_own_figures(prom
     root = os.statvfs("/")
     assert value(url, 'node_filesystem_size_bytes{mountpoint="/"}') == root.f_blocks * root.f_frsize
     assert value(url, 'up{job="prometheus"}') == 1
+
+
+def test_rabbitmqs_own_endpoint_reports_its_version_and_the_queues_this_test_declares(prometheus):
+    url = prometheus["url"]
+    broker = salt_call("pillar.get", "broker", "unmask=True")
+    version = subprocess.run(["/usr/lib/rabbitmq/bin/rabbitmqctl", "version"], capture_output=True, text=True,
+                             check=True, timeout=60).stdout.strip()
+    info = api(url, "query", query="rabbitmq_build_info")["result"]
+    assert [series["metric"]["rabbitmq_version"] for series in info] == [version]
+    before = value(url, "rabbitmq_queues")
+    user = broker["devstack_user"]
+    params = pika.ConnectionParameters(broker["address"], broker["port"], "/",
+                                       pika.PlainCredentials(user, broker["users"][user]["password"]))
+    names = [f"prometheus-test-{uuid.uuid4().hex[:8]}" for _ in range(3)]
+    connection = pika.BlockingConnection(params)
+    try:
+        channel = connection.channel()
+        for name in names:
+            channel.queue_declare(name, auto_delete=False)
+        wait_until(lambda: value(url, "rabbitmq_queues") >= before + 3, 90, 2,
+                   lambda: f"rabbitmq_queues at {before} + 3 (now {value(url, 'rabbitmq_queues')})")
+    finally:
+        for name in names:
+            connection.channel().queue_delete(name)
+        connection.close()
+    wait_until(lambda: value(url, "rabbitmq_queues") <= before, 90, 2,
+               lambda: f"rabbitmq_queues back at {before} (now {value(url, 'rabbitmq_queues')})")
 
 
 def test_promtool_accepts_the_configuration_the_states_wrote(prometheus):

@@ -314,7 +314,7 @@ def test_the_stacked_node_checks_pass_on_the_machine(stacked, check):
 
 def test_no_port_of_ours_listens_beyond_the_pillars_address(stacked):
     ports = {stacked.pillar(key) for key in (
-        "database:server:port", "broker:port", "broker:dist_port", "broker:management_port",
+        "database:server:port", "broker:port", "broker:dist_port", "broker:management_port", "broker:prometheus_port",
         "monitoring:carbon:port", "monitoring:carbon:pickle_port", "monitoring:carbon:query_port",
         "monitoring:web:port", "monitoring:prometheus:port", "monitoring:prometheus:node_exporter:port")}
     ports.add(4369)  # epmd

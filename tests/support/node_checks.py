@@ -67,13 +67,17 @@ def check_database(node: Node) -> None:
 
 def check_broker(node: Node) -> None:
     broker = {key: node.pillar(f"broker:{key}", default) for key, default in
-              (("address", "127.0.0.1"), ("port", 5672), ("management_port", 15672), ("plugins", []))}
+              (("address", "127.0.0.1"), ("port", 5672), ("management_port", 15672), ("prometheus_port", 15692),
+               ("plugins", []))}
     address = roles.local_address(broker["address"])
     assert node.running("beam.smp"), "RabbitMQ (beam.smp) is not running"
     assert node.listening(address, broker["port"]), f"RabbitMQ does not listen on {address}:{broker['port']}"
     if "rabbitmq_management" in broker["plugins"]:
         assert node.listening(address, broker["management_port"]), \
             f"the management API does not listen on {address}:{broker['management_port']}"
+    if "rabbitmq_prometheus" in broker["plugins"]:
+        assert node.listening(address, broker["prometheus_port"]), \
+            f"RabbitMQ's Prometheus endpoint does not listen on {address}:{broker['prometheus_port']}"
     if str(broker["address"]) not in roles.WILDCARDS:
         assert not node.listening("0.0.0.0", broker["port"]), f"RabbitMQ listens on every address, not only {address}"
 

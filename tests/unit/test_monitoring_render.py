@@ -356,7 +356,8 @@ def test_a_bad_prometheus_pillar_names_the_key(monitoring, key):
 
 
 def test_the_server_and_the_exporter_on_other_addresses_may_share_a_port():
-    prometheus.settings({"server": True, "port": 9100, "address": "127.0.0.1", "node_exporter": {"address": "192.0.2.7"}}, "x")
+    model = prometheus.settings({"server": True, "port": 9100, "node_exporter": {"address": "192.0.2.7"}}, "x")
+    assert (model["address"], model["port"], model["node_exporter"]["port"]) == ("127.0.0.1", 9100, 9100)
 
 
 def test_the_exporter_and_the_server_leave_the_other_roles_ports_free():
@@ -367,3 +368,14 @@ def test_the_exporter_and_the_server_leave_the_other_roles_ports_free():
         "monitoring:prometheus:node_exporter:port 3306 collides with the database role's port; choose another",
         "monitoring:prometheus:port 5672 collides with the broker role's port (broker:port); choose another"]
     prometheus.settings({"server": False, "port": 5672}, "192.0.2.7", {5672: "the broker's"})  # no server here
+
+
+def test_brokers_are_scraped_where_their_plugin_serves_metrics():
+    broker = {"address": "0.0.0.0", "prometheus_port": 15699, "plugins": ["rabbitmq_management", "rabbitmq_prometheus"]}
+    assert prometheus.rabbitmq_targets(broker, "aio", {}) == [{"targets": ["127.0.0.1:15699"], "labels": {"node": "aio"}}]
+    assert prometheus.rabbitmq_targets({**broker, "plugins": ["rabbitmq_management"]}, "aio", {}) == []
+    # A monitoring node without the broker role scrapes the broker nodes of the mine on the plugin's port.
+    assert prometheus.rabbitmq_targets(None, "db1", {"mq1": "192.0.2.8"}) == [
+        {"targets": ["192.0.2.8:15692"], "labels": {"node": "mq1"}}]
+    jobs = [job["job_name"] for job in yaml.safe_load(prometheus.render_config(prometheus.settings({}, "192.0.2.7")))["scrape_configs"]]
+    assert jobs == ["prometheus", "node", "rabbitmq"]
