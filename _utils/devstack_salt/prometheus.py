@@ -33,8 +33,6 @@ SERVER_DEFAULTS_FILE = "/etc/default/prometheus"
 EXPORTER_DEFAULTS_FILE = "/etc/default/prometheus-node-exporter"
 SERVER_SERVICE = "prometheus"
 EXPORTER_SERVICE = "prometheus-node-exporter"
-#: node_exporter's textfile collector folder (Debian's default, and the package makes it).
-TEXTFILE_DIR = "/var/lib/prometheus/node-exporter"
 
 DEFAULTS = {
     "server": False,
