@@ -219,37 +219,29 @@ def web_config():
 # --------------------------------------------------------------------------------------------
 
 
-def prometheus_config():
+def prometheus_config(targets=False):
     """
     What the monitoring SLS writes and runs for ``monitoring:backend`` and
     ``monitoring:prometheus``, checked whole (an error names each wrong key): ``graphite`` and
     ``prometheus`` (whether each stack runs here), ``server`` (this node runs the Prometheus
     server), where each listens, the files' texts (the exporter's and the server's ARGS,
-    prometheus.yml, the node job's targets from the mine), the services, and ``url``. Holds no
-    secret.
+    prometheus.yml), the services, and ``url``. With ``targets=True`` (the server's SLS) also
+    ``targets``: each file-SD job's file, from the mine (a master round trip per role with a
+    master: asked for only where it is used). Holds no secret.
 
     CLI Example:
 
     .. code-block:: bash
 
-        salt-call monitoring.prometheus_config
+        salt-call monitoring.prometheus_config targets=True
     """
-    monitoring = __salt__["pillar.get"]("monitoring", {}, unmask=True)  # noqa: F821 - Salt dunder
-    backend = _prometheus.backend(monitoring)
     pillar_get = __salt__["pillar.get"]  # noqa: F821 - Salt dunder
-    ports = _graphite_web.node_ports(pillar_get("roles", [], unmask=True), pillar_get("database", None, unmask=True),
-                                     pillar_get("broker", None, unmask=True))
+    monitoring = pillar_get("monitoring", {}, unmask=True)
+    roles, broker = pillar_get("roles", [], unmask=True), pillar_get("broker", None, unmask=True)
+    backend = _prometheus.backend(monitoring)
+    ports = _graphite_web.node_ports(roles, pillar_get("database", None, unmask=True), broker)
     model = _prometheus.settings(monitoring.get("prometheus"), __salt__["topology.address"](), ports)  # noqa: F821
-    minion = __opts__.get("id") or "localhost"  # noqa: F821 - Salt dunder
-    broker = None
-    if carries(pillar_get("roles", [], unmask=True), "broker"):
-        with contextlib.suppress(PillarError):  # the broker role's own states name its errors
-            broker = contract.role_model("broker", pillar_get("broker", None, unmask=True))
-    groups = {
-        "node.json": _prometheus.node_targets(model, minion, role_addresses_elsewhere(__salt__, minion, "monitoring")),  # noqa: F821
-        "rabbitmq.json": _prometheus.rabbitmq_targets(broker, minion, role_addresses_elsewhere(__salt__, minion, "broker")),  # noqa: F821
-    }
-    return {
+    config = {
         "backend": backend, "graphite": backend in ("graphite", "both"), "prometheus": backend in ("prometheus", "both"),
         "server": model["server"], "url": _prometheus.server_url(model),
         "address": model["address"], "port": model["port"],
@@ -260,8 +252,20 @@ def prometheus_config():
         "defaults": _prometheus.defaults_file(_prometheus.server_args(model), _prometheus.SERVER_SERVICE),
         "config_file": _prometheus.CONFIG_FILE, "config": _prometheus.render_config(model),
         "targets_dir": _prometheus.TARGETS_DIR,
-        "targets": {name: _prometheus.render_targets(found) for name, found in groups.items()},
     }
+    if not flag(targets, "targets"):
+        return config
+    minion = __opts__.get("id") or "localhost"  # noqa: F821 - Salt dunder
+    broker_model = None
+    if carries(roles, "broker"):
+        with contextlib.suppress(PillarError):  # the broker role's own states name its errors
+            broker_model = contract.role_model("broker", broker)
+    groups = {
+        "node.json": _prometheus.node_targets(model, minion, role_addresses_elsewhere(__salt__, minion, "monitoring")),  # noqa: F821
+        "rabbitmq.json": _prometheus.rabbitmq_targets(broker_model, minion, role_addresses_elsewhere(__salt__, minion, "broker")),  # noqa: F821
+    }
+    config["targets"] = {name: _prometheus.render_targets(found) for name, found in groups.items()}
+    return config
 
 
 def _cloud_minions() -> list[str]:

@@ -2,7 +2,7 @@
 # (Debian's prometheus). It scrapes itself and every node's exporter, found through file-based
 # service discovery: the targets file is rewritten from the mine, and Prometheus re-reads it by
 # itself (a new node needs no restart). promtool checks prometheus.yml before it is put in place.
-{%- set prom = salt['monitoring.prometheus_config']() %}
+{%- set prom = salt['monitoring.prometheus_config'](targets=True) %}
 monitoring-prometheus-package:
   pkg.installed:
     - name: prometheus

@@ -92,7 +92,7 @@ FUZZED = {
     "monitoring.carbon_conf": {"config": configs(values.MONITORING["carbon"])},
     "monitoring.storage_schemas": {"config": configs(values.MONITORING["carbon"])},
     "monitoring.web_config": {},
-    "monitoring.prometheus_config": {},
+    "monitoring.prometheus_config": {"targets": flags},
     "monitoring.dashboards": {"states": flags},
     "monitoring.beacons_loaded": {"timeout": st.just(1) | anything},
     "monitoring.reactions": {"last": st.integers(-3, 30) | anything},
