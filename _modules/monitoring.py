@@ -241,6 +241,18 @@ def prometheus_config(targets=False):
     backend = _prometheus.backend(monitoring)
     ports = _graphite_web.node_ports(roles, pillar_get("database", None, unmask=True), broker)
     model = _prometheus.settings(monitoring.get("prometheus"), __salt__["topology.address"](), ports)  # noqa: F821
+    database = None
+    if carries(roles, "database"):
+        with contextlib.suppress(PillarError):  # the database role's own states name its errors
+            database = contract.role_model("database", pillar_get("database", None, unmask=True))
+    mysqld = None
+    if backend in ("prometheus", "both") and database is not None:
+        problems = _prometheus.mysqld_account(database)
+        if problems:
+            raise MonitoringError(problems)
+        mysqld = {"service": _prometheus.MYSQLD_SERVICE, "defaults_file": _prometheus.MYSQLD_DEFAULTS_FILE,
+                  "defaults": _prometheus.mysqld_exporter_defaults(model), "port": model["mysqld_exporter"]["port"],
+                  "address": model["node_exporter"]["address"]}
     config = {
         "backend": backend, "graphite": backend in ("graphite", "both"), "prometheus": backend in ("prometheus", "both"),
         "server": model["server"], "url": _prometheus.server_url(model),
@@ -248,6 +260,7 @@ def prometheus_config(targets=False):
         "exporter": {"address": model["node_exporter"]["address"], "port": model["node_exporter"]["port"],
                      "service": _prometheus.EXPORTER_SERVICE, "defaults_file": _prometheus.EXPORTER_DEFAULTS_FILE,
                      "defaults": _prometheus.defaults_file(_prometheus.exporter_args(model), _prometheus.EXPORTER_SERVICE)},
+        "mysqld": mysqld,
         "service": _prometheus.SERVER_SERVICE, "defaults_file": _prometheus.SERVER_DEFAULTS_FILE,
         "defaults": _prometheus.defaults_file(_prometheus.server_args(model), _prometheus.SERVER_SERVICE),
         "config_file": _prometheus.CONFIG_FILE, "config": _prometheus.render_config(model),
@@ -263,6 +276,8 @@ def prometheus_config(targets=False):
     groups = {
         "node.json": _prometheus.node_targets(model, minion, role_addresses_elsewhere(__salt__, minion, "monitoring")),  # noqa: F821
         "rabbitmq.json": _prometheus.rabbitmq_targets(broker_model, minion, role_addresses_elsewhere(__salt__, minion, "broker")),  # noqa: F821
+        "mysqld.json": _prometheus.mysqld_targets(model, carries(roles, "database"), minion,
+                                                  role_addresses_elsewhere(__salt__, minion, "database")),  # noqa: F821
     }
     config["targets"] = {name: _prometheus.render_targets(found) for name, found in groups.items()}
     return config

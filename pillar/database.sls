@@ -19,6 +19,9 @@ database:
     collectd:                       # collectd's mysql plugin (monitoring:collectd:role_metrics)
       hosts: [localhost]            # through the server's socket only
       grants: {'*': [PROCESS]}      # status counters and InnoDB metrics; no data
+    prometheus:                     # the mysqld exporter (monitoring:backend both), run by Debian
+      auth: unix_socket             # as the system user prometheus: no password anywhere
+      grants: {'*': [PROCESS, SLAVE MONITOR]}   # its default collectors; no data
   devstack:
     user: devstack                  # DevStack's DATABASE_USER
     host: 127.0.0.1                 # DATABASE_HOST: where DevStack nodes reach this server

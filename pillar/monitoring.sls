@@ -72,6 +72,8 @@ monitoring:
     node_exporter:
       address: 127.0.0.1          # unset: the node's mine address (where the server scrapes it)
       port: 9100
+    mysqld_exporter:              # on database nodes, on the node exporter's address, as the
+      port: 9104                  # unix_socket account database:users:prometheus
   reactions:
     enabled: true                 # run the masterless minion daemon with beacons and the reactor
     interval: 5                   # beacon interval, seconds

@@ -7,7 +7,8 @@ The model::
     {"server": {"bind_address": str, "port": int, "options": {name: str}},   # every [mysqld] option
      "root": {"auth": "unix_socket" | "password", "password": str | None},
      "databases": {name: {"character_set": str | None, "collation": str | None}},
-     "users": {name: {"password": str, "hosts": [str], "grants": {db or "*": frozenset}}},
+     "users": {name: {"auth": "password" | "unix_socket", "password": str | None, "hosts": [str],
+                      "grants": {db or "*": frozenset}}},   # unix_socket: no password, localhost only
      "devstack": {"user": str, "host": str, "nodes": [str]} | None}
 
 Pure Python: no I/O. The option names the installed server knows are passed in
@@ -42,8 +43,11 @@ PRIVILEGES = frozenset({
     "REFERENCES", "INDEX", "ALTER", "CREATE TEMPORARY TABLES", "LOCK TABLES", "EXECUTE",
     "CREATE VIEW", "SHOW VIEW", "CREATE ROUTINE", "ALTER ROUTINE", "EVENT", "TRIGGER",
     "DELETE HISTORY", "RELOAD", "SHUTDOWN", "PROCESS", "FILE", "SHOW DATABASES", "SUPER",
-    "REPLICATION SLAVE", "BINLOG MONITOR", "CREATE USER", "CREATE TABLESPACE",
+    "REPLICATION SLAVE", "BINLOG MONITOR", "SLAVE MONITOR", "CREATE USER", "CREATE TABLESPACE",
 })
+#: Other names GRANT accepts for a privilege, as SHOW GRANTS prints it (MariaDB 10.11): a pillar
+#: may use either and still converge.
+PRIVILEGE_ALIASES = {"ALL": "ALL PRIVILEGES", "REPLICATION CLIENT": "BINLOG MONITOR", "REPLICA MONITOR": "SLAVE MONITOR"}
 #: What DevStack's database user needs: create databases, grant on them, drop them; from any
 #: DevStack node. This is what DevStack itself grants the user when it installs MySQL.
 DEVSTACK_GRANTS = frozenset({"ALL PRIVILEGES", "GRANT OPTION"})
@@ -134,7 +138,7 @@ def normalize_privileges(raw: Any, path: str, errors: list[str]) -> frozenset:
     privileges = set()
     for item in raw:
         name = " ".join(str(item).upper().split()) if isinstance(item, str) else None
-        name = "ALL PRIVILEGES" if name == "ALL" else name
+        name = PRIVILEGE_ALIASES.get(name, name)
         if name == "USAGE":
             continue
         if name not in PRIVILEGES:
@@ -280,8 +284,13 @@ def _users(raw: Any, path: str, databases: dict, errors: list[str]) -> dict:
             continue
         spec = _mapping(spec, where, errors)
         for key in spec:
-            if key not in ("password", "hosts", "grants"):
-                errors.append(f"{where}:{key}: unknown key; use password, hosts and grants")
+            if key not in ("auth", "password", "hosts", "grants"):
+                errors.append(f"{where}:{key}: unknown key; use auth, password, hosts and grants")
+        auth = spec.get("auth", "password")
+        if auth not in ("password", "unix_socket"):
+            errors.append(f"{where}:auth: {auth!r}: use password (the default) or unix_socket (the system user of "
+                          "the same name, through the server's socket)")
+            auth = "password"
         grants = {}
         for target, privileges in _mapping(spec.get("grants"), f"{where}:grants", errors).items():
             if target != "*" and target not in databases:
@@ -290,11 +299,17 @@ def _users(raw: Any, path: str, databases: dict, errors: list[str]) -> dict:
                               "adopted) or fix the name ('*' means every database)")
                 continue
             grants[target] = normalize_privileges(privileges, f"{where}:grants:{target}", errors)
-        users[name] = {
-            "password": _password(spec.get("password"), f"{where}:password", errors),
-            "hosts": _hosts(spec.get("hosts", ["localhost"]), f"{where}:hosts", errors),
-            "grants": grants,
-        }
+        hosts = _hosts(spec.get("hosts", ["localhost"]), f"{where}:hosts", errors)
+        if auth == "unix_socket":
+            # The server asks the kernel who is on the other end of its socket: only localhost has one.
+            if spec.get("password") not in (None, ""):
+                errors.append(f"{where}:password: a unix_socket account has none; remove it (or use auth: password)")
+            if hosts and hosts != ["localhost"]:
+                errors.append(f"{where}:hosts: a unix_socket account exists for localhost only; use [localhost]")
+            password = None
+        else:
+            password = _password(spec.get("password"), f"{where}:password", errors)
+        users[name] = {"auth": auth, "password": password, "hosts": hosts, "grants": grants}
     return users
 
 

@@ -151,13 +151,14 @@ def grant_statements(old: frozenset, new: frozenset, target: str) -> list[str]:
 
 
 def plan_users(model: dict, state: dict) -> tuple[dict, list]:
-    """Users with their password (compared as hashes), only on their declared hosts, with exactly
-    their declared database and global grants."""
+    """Users with their password (compared as hashes) or unix_socket, only on their declared
+    hosts, with exactly their declared database and global grants."""
     changes: dict[str, dict] = {}
     sql: list[tuple[str, tuple]] = []
     existing = state["users"]
     for user, spec in sorted(model["users"].items()):
-        wanted_hash = password_hash(spec["password"])
+        socket = spec.get("auth") == "unix_socket"
+        wanted_hash = None if socket else password_hash(spec["password"])
         for host in sorted(h for (u, h) in existing if u == user and h not in spec["hosts"]):
             changes[f"user:{account(user, host)}"] = {"old": "present", "new": "absent (host not declared)"}
             sql.append(("DROP USER %s@%s", (user, host)))
@@ -165,9 +166,17 @@ def plan_users(model: dict, state: dict) -> tuple[dict, list]:
             name = account(user, host)
             have = existing.get((user, host))
             if have is None:
-                changes[f"user:{name}"] = {"old": None, "new": f"present, password {MASK}"}
-                sql.append(("CREATE USER %s@%s IDENTIFIED BY PASSWORD %s", (user, host, wanted_hash)))
+                if socket:
+                    changes[f"user:{name}"] = {"old": None, "new": "present, unix_socket"}
+                    sql.append(("CREATE USER %s@%s IDENTIFIED VIA unix_socket", (user, host)))
+                else:
+                    changes[f"user:{name}"] = {"old": None, "new": f"present, password {MASK}"}
+                    sql.append(("CREATE USER %s@%s IDENTIFIED BY PASSWORD %s", (user, host, wanted_hash)))
                 have = {"grants": {}}
+            elif socket:
+                if have["plugin"] != "unix_socket":
+                    changes[f"auth:{name}"] = {"old": have["plugin"] or "password", "new": "unix_socket"}
+                    sql.append(("ALTER USER %s@%s IDENTIFIED VIA unix_socket", (user, host)))
             elif have["plugin"] != "mysql_native_password" or have["hash"] != wanted_hash:
                 changes[f"password:{name}"] = {"old": MASK, "new": f"{MASK} (changed)"}
                 sql.append(("ALTER USER %s@%s IDENTIFIED BY PASSWORD %s", (user, host, wanted_hash)))

@@ -33,6 +33,13 @@ SERVER_DEFAULTS_FILE = "/etc/default/prometheus"
 EXPORTER_DEFAULTS_FILE = "/etc/default/prometheus-node-exporter"
 SERVER_SERVICE = "prometheus"
 EXPORTER_SERVICE = "prometheus-node-exporter"
+MYSQLD_SERVICE = "prometheus-mysqld-exporter"
+MYSQLD_DEFAULTS_FILE = "/etc/default/prometheus-mysqld-exporter"
+#: The system user Debian runs every exporter as: the database account of the same name logs in
+#: through the server's socket with no password (auth: unix_socket).
+EXPORTER_USER = "prometheus"
+#: The database server's socket (Debian's MariaDB), where mysqld_exporter connects.
+MYSQL_SOCKET = "/run/mysqld/mysqld.sock"
 
 DEFAULTS = {
     "server": False,
@@ -41,6 +48,7 @@ DEFAULTS = {
     "scrape_interval": "15s",
     "retention": "15d",
     "node_exporter": {"address": None, "port": 9100},
+    "mysqld_exporter": {"port": 9104},
 }
 
 
@@ -81,11 +89,14 @@ def settings(config: Any, node_address: str, ports: dict[int, str] | None = None
     unknown = sorted(set(config) - set(DEFAULTS), key=str)
     if unknown:
         errors.append(f"{root} has no key {', '.join(map(str, unknown))} (known: {', '.join(DEFAULTS)})")
-    exporter = section(config.get("node_exporter"), f"{root}:node_exporter")
-    unknown = sorted(set(exporter) - set(DEFAULTS["node_exporter"]), key=str)
-    if unknown:
-        errors.append(f"{root}:node_exporter has no key {', '.join(map(str, unknown))} (known: address, port)")
-    model = {**DEFAULTS, **config, "node_exporter": {**DEFAULTS["node_exporter"], **exporter}}
+    parts = {}
+    for part in ("node_exporter", "mysqld_exporter"):
+        parts[part] = section(config.get(part), f"{root}:{part}")
+        unknown = sorted(set(parts[part]) - set(DEFAULTS[part]), key=str)
+        if unknown:
+            errors.append(f"{root}:{part} has no key {', '.join(map(str, unknown))} "
+                          f"(known: {', '.join(DEFAULTS[part])})")
+    model = {**DEFAULTS, **config, **{part: {**DEFAULTS[part], **given} for part, given in parts.items()}}
     if model["node_exporter"]["address"] is None:
         model["node_exporter"]["address"] = node_address
     if not isinstance(model["server"], bool):
@@ -94,19 +105,24 @@ def settings(config: Any, node_address: str, ports: dict[int, str] | None = None
     _port(model["port"], f"{root}:port", errors)
     _address(model["node_exporter"]["address"], f"{root}:node_exporter:address", errors)
     _port(model["node_exporter"]["port"], f"{root}:node_exporter:port", errors)
+    _port(model["mysqld_exporter"]["port"], f"{root}:mysqld_exporter:port", errors)
     for key in ("scrape_interval", "retention"):
         if not isinstance(model[key], str) or not DURATION_RE.match(model[key]):
             errors.append(f"{root}:{key} must be a Prometheus duration such as 15s, 1m or 15d (got {model[key]!r})")
     taken = ports or {}
-    mine = [("node_exporter:port", model["node_exporter"]["port"])] + ([("port", model["port"])] if model["server"] else [])
-    for key, port in mine:
+    # (key, port, address) of each listener of ours; the mysqld exporter shares the node exporter's address.
+    mine = [("node_exporter:port", model["node_exporter"]["port"], model["node_exporter"]["address"]),
+            ("mysqld_exporter:port", model["mysqld_exporter"]["port"], model["node_exporter"]["address"])]
+    if model["server"]:
+        mine.append(("port", model["port"], model["address"]))
+    for key, port, _ in mine:
         if isinstance(port, int) and port in taken:
             errors.append(f"{root}:{key} {port} collides with {taken[port]}; choose another")
-    if not errors and model["server"] and model["port"] == model["node_exporter"]["port"]:
-        addresses = {str(model["address"]), str(model["node_exporter"]["address"])}
-        if len(addresses) == 1 or addresses & {"0.0.0.0", "::"}:
-            errors.append(f"{root}:port and {root}:node_exporter:port are both {model['port']} on one address: "
-                          "choose another")
+    for index, (key, port, address) in enumerate(mine):
+        for other, other_port, other_address in mine[index + 1:]:
+            addresses = {str(address), str(other_address)}
+            if not errors and port == other_port and (len(addresses) == 1 or addresses & {"0.0.0.0", "::"}):
+                errors.append(f"{root}:{key} and {root}:{other} are both {port} on one address: choose another")
     if errors:
         raise MonitoringError(errors)
     return model
@@ -121,6 +137,27 @@ def exporter_args(model: dict) -> str:
     """The node exporter's ARGS (/etc/default/prometheus-node-exporter)."""
     exporter = model["node_exporter"]
     return f"--web.listen-address={_listen(exporter['address'], exporter['port'])}"
+
+
+def mysqld_exporter_defaults(model: dict) -> str:
+    """/etc/default/prometheus-mysqld-exporter: where it listens (the node exporter's address)
+    and how it reaches MariaDB: as the database account ``prometheus`` through the server's
+    socket, which needs no password (the account is unix_socket's: only the system user
+    ``prometheus`` may use it). No secret is in the file."""
+    listen = _listen(model["node_exporter"]["address"], model["mysqld_exporter"]["port"])
+    return defaults_file(f"--web.listen-address={listen}", MYSQLD_SERVICE) + \
+        f'DATA_SOURCE_NAME="{EXPORTER_USER}@unix({MYSQL_SOCKET})/"\n'
+
+
+def mysqld_account(database: dict, root: str = "database:users") -> list[str]:
+    """What is wrong with the database account the mysqld exporter logs in as (``database``:
+    the database role's model): it must exist as ``prometheus``, unix_socket, on localhost."""
+    account = database["users"].get(EXPORTER_USER)
+    if account is None or account.get("auth") != "unix_socket":
+        return [f"{root}:{EXPORTER_USER} must be declared with auth: unix_socket (and grants {{'*': [PROCESS, "
+                "SLAVE MONITOR]}): the mysqld exporter runs as the system user prometheus and logs in as it "
+                "through the server's socket, with no password"]
+    return []
 
 
 def server_args(model: dict) -> str:
@@ -146,8 +183,9 @@ def server_url(model: dict) -> str:
 
 
 #: The jobs whose targets come from file-based service discovery (TARGETS_DIR/<job>.json): every
-#: monitoring node's exporter, and RabbitMQ's own rabbitmq_prometheus plugin on broker nodes.
-FILE_SD_JOBS = ("node", "rabbitmq")
+#: monitoring node's exporter, RabbitMQ's own rabbitmq_prometheus plugin on broker nodes, and the
+#: mysqld exporter on database nodes.
+FILE_SD_JOBS = ("node", "rabbitmq", "mysqld")
 #: rabbitmq_prometheus's port where a broker node's pillar is not at hand (the plugin's default).
 RABBITMQ_PORT = 15692
 
@@ -176,6 +214,14 @@ def rabbitmq_targets(broker: dict | None, minion: str, others: dict[str, str]) -
     port = broker["prometheus_port"] if broker else RABBITMQ_PORT
     if broker and "rabbitmq_prometheus" in (broker.get("plugins") or []):
         local = _listen(local_address(broker["address"]), port)
+    return targets(local, minion, others, port)
+
+
+def mysqld_targets(model: dict, carries_database: bool, minion: str, others: dict[str, str]) -> list[dict]:
+    """The mysqld job's groups: this node's mysqld exporter where it carries the database role,
+    and every other database node's at its mine address."""
+    port = model["mysqld_exporter"]["port"]
+    local = _listen(local_address(model["node_exporter"]["address"]), port) if carries_database else None
     return targets(local, minion, others, port)
 
 

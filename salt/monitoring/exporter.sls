@@ -1,7 +1,8 @@
 # Prometheus's node exporter on every node of a cloud whose monitoring:backend includes
 # prometheus (Debian's prometheus-node-exporter), listening where monitoring:prometheus says: the
 # node's mine address unless node_exporter:address names another. The textfile collector reads
-# /var/lib/prometheus/node-exporter (Debian's default).
+# /var/lib/prometheus/node-exporter (Debian's default). The database account the mysqld exporter
+# uses is the database role's (database:users:prometheus), made before this runs (salt/top.sls).
 {%- set prom = salt['monitoring.prometheus_config']() %}
 monitoring-node-exporter-package:
   pkg.installed:
@@ -24,3 +25,28 @@ monitoring-node-exporter-service:
 {%- endif %}
     - watch:
       - file: monitoring-node-exporter-defaults
+{%- if prom.mysqld %}
+
+# On a database node: Debian's prometheus-mysqld-exporter, as the database account prometheus
+# through the server's socket (unix_socket: no password anywhere), on the node exporter's address.
+monitoring-mysqld-exporter-package:
+  pkg.installed:
+    - name: prometheus-mysqld-exporter
+
+monitoring-mysqld-exporter-defaults:
+  file.managed:
+    - name: {{ prom.mysqld.defaults_file }}
+    - contents: {{ prom.mysqld.defaults | yaml_encode }}
+    - mode: '0644'
+    - require:
+      - pkg: monitoring-mysqld-exporter-package
+
+monitoring-mysqld-exporter-service:
+  service.running:
+    - name: {{ prom.mysqld.service }}
+{%- if salt['topology.systemd']() %}
+    - enable: True            # at boot, on systemd hosts
+{%- endif %}
+    - watch:
+      - file: monitoring-mysqld-exporter-defaults
+{%- endif %}

@@ -21,9 +21,8 @@ include:
 {%- endif %}
 {%- if prom.prometheus and prom.server %}
   - monitoring.prometheus
-{%- else %}
-  - monitoring.prometheus_off
 {%- endif %}
+  - monitoring.prometheus_off
 {%- if salt['pillar.get']('monitoring:reactions:enabled', False) %}
   - monitoring.reactor
 {%- endif %}

@@ -14,6 +14,7 @@ import urllib.request
 import uuid
 
 import pika
+import pymysql
 import pytest
 
 from common import wait_until
@@ -22,16 +23,19 @@ from monitoring_helpers import pid_of
 from salt_node import failed
 
 PROMETHEUS_YML = "/etc/prometheus/prometheus.yml"
-WRITTEN = [PROMETHEUS_YML, "/etc/prometheus/targets/node.json", "/etc/prometheus/targets/rabbitmq.json",
-           "/etc/default/prometheus", "/etc/default/prometheus-node-exporter", "/etc/collectd/collectd.conf"]
+SOCKET = "/run/mysqld/mysqld.sock"
+WRITTEN = [PROMETHEUS_YML, "/etc/default/prometheus", "/etc/default/prometheus-node-exporter",
+           "/etc/default/prometheus-mysqld-exporter", "/etc/collectd/collectd.conf",
+           *(f"/etc/prometheus/targets/{job}.json" for job in ("node", "rabbitmq", "mysqld"))]
 
 
 @pytest.fixture(scope="module")
 def prometheus():
-    """The broker and monitoring roles applied with this host's pillar, which runs Prometheus here
-    and RabbitMQ's Prometheus plugin (another test may have left the broker with a pillar of its own)."""
+    """The database, broker and monitoring roles applied with this host's pillar, which runs
+    Prometheus here, RabbitMQ's Prometheus plugin and the mysqld exporter's account (another test
+    may have left a server with a pillar of its own)."""
     salt_call("saltutil.sync_all")
-    result = salt_call("state.apply", "broker,monitoring", "--retcode-passthrough")
+    result = salt_call("state.apply", "database,broker,monitoring", "--retcode-passthrough")
     assert not failed(result), failed(result)
     config = salt_call("monitoring.prometheus_config")
     assert config["prometheus"] and config["server"], "the default pillar runs the Prometheus server here"
@@ -58,6 +62,7 @@ def listeners(pillar: dict) -> dict[str, tuple[str, int]]:
     """What listens where, by the process's command-line name."""
     exporter = pillar["node_exporter"]
     return {"prometheus-node-exporter": (exporter["address"], exporter["port"]),
+            "prometheus-mysqld-exporter": (exporter["address"], pillar["mysqld_exporter"]["port"]),
             "/usr/bin/prometheus ": (pillar["address"], pillar["port"])}
 
 
@@ -76,7 +81,7 @@ def test_every_target_is_up_and_the_exporter_reports_this_hosts_own_figures(prom
         return targets if targets and all(t["health"] == "up" for t in targets) else None
 
     targets = wait_until(all_up, 90, 2, lambda: f"every target up: {api(url, 'targets')['activeTargets']}")
-    assert {t["labels"]["job"] for t in targets} == {"node", "prometheus", "rabbitmq"}  # all-in-one: a broker too
+    assert {t["labels"]["job"] for t in targets} == {"node", "prometheus", "rabbitmq", "mysqld"}  # all-in-one
     # Figures this test reads from the kernel itself: exact, not merely plausible.
     with open("/proc/meminfo") as handle:
         total = next(int(line.split()[1]) * 1024 for line in handle if line.startswith("MemTotal:"))
@@ -116,6 +121,30 @@ def test_rabbitmqs_own_endpoint_reports_its_version_and_the_queues_this_test_dec
                lambda: f"rabbitmq_queues back at {before} (now {value(url, 'rabbitmq_queues')})")
 
 
+def test_mysqld_exporter_reads_mariadb_as_its_socket_account_with_every_collector_working(prometheus):
+    """As the unix_socket account ``prometheus`` (no password exists): the server is up for it,
+    each of its default collectors succeeds with the account's few rights, and the connections it
+    reports follow the ones this test holds open."""
+    url = prometheus["url"]
+    assert value(url, "mysql_up") == 1
+    collectors = api(url, "query", query="mysql_exporter_collector_success")["result"]
+    failing = [series["metric"]["collector"] for series in collectors if series["value"][1] != "1"]
+    assert collectors and not failing, f"collectors failing with the account's grants: {failing}"
+    with pymysql.connect(unix_socket=SOCKET, user="root") as conn, conn.cursor() as cur:
+        cur.execute("SELECT Host, plugin, authentication_string FROM mysql.user WHERE User = 'prometheus'")
+        assert cur.fetchall() == (("localhost", "unix_socket", ""),)
+    with pytest.raises(pymysql.err.OperationalError):  # root is not the system user prometheus
+        pymysql.connect(unix_socket=SOCKET, user="prometheus")
+    before = value(url, "mysql_global_status_threads_connected")
+    held = [pymysql.connect(unix_socket=SOCKET, user="root") for _ in range(5)]
+    try:
+        wait_until(lambda: value(url, "mysql_global_status_threads_connected") >= before + 5, 90, 2,
+                   lambda: f"threads_connected at {before} + 5 (now {value(url, 'mysql_global_status_threads_connected')})")
+    finally:
+        for conn in held:
+            conn.close()
+
+
 def test_promtool_accepts_the_configuration_the_states_wrote(prometheus):
     check = subprocess.run(["promtool", "check", "config", PROMETHEUS_YML], capture_output=True, text=True)
     assert check.returncode == 0 and "SUCCESS" in check.stdout + check.stderr, check.stdout + check.stderr
@@ -145,7 +174,7 @@ def test_a_new_scrape_interval_is_predicted_exactly_and_prometheus_runs_with_it(
 @pytest.mark.parametrize("override, key", [
     ({"backend": "nagios"}, "monitoring:backend must be one of graphite, prometheus, both"),
     ({"backend": "prometheus"}, "monitoring:backend: prometheus alone is not available yet"),
-    ({"prometheus": {"port": 9100}}, "monitoring:prometheus:port and monitoring:prometheus:node_exporter:port are both 9100"),
+    ({"prometheus": {"port": 9100}}, "monitoring:prometheus:node_exporter:port and monitoring:prometheus:port are both 9100"),
     ({"prometheus": {"retention": "forever"}}, "monitoring:prometheus:retention must be a Prometheus duration"),
     ({"prometheus": {"node_exporter": {"address": "exporter.example"}}}, "monitoring:prometheus:node_exporter:address must be an IP address"),
     ({"prometheus": {"listen": "0.0.0.0"}}, "monitoring:prometheus has no key listen"),

@@ -93,6 +93,11 @@ def check_prometheus(node: Node) -> None:
     assert node.running("prometheus-node"), "the node exporter is not running"
     assert node.listening(exporter["address"], exporter["port"]), \
         f"the node exporter does not listen on {exporter['address']}:{exporter['port']} (monitoring:prometheus:node_exporter)"
+    if prom["mysqld"]:
+        mysqld = prom["mysqld"]
+        assert node.running("prometheus-mysq"), "the mysqld exporter is not running"
+        assert node.listening(mysqld["address"], mysqld["port"]), \
+            f"the mysqld exporter does not listen on {mysqld['address']}:{mysqld['port']} (monitoring:prometheus)"
     if prom["server"]:
         assert node.running("prometheus"), "the Prometheus server is not running"
         assert node.listening(prom["address"], prom["port"]), \

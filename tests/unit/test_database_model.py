@@ -162,6 +162,36 @@ def test_users_converge_to_their_hosts_password_and_grants():
     assert ("REVOKE SELECT ON `other`.* FROM %s@%s", ("app", "localhost")) in sql
 
 
+def test_a_unix_socket_account_has_no_password_and_converges_to_the_socket():
+    """An exporter running as the system user ``prometheus`` logs in as the account of that name
+    with no password anywhere (the server asks the kernel who is on its socket)."""
+    pillar = {"users": {"prometheus": {"auth": "unix_socket", "grants": {"*": ["PROCESS", "REPLICA MONITOR"]}}}}
+    model = mariadb_model.build(pillar)
+    assert model["users"]["prometheus"] == {"auth": "unix_socket", "password": None, "hosts": ["localhost"],
+                                            "grants": {"*": frozenset({"PROCESS", "SLAVE MONITOR"})}}
+    changes, sql = mariadb_plan.plan_users(model, server_state())
+    assert changes["user:prometheus@localhost"] == {"old": None, "new": "present, unix_socket"}
+    assert sql[0] == ("CREATE USER %s@%s IDENTIFIED VIA unix_socket", ("prometheus", "localhost"))
+    grants = {"*.*": frozenset({"PROCESS", "SLAVE MONITOR"})}  # as SHOW GRANTS names them
+    had_password = server_state(users={("prometheus", "localhost"): {
+        "plugin": "mysql_native_password", "hash": mariadb_plan.password_hash("OldPassw0rd99"), "grants": grants}})
+    assert mariadb_plan.plan_users(model, had_password) == (
+        {"auth:prometheus@localhost": {"old": "mysql_native_password", "new": "unix_socket"}},
+        [("ALTER USER %s@%s IDENTIFIED VIA unix_socket", ("prometheus", "localhost"))])
+    converged = server_state(users={("prometheus", "localhost"): {"plugin": "unix_socket", "hash": "", "grants": grants}})
+    assert mariadb_plan.plan_users(model, converged) == ({}, [])
+
+
+@pytest.mark.parametrize("spec, says", [
+    ({"auth": "unix_socket", "password": "AppPassw0rd99"}, "database:users:prometheus:password: a unix_socket account has none"),
+    ({"auth": "unix_socket", "hosts": ["%"]}, "database:users:prometheus:hosts: a unix_socket account exists for localhost only"),
+    ({"auth": "pam"}, "database:users:prometheus:auth: 'pam'"),
+])
+def test_a_wrong_unix_socket_account_names_the_key(spec, says):
+    text = errors_of({"users": {"prometheus": spec}})
+    assert says in text and "AppPassw0rd99" not in text
+
+
 def test_grant_statements_handle_all_privileges_and_the_grant_option():
     all_go = frozenset({"ALL PRIVILEGES", "GRANT OPTION"})
     assert mariadb_plan.grant_statements(frozenset(), all_go, "*.*") == [

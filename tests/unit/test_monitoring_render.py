@@ -378,4 +378,30 @@ def test_brokers_are_scraped_where_their_plugin_serves_metrics():
     assert prometheus.rabbitmq_targets(None, "db1", {"mq1": "192.0.2.8"}) == [
         {"targets": ["192.0.2.8:15692"], "labels": {"node": "mq1"}}]
     jobs = [job["job_name"] for job in yaml.safe_load(prometheus.render_config(prometheus.settings({}, "192.0.2.7")))["scrape_configs"]]
-    assert jobs == ["prometheus", "node", "rabbitmq"]
+    assert jobs == ["prometheus", "node", "rabbitmq", "mysqld"]
+
+
+def test_the_mysqld_exporter_logs_in_through_the_socket_with_no_secret_in_its_file():
+    model = prometheus.settings({"node_exporter": {"address": "192.0.2.7"}, "mysqld_exporter": {"port": 9199}}, "x")
+    text = prometheus.mysqld_exporter_defaults(model)
+    assert 'ARGS="--web.listen-address=192.0.2.7:9199"\n' in text
+    assert 'DATA_SOURCE_NAME="prometheus@unix(/run/mysqld/mysqld.sock)/"\n' in text
+    assert prometheus.mysqld_targets(model, True, "db1", {"db2": "192.0.2.9"}) == [
+        {"targets": ["192.0.2.7:9199"], "labels": {"node": "db1"}},
+        {"targets": ["192.0.2.9:9199"], "labels": {"node": "db2"}}]
+    assert prometheus.mysqld_targets(model, False, "mon", {}) == []
+
+
+def test_the_mysqld_exporter_needs_the_unix_socket_account_of_its_system_user():
+    socket = {"users": {"prometheus": {"auth": "unix_socket", "password": None, "hosts": ["localhost"], "grants": {}}}}
+    assert prometheus.mysqld_account(socket) == []
+    for users in ({}, {"prometheus": {"auth": "password", "password": "x", "hosts": ["localhost"], "grants": {}}}):
+        assert prometheus.mysqld_account({"users": users})[0].startswith(
+            "database:users:prometheus must be declared with auth: unix_socket")
+
+
+def test_the_mysqld_exporter_may_not_share_the_node_exporters_port():
+    with pytest.raises(MonitoringError) as info:
+        prometheus.settings({"mysqld_exporter": {"port": 9100}}, "192.0.2.7")
+    assert info.value.errors == ["monitoring:prometheus:node_exporter:port and monitoring:prometheus:mysqld_exporter:port "
+                                 "are both 9100 on one address: choose another"]
