@@ -37,6 +37,7 @@ from devstack_salt import graphite_web as _graphite_web
 from devstack_salt import prometheus as _prometheus
 from devstack_salt import reactions as _reactions
 from devstack_salt import run_metrics as _run_metrics
+from devstack_salt import thresholds as _thresholds
 from devstack_salt.carbon import pillar_section, render_carbon_conf, render_storage_schemas, send_plaintext
 from devstack_salt.collectd import (DEFAULT_PLUGINS, PLUGIN_DIR, carbon_target, has_secret, mask_secrets,
                                     merge_role_plugins, plugin_packages, render_collectd_conf, resolve_carbon_host,
@@ -253,8 +254,16 @@ def prometheus_config(targets=False):
         mysqld = {"service": _prometheus.MYSQLD_SERVICE, "defaults_file": _prometheus.MYSQLD_DEFAULTS_FILE,
                   "defaults": _prometheus.mysqld_exporter_defaults(model), "port": model["mysqld_exporter"]["port"],
                   "address": model["node_exporter"]["address"]}
+    thresholds = monitoring.get("thresholds") or {}
+    if thresholds:
+        valid, why = _thresholds.validate({"thresholds": thresholds})
+        if not valid:
+            raise MonitoringError([why.replace("metric_threshold", "monitoring:thresholds", 1)])  # the beacon's words
+    rules, untranslated = _prometheus.render_rules(thresholds)
     config = {
         "backend": backend, "graphite": backend in ("graphite", "both"), "prometheus": backend in ("prometheus", "both"),
+        "rules_dir": _prometheus.RULES_DIR, "rules_file": _prometheus.RULES_FILE, "rules": rules,
+        "untranslated": untranslated,
         "server": model["server"], "url": _prometheus.server_url(model),
         "address": model["address"], "port": model["port"],
         "exporter": {"address": model["node_exporter"]["address"], "port": model["node_exporter"]["port"],

@@ -27,6 +27,9 @@ BACKENDS = ("graphite", "prometheus", "both")
 DURATION_RE = re.compile(r"(\d+(ms|[smhdwy]))+\Z")
 
 CONFIG_FILE = "/etc/prometheus/prometheus.yml"
+#: The alert rules written from the pillar (prometheus.yml loads every file there).
+RULES_DIR = "/etc/prometheus/rules"
+RULES_FILE = f"{RULES_DIR}/devstack-salt.yml"
 #: The file-based service discovery's folder: one JSON file per job, rewritten from the mine.
 TARGETS_DIR = "/etc/prometheus/targets"
 SERVER_DEFAULTS_FILE = "/etc/default/prometheus"
@@ -229,12 +232,65 @@ def render_targets(groups: list[dict]) -> str:
     return json.dumps(groups, indent=2, sort_keys=True) + "\n"
 
 
+#: Alerts an operator expects whatever the pillar says: a target that does not answer, a file
+#: system that fills up within four hours at the last hour's pace.
+DEFAULT_RULES = [
+    {"alert": "TargetDown", "expr": "up == 0", "for": "1m", "labels": {"severity": "critical"},
+     "annotations": {"summary": "{{ $labels.job }} on {{ $labels.instance }} does not answer Prometheus's scrape"}},
+    {"alert": "DiskWillFill",
+     "expr": 'predict_linear(node_filesystem_free_bytes{fstype!~"tmpfs|ramfs|overlay|squashfs"}[1h], 4 * 3600) < 0',
+     "for": "15m", "labels": {"severity": "warning"},
+     "annotations": {"summary": "{{ $labels.mountpoint }} on {{ $labels.node }} fills up within 4 hours"}},
+]
+
+
+def threshold_expr(source: str) -> str | None:
+    """The PromQL of a threshold's ``source`` as the node exporter measures it (what the Graphite
+    beacon measures on the node itself), or None when Prometheus has no such figure (``carbon:``
+    metrics live in Graphite only)."""
+    if source == "load1":
+        return "node_load1"
+    if source.startswith("disk:/"):
+        mount = json.dumps(source[5:])  # a PromQL string: JSON's escapes are Go's
+        # Percent used as the beacon counts it: blocks not free, root's reserve included.
+        return (f"100 * (1 - node_filesystem_free_bytes{{mountpoint={mount}}}"
+                f" / node_filesystem_size_bytes{{mountpoint={mount}}})")
+    return None
+
+
+def render_rules(thresholds: Any) -> tuple[str, dict[str, str]]:
+    """The alert rules file from ``monitoring:thresholds`` (each threshold on every node the
+    server scrapes) and the default rules, and the thresholds left out with why. A threshold
+    fires above ``above`` and stays firing until it falls below ``rearm_below``, as the beacon
+    does: the rule keeps an alert that is already firing while the value stays above the rearm
+    line (Prometheus's ALERTS series)."""
+    rules, skipped = [], {}
+    for name, spec in sorted((thresholds or {}).items()):
+        expr = threshold_expr(str(spec.get("source", "")))
+        if expr is None:
+            skipped[name] = f"{spec.get('source')}: a Graphite metric, watched by the Graphite beacon only"
+            continue
+        above = spec["above"]
+        rearm = spec.get("rearm_below", above)
+        held = f'({expr} > {rearm} and on(instance) ALERTS{{alertname="{name}", alertstate="firing"}})'
+        rules.append({"alert": name, "expr": f"({expr} > {above}) or {held}" if rearm < above else f"{expr} > {above}",
+                      "labels": {"severity": "warning", "threshold": name},
+                      "annotations": {"summary": f"{spec.get('source')} above {above} on {{{{ $labels.node }}}}"}})
+    text = yaml.safe_dump({"groups": [
+        {"name": "devstack-salt-defaults", "rules": DEFAULT_RULES},
+        {"name": "devstack-salt-thresholds", "rules": rules},
+    ]}, default_flow_style=False, sort_keys=False)
+    return ("# Alert rules, written by Salt from monitoring:thresholds (salt/monitoring).\n"
+            "# Edits here are overwritten on the next apply: change the pillar instead.\n" + text), skipped
+
+
 def render_config(model: dict) -> str:
     """prometheus.yml: the server scrapes itself and, through file-based service discovery, every
     node's exporter and every broker (TARGETS_DIR/<job>.json, re-read when it changes: a new node
     needs no restart)."""
     config = {
         "global": {"scrape_interval": model["scrape_interval"], "evaluation_interval": model["scrape_interval"]},
+        "rule_files": [f"{RULES_DIR}/*.yml"],
         "scrape_configs": [
             {"job_name": "prometheus",
              "static_configs": [{"targets": [_listen(local_address(model["address"]), model["port"])]}]},

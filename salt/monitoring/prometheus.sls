@@ -1,7 +1,8 @@
 # The Prometheus server on the node whose pillar says monitoring:prometheus:server: true
 # (Debian's prometheus). It scrapes itself and every node's exporter, found through file-based
 # service discovery: the targets file is rewritten from the mine, and Prometheus re-reads it by
-# itself (a new node needs no restart). promtool checks prometheus.yml before it is put in place.
+# itself (a new node needs no restart). The pillar's thresholds become alert rules. promtool checks
+# the rules and prometheus.yml before they are put in place.
 {%- set prom = salt['monitoring.prometheus_config'](targets=True) %}
 monitoring-prometheus-package:
   pkg.installed:
@@ -26,6 +27,25 @@ monitoring-prometheus-targets-{{ name }}:
     - require_in:
       - file: monitoring-prometheus-config
 {%- endfor %}
+
+monitoring-prometheus-rules-dir:
+  file.directory:
+    - name: {{ prom.rules_dir }}
+    - mode: '0755'
+    - require:
+      - pkg: monitoring-prometheus-package
+
+# monitoring:thresholds as alert rules (Graphite-only sources left out), and the defaults.
+monitoring-prometheus-rules:
+  file.managed:
+    - name: {{ prom.rules_file }}
+    - contents: {{ prom.rules | yaml_encode }}
+    - mode: '0644'
+    - check_cmd: /usr/bin/promtool check rules
+    - require:
+      - file: monitoring-prometheus-rules-dir
+    - require_in:
+      - file: monitoring-prometheus-config
 
 monitoring-prometheus-config:
   file.managed:
@@ -52,4 +72,5 @@ monitoring-prometheus-service:
 {%- endif %}
     - watch:
       - file: monitoring-prometheus-config
+      - file: monitoring-prometheus-rules
       - file: monitoring-prometheus-defaults

@@ -23,8 +23,9 @@ from monitoring_helpers import pid_of
 from salt_node import failed
 
 PROMETHEUS_YML = "/etc/prometheus/prometheus.yml"
+RULES_FILE = "/etc/prometheus/rules/devstack-salt.yml"
 SOCKET = "/run/mysqld/mysqld.sock"
-WRITTEN = [PROMETHEUS_YML, "/etc/default/prometheus", "/etc/default/prometheus-node-exporter",
+WRITTEN = [PROMETHEUS_YML, RULES_FILE, "/etc/default/prometheus", "/etc/default/prometheus-node-exporter",
            "/etc/default/prometheus-mysqld-exporter", "/etc/collectd/collectd.conf",
            *(f"/etc/prometheus/targets/{job}.json" for job in ("node", "rabbitmq", "mysqld"))]
 
@@ -145,9 +146,43 @@ def test_mysqld_exporter_reads_mariadb_as_its_socket_account_with_every_collecto
             conn.close()
 
 
-def test_promtool_accepts_the_configuration_the_states_wrote(prometheus):
-    check = subprocess.run(["promtool", "check", "config", PROMETHEUS_YML], capture_output=True, text=True)
-    assert check.returncode == 0 and "SUCCESS" in check.stdout + check.stderr, check.stdout + check.stderr
+def test_promtool_accepts_the_configuration_and_the_rules_the_states_wrote(prometheus):
+    for kind, path in (("config", PROMETHEUS_YML), ("rules", RULES_FILE)):
+        check = subprocess.run(["promtool", "check", kind, path], capture_output=True, text=True)
+        assert check.returncode == 0 and "SUCCESS" in check.stdout + check.stderr, check.stdout + check.stderr
+
+
+def test_the_running_server_has_the_pillars_thresholds_as_rules(prometheus):
+    thresholds = salt_call("pillar.get", "monitoring:thresholds", "unmask=True")
+    untranslated = salt_call("monitoring.prometheus_config")["untranslated"]
+    loaded = {rule["name"] for group in api(prometheus["url"], "rules")["groups"] for rule in group["rules"]}
+    assert loaded == {"TargetDown", "DiskWillFill"} | (set(thresholds) - set(untranslated))
+    assert set(untranslated) == {name for name, spec in thresholds.items() if spec["source"].startswith("carbon:")}
+
+
+def test_the_root_disk_rule_fires_above_its_line_and_holds_until_the_rearm_line(prometheus, tmp_path):
+    """promtool's own rule test of the written file, with the pillar's root_disk_full numbers: the
+    alert fires above ``above``, keeps firing between the lines, resolves below ``rearm_below``
+    (the Graphite beacon's edge: one crossing, not one alert per evaluation around the line)."""
+    spec = salt_call("pillar.get", "monitoring:thresholds:root_disk_full", "unmask=True")
+    above, rearm = spec["above"], spec["rearm_below"]
+    used = [above - 10, above + 1, (above + rearm) / 2, (above + rearm) / 2, rearm - 1]
+    labels = 'mountpoint="/", instance="a:9100", node="a"'
+    firing = [{"exp_labels": {"severity": "warning", "threshold": "root_disk_full", "instance": "a:9100",
+                              "mountpoint": "/", "node": "a"},
+               "exp_annotations": {"summary": f"disk:/ above {above} on a"}}]
+    test = {"rule_files": [RULES_FILE], "evaluation_interval": "1m", "tests": [{
+        "interval": "1m",
+        "input_series": [
+            {"series": f"node_filesystem_free_bytes{{{labels}}}", "values": " ".join(str(100 - u) for u in used)},
+            {"series": f"node_filesystem_size_bytes{{{labels}}}", "values": " ".join("100" for _ in used)}],
+        "alert_rule_test": [
+            {"eval_time": f"{minute}m", "alertname": "root_disk_full", "exp_alerts": firing if minute in (1, 2, 3) else []}
+            for minute in range(len(used))]}]}
+    path = tmp_path / "root_disk_full_test.yml"
+    path.write_text(json.dumps(test))  # JSON is YAML
+    run = subprocess.run(["promtool", "test", "rules", str(path)], capture_output=True, text=True)
+    assert run.returncode == 0 and "SUCCESS" in run.stdout, run.stdout + run.stderr
 
 
 def test_a_second_apply_and_test_mode_change_nothing(prometheus):

@@ -405,3 +405,23 @@ def test_the_mysqld_exporter_may_not_share_the_node_exporters_port():
         prometheus.settings({"mysqld_exporter": {"port": 9100}}, "192.0.2.7")
     assert info.value.errors == ["monitoring:prometheus:node_exporter:port and monitoring:prometheus:mysqld_exporter:port "
                                  "are both 9100 on one address: choose another"]
+
+
+def test_thresholds_become_alert_rules_that_hold_until_the_rearm_line():
+    text, skipped = prometheus.render_rules({
+        "root_disk_full": {"source": "disk:/", "above": 95, "rearm_below": 90},
+        "busy": {"source": "load1", "above": 4},
+        "state_run_failed": {"source": "carbon:salt.x.state_apply.failed", "above": 0.5}})
+    groups = {group["name"]: group["rules"] for group in yaml.safe_load(text)["groups"]}
+    assert [rule["alert"] for rule in groups["devstack-salt-defaults"]] == ["TargetDown", "DiskWillFill"]
+    rules = {rule["alert"]: rule for rule in groups["devstack-salt-thresholds"]}
+    assert rules["busy"]["expr"] == "node_load1 > 4"
+    disk = rules["root_disk_full"]["expr"]
+    assert disk.startswith('(100 * (1 - node_filesystem_free_bytes{mountpoint="/"}') and "> 95) or (" in disk
+    assert 'ALERTS{alertname="root_disk_full", alertstate="firing"}' in disk and "> 90 and on(instance)" in disk
+    assert rules["root_disk_full"]["labels"] == {"severity": "warning", "threshold": "root_disk_full"}
+    assert skipped == {"state_run_failed": "carbon:salt.x.state_apply.failed: a Graphite metric, watched by the "
+                                           "Graphite beacon only"}
+    assert 'mountpoint="/srv/a \\"b\\""' in prometheus.threshold_expr('disk:/srv/a "b"')
+    assert yaml.safe_load(prometheus.render_config(prometheus.settings({}, "192.0.2.7")))["rule_files"] == [
+        "/etc/prometheus/rules/*.yml"]
