@@ -1,0 +1,58 @@
+"""Alertmanager's webhook as the reactions hear it: the token check, and a notification's
+alerts turned into events for the pillar's declared reactions only."""
+
+from __future__ import annotations
+
+import json
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from devstack_salt import alert_hook
+
+THRESHOLDS = {"root_disk_full": {"source": "disk:/", "above": 95}}
+SERVICES = ["carbon-cache"]
+
+
+def notification(*alerts: dict) -> bytes:
+    return json.dumps({"version": "4", "status": "firing", "receiver": "salt", "alerts": list(alerts)}).encode()
+
+
+def alert(status: str = "firing", **labels: str) -> dict:
+    return {"status": status, "labels": labels, "startsAt": "2026-12-07T16:00:00.000Z"}
+
+
+def test_only_the_token_opens_the_hook():
+    assert alert_hook.authorized("Bearer s3cret", "s3cret")
+    for header in ("Bearer s3cre", "bearer s3cret", "s3cret", "", None, 5, "Bearer s3cret "):
+        assert not alert_hook.authorized(header, "s3cret")
+    assert not alert_hook.authorized("Bearer ", "")
+
+
+def test_firing_alerts_of_declared_reactions_become_events_with_their_crossing():
+    body = notification(alert(alertname="root_disk_full", node="db1"),
+                        alert(alertname="ServiceDown", service="carbon-cache", node="db1"))
+    assert alert_hook.reactions(body, THRESHOLDS, SERVICES) == [
+        (alert_hook.THRESHOLD_TAG, {"threshold": "root_disk_full", "crossing": "2026-12-07T16:00:00.000Z", "node": "db1"}),
+        (alert_hook.SERVICE_TAG, {"service_name": "carbon-cache", "node": "db1"})]
+
+
+def test_what_the_pillar_does_not_declare_or_what_is_resolved_gives_nothing():
+    body = notification(alert("resolved", alertname="root_disk_full", node="db1"),
+                        alert(alertname="TargetDown", node="db1"),
+                        alert(alertname="ServiceDown", service="sshd", node="db1"),
+                        alert(alertname="root_disk_full"),  # no node: nowhere to react
+                        {"status": "firing", "labels": {"alertname": "root_disk_full", "node": "db1"}})  # no start
+    assert alert_hook.reactions(body, THRESHOLDS, SERVICES) == []
+    for body in (b"", b"\xff", b"[]", b'{"alerts": 5}', b"null"):
+        assert alert_hook.reactions(body, THRESHOLDS, SERVICES) == []
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=300) | st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4),
+    max_leaves=20).map(lambda value: json.dumps({"alerts": value}).encode()))
+def test_no_body_raises_or_reaches_beyond_the_declared_reactions(body):
+    for tag, data in alert_hook.reactions(body, THRESHOLDS, SERVICES):
+        assert data.get("threshold") in THRESHOLDS or data.get("service_name") in SERVICES, (tag, data)
