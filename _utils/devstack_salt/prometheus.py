@@ -284,6 +284,28 @@ def render_rules(thresholds: Any) -> tuple[str, dict[str, str]]:
             "# Edits here are overwritten on the next apply: change the pillar instead.\n" + text), skipped
 
 
+ALERTMANAGER_CONFIG_FILE = "/etc/prometheus/alertmanager.yml"
+#: Alertmanager's bearer token for the webhook, the prometheus user's only (0600).
+HOOK_TOKEN_FILE = "/etc/prometheus/alert-hook.token"
+
+
+def render_alertmanager(hook_url: str) -> str:
+    """alertmanager.yml: every alert to Salt's webhook (``hook_url``) with the bearer token read
+    from HOOK_TOKEN_FILE (never in this file), grouped by alert and node; firing alerts only (a
+    resolved alert needs no reaction), again every 4 hours while one lasts."""
+    config = {
+        "route": {"receiver": "salt", "group_by": ["alertname", "node"], "group_wait": "10s",
+                  "group_interval": "1m", "repeat_interval": "4h"},
+        "receivers": [{"name": "salt", "webhook_configs": [{
+            "url": hook_url, "send_resolved": False,
+            "http_config": {"authorization": {"type": "Bearer", "credentials_file": HOOK_TOKEN_FILE}},
+        }]}],
+    }
+    return ("# alertmanager.yml, written by Salt from the monitoring pillar (salt/monitoring).\n"
+            "# Edits here are overwritten on the next apply: change monitoring:prometheus instead.\n"
+            + yaml.safe_dump(config, default_flow_style=False, sort_keys=False))
+
+
 def render_config(model: dict) -> str:
     """prometheus.yml: the server scrapes itself and, through file-based service discovery, every
     node's exporter and every broker (TARGETS_DIR/<job>.json, re-read when it changes: a new node

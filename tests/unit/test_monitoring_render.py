@@ -425,3 +425,11 @@ def test_thresholds_become_alert_rules_that_hold_until_the_rearm_line():
     assert 'mountpoint="/srv/a \\"b\\""' in prometheus.threshold_expr('disk:/srv/a "b"')
     assert yaml.safe_load(prometheus.render_config(prometheus.settings({}, "192.0.2.7")))["rule_files"] == [
         "/etc/prometheus/rules/*.yml"]
+
+
+def test_alertmanager_sends_every_firing_alert_to_salts_webhook_with_a_token_from_a_file():
+    config = yaml.safe_load(prometheus.render_alertmanager("http://127.0.0.1:9095/alertmanager"))
+    hook = config["receivers"][0]["webhook_configs"][0]
+    assert config["route"]["receiver"] == "salt" and config["route"]["group_by"] == ["alertname", "node"]
+    assert hook["url"] == "http://127.0.0.1:9095/alertmanager" and hook["send_resolved"] is False
+    assert hook["http_config"] == {"authorization": {"type": "Bearer", "credentials_file": prometheus.HOOK_TOKEN_FILE}}
