@@ -129,7 +129,9 @@ def test_no_anonymous_user_and_no_test_database(server):
 def test_an_anonymous_login_is_refused(server):
     with pytest.raises(pymysql.err.OperationalError) as refused:
         tcp_login(server, "", None)
-    assert refused.value.args[0] == 1045  # access denied
+    # Access denied: 1045, or 1698 (denied, no password given) once a unix_socket account such as
+    # the mysqld exporter's exists; MariaDB answers an unknown user like one of its real accounts.
+    assert refused.value.args[0] in (1045, 1698)
 
 
 def test_the_declared_database_has_its_character_set(server):
