@@ -19,7 +19,9 @@ Pillar (see README.md, "Monitoring role")::
       salt_runs: {enabled: true, prefix: salt}
       backend: graphite | both   (prometheus alone: later)
       prometheus: {server: false, address: 127.0.0.1, port: 9090, scrape_interval: 15s, retention: 15d,
-                   node_exporter: {address: <this node's mine address>, port: 9100}}
+                   node_exporter: {address: <this node's mine address>, port: 9100},
+                   mysqld_exporter: {port: 9104}, process_exporter: {port: 9256},
+                   alertmanager: {port: 9093, hook_port: 9097, hook_token: <generated secret>}}
       web: {address: 127.0.0.1, port: 8013, workers: 2, time_zone: UTC, admin_user: admin,
             dashboards: {hosts, database, broker, salt_runs, time_range, refresh, graph_width, graph_height}}
 """
@@ -225,8 +227,10 @@ def prometheus_config(targets=False):
     What the monitoring SLS writes and runs for ``monitoring:backend`` and
     ``monitoring:prometheus``, checked whole (an error names each wrong key): ``graphite`` and
     ``prometheus`` (whether each stack runs here), ``server`` (this node runs the Prometheus
-    server), where each listens, the files' texts (the exporter's and the server's ARGS,
-    prometheus.yml), the services, and ``url``. With ``targets=True`` (the server's SLS) also
+    server), where each listens, the files' texts (the exporters', the server's and
+    Alertmanager's ARGS, prometheus.yml, the alert rules, alertmanager.yml), the services, and
+    ``url``; ``alertmanager`` is None where this node does not run it (no server, or reactions
+    not masterless). With ``targets=True`` (the server's SLS) also
     ``targets``: each file-SD job's file, from the mine (a master round trip per role with a
     master: asked for only where it is used). Holds no secret.
 
@@ -259,7 +263,28 @@ def prometheus_config(targets=False):
         valid, why = _thresholds.validate({"thresholds": thresholds})
         if not valid:
             raise MonitoringError([why.replace("metric_threshold", "monitoring:thresholds", 1)])  # the beacon's words
-    rules, untranslated = _prometheus.render_rules(thresholds)
+    minion = __opts__.get("id") or "localhost"  # noqa: F821 - Salt dunder
+    reactions = _reactions.settings(monitoring.get("reactions"))
+    watched = reactions["services"] if reactions["enabled"] else []
+    rules, untranslated = _prometheus.render_rules(thresholds, watched, minion)
+    # Alertmanager where the server runs and its node's reactions run masterless (the reactions'
+    # daemon serves the webhook); with a master, the Graphite beacon's events reach its reactor.
+    alertmanager = None
+    if backend in ("prometheus", "both") and model["server"] and reactions["enabled"] \
+            and __opts__.get("master_type") == "disable":  # noqa: F821 - Salt dunder
+        if model["alertmanager"]["hook_token"] is None:
+            raise MonitoringError(["monitoring:prometheus:alertmanager:hook_token is not set: bin/configure generates "
+                                   "it in .salt/pillar/secrets.sls (run bin/setup), or set one of 16 or more characters"])
+        alertmanager = {
+            "service": _prometheus.ALERTMANAGER_SERVICE, "defaults_file": _prometheus.ALERTMANAGER_DEFAULTS_FILE,
+            "defaults": _prometheus.defaults_file(_prometheus.alertmanager_args(model), _prometheus.ALERTMANAGER_SERVICE),
+            "config_file": _prometheus.ALERTMANAGER_CONFIG_FILE,
+            "config": _prometheus.render_alertmanager(_prometheus.hook_url(model)),
+            "token_file": _prometheus.HOOK_TOKEN_FILE, "address": model["address"], "port": model["alertmanager"]["port"],
+            # What the reactions' daemon reads (its minion.d, salt/monitoring/reactor.sls): no secret.
+            "hook": {"address": model["address"], "port": model["alertmanager"]["hook_port"],
+                     "token_file": _prometheus.HOOK_TOKEN_FILE, "node": minion},
+        }
     config = {
         "backend": backend, "graphite": backend in ("graphite", "both"), "prometheus": backend in ("prometheus", "both"),
         "rules_dir": _prometheus.RULES_DIR, "rules_file": _prometheus.RULES_FILE, "rules": rules,
@@ -270,20 +295,27 @@ def prometheus_config(targets=False):
                      "service": _prometheus.EXPORTER_SERVICE, "defaults_file": _prometheus.EXPORTER_DEFAULTS_FILE,
                      "defaults": _prometheus.defaults_file(_prometheus.exporter_args(model), _prometheus.EXPORTER_SERVICE)},
         "mysqld": mysqld,
+        "process": {"address": model["node_exporter"]["address"], "port": model["process_exporter"]["port"],
+                    "service": _prometheus.PROCESS_SERVICE, "defaults_file": _prometheus.PROCESS_DEFAULTS_FILE,
+                    "defaults": _prometheus.defaults_file(_prometheus.process_exporter_args(model),
+                                                          _prometheus.PROCESS_SERVICE),
+                    "config_file": _prometheus.PROCESS_CONFIG_FILE, "config": _prometheus.process_exporter_config(watched)},
+        "alertmanager": alertmanager,
         "service": _prometheus.SERVER_SERVICE, "defaults_file": _prometheus.SERVER_DEFAULTS_FILE,
         "defaults": _prometheus.defaults_file(_prometheus.server_args(model), _prometheus.SERVER_SERVICE),
-        "config_file": _prometheus.CONFIG_FILE, "config": _prometheus.render_config(model),
+        "config_file": _prometheus.CONFIG_FILE, "config": _prometheus.render_config(model, alertmanager is not None),
         "targets_dir": _prometheus.TARGETS_DIR,
     }
     if not flag(targets, "targets"):
         return config
-    minion = __opts__.get("id") or "localhost"  # noqa: F821 - Salt dunder
     broker_model = None
     if carries(roles, "broker"):
         with contextlib.suppress(PillarError):  # the broker role's own states name its errors
             broker_model = contract.role_model("broker", broker)
+    monitoring_nodes = role_addresses_elsewhere(__salt__, minion, "monitoring")  # noqa: F821
     groups = {
-        "node.json": _prometheus.node_targets(model, minion, role_addresses_elsewhere(__salt__, minion, "monitoring")),  # noqa: F821
+        "node.json": _prometheus.node_targets(model, minion, monitoring_nodes),
+        "process.json": _prometheus.process_targets(model, minion, monitoring_nodes),
         "rabbitmq.json": _prometheus.rabbitmq_targets(broker_model, minion, role_addresses_elsewhere(__salt__, minion, "broker")),  # noqa: F821
         "mysqld.json": _prometheus.mysqld_targets(model, carries(roles, "database"), minion,
                                                   role_addresses_elsewhere(__salt__, minion, "database")),  # noqa: F821

@@ -74,6 +74,11 @@ monitoring:
       port: 9100
     mysqld_exporter:              # on database nodes, on the node exporter's address, as the
       port: 9104                  # unix_socket account database:users:prometheus
+    process_exporter:             # on the node exporter's address: counts the processes of the
+      port: 9256                  # watched services (reactions:services), for ServiceDown alerts
+    alertmanager:                 # on the server's node, its reactions masterless: every firing
+      port: 9093                  # alert to the webhook the reactions' daemon serves (hook_port),
+      hook_port: 9097             # with hook_token (generated: .salt/pillar/secrets.sls)
   reactions:
     enabled: true                 # run the masterless minion daemon with beacons and the reactor
     interval: 5                   # beacon interval, seconds

@@ -12,7 +12,8 @@ from __future__ import annotations
 import os
 
 #: Salt's loader kind -> the repository folder that holds those modules.
-KINDS = {"modules": "_modules", "states": "_states", "beacons": "_beacons", "returners": "_returners"}
+KINDS = {"modules": "_modules", "states": "_states", "beacons": "_beacons", "returners": "_returners",
+         "engines": "_engines"}
 
 
 def salt_dirs() -> dict[str, list[str]]:

@@ -27,6 +27,9 @@ BACKENDS = ("graphite", "prometheus", "both")
 DURATION_RE = re.compile(r"(\d+(ms|[smhdwy]))+\Z")
 
 CONFIG_FILE = "/etc/prometheus/prometheus.yml"
+ALERTMANAGER_CONFIG_FILE = "/etc/prometheus/alertmanager.yml"
+#: Alertmanager's bearer token for the webhook, the prometheus user's only (0600).
+HOOK_TOKEN_FILE = "/etc/prometheus/alert-hook.token"
 #: The alert rules written from the pillar (prometheus.yml loads every file there).
 RULES_DIR = "/etc/prometheus/rules"
 RULES_FILE = f"{RULES_DIR}/devstack-salt.yml"
@@ -38,6 +41,17 @@ SERVER_SERVICE = "prometheus"
 EXPORTER_SERVICE = "prometheus-node-exporter"
 MYSQLD_SERVICE = "prometheus-mysqld-exporter"
 MYSQLD_DEFAULTS_FILE = "/etc/default/prometheus-mysqld-exporter"
+PROCESS_SERVICE = "prometheus-process-exporter"
+PROCESS_DEFAULTS_FILE = "/etc/default/prometheus-process-exporter"
+#: The process exporter's groups (in a file, not its arguments: a daemon's name in another
+#: process's command line would make ``pkill -f`` and the like find the exporter as well).
+PROCESS_CONFIG_FILE = "/etc/prometheus/process-exporter.yml"
+ALERTMANAGER_SERVICE = "prometheus-alertmanager"
+ALERTMANAGER_DEFAULTS_FILE = "/etc/default/prometheus-alertmanager"
+#: The process name (comm, as ps and /proc show it) of each service whose package names its
+#: daemon otherwise; any other watched service's process is named as the service.
+SERVICE_PROCESSES = {"mariadb": "mariadbd", "mysql": "mariadbd", "rabbitmq-server": "beam.smp",
+                     "apache2": "apache2", "memcached": "memcached"}
 #: The system user Debian runs every exporter as: the database account of the same name logs in
 #: through the server's socket with no password (auth: unix_socket).
 EXPORTER_USER = "prometheus"
@@ -52,6 +66,10 @@ DEFAULTS = {
     "retention": "15d",
     "node_exporter": {"address": None, "port": 9100},
     "mysqld_exporter": {"port": 9104},
+    "process_exporter": {"port": 9256},
+    # On the server's node, where its reactions run masterless: Alertmanager, and the webhook
+    # the reactions' daemon serves to it (bearer token hook_token, a generated secret).
+    "alertmanager": {"port": 9093, "hook_port": 9097, "hook_token": None},
 }
 
 
@@ -93,7 +111,7 @@ def settings(config: Any, node_address: str, ports: dict[int, str] | None = None
     if unknown:
         errors.append(f"{root} has no key {', '.join(map(str, unknown))} (known: {', '.join(DEFAULTS)})")
     parts = {}
-    for part in ("node_exporter", "mysqld_exporter"):
+    for part in ("node_exporter", "mysqld_exporter", "process_exporter", "alertmanager"):
         parts[part] = section(config.get(part), f"{root}:{part}")
         unknown = sorted(set(parts[part]) - set(DEFAULTS[part]), key=str)
         if unknown:
@@ -109,15 +127,26 @@ def settings(config: Any, node_address: str, ports: dict[int, str] | None = None
     _address(model["node_exporter"]["address"], f"{root}:node_exporter:address", errors)
     _port(model["node_exporter"]["port"], f"{root}:node_exporter:port", errors)
     _port(model["mysqld_exporter"]["port"], f"{root}:mysqld_exporter:port", errors)
+    _port(model["process_exporter"]["port"], f"{root}:process_exporter:port", errors)
+    _port(model["alertmanager"]["port"], f"{root}:alertmanager:port", errors)
+    _port(model["alertmanager"]["hook_port"], f"{root}:alertmanager:hook_port", errors)
+    token = model["alertmanager"]["hook_token"]
+    if token is not None and (not isinstance(token, str) or len(token) < 16 or not token.isprintable()
+                              or any(c.isspace() for c in token)):
+        errors.append(f"{root}:alertmanager:hook_token must be a secret of 16 or more printable characters "
+                      "without spaces (bin/configure generates one in .salt/pillar/secrets.sls)")
     for key in ("scrape_interval", "retention"):
         if not isinstance(model[key], str) or not DURATION_RE.match(model[key]):
             errors.append(f"{root}:{key} must be a Prometheus duration such as 15s, 1m or 15d (got {model[key]!r})")
     taken = ports or {}
     # (key, port, address) of each listener of ours; the mysqld exporter shares the node exporter's address.
     mine = [("node_exporter:port", model["node_exporter"]["port"], model["node_exporter"]["address"]),
-            ("mysqld_exporter:port", model["mysqld_exporter"]["port"], model["node_exporter"]["address"])]
+            ("mysqld_exporter:port", model["mysqld_exporter"]["port"], model["node_exporter"]["address"]),
+            ("process_exporter:port", model["process_exporter"]["port"], model["node_exporter"]["address"])]
     if model["server"]:
-        mine.append(("port", model["port"], model["address"]))
+        mine += [("port", model["port"], model["address"]),
+                 ("alertmanager:port", model["alertmanager"]["port"], model["address"]),
+                 ("alertmanager:hook_port", model["alertmanager"]["hook_port"], model["address"])]
     for key, port, _ in mine:
         if isinstance(port, int) and port in taken:
             errors.append(f"{root}:{key} {port} collides with {taken[port]}; choose another")
@@ -140,6 +169,43 @@ def exporter_args(model: dict) -> str:
     """The node exporter's ARGS (/etc/default/prometheus-node-exporter)."""
     exporter = model["node_exporter"]
     return f"--web.listen-address={_listen(exporter['address'], exporter['port'])}"
+
+
+def service_process(service: str) -> str:
+    """The process name a watched service's daemon runs as (SERVICE_PROCESSES, else its own)."""
+    return SERVICE_PROCESSES.get(service, service)[:15]  # comm holds 15 characters
+
+
+def process_exporter_args(model: dict) -> str:
+    """The process exporter's ARGS: on the node exporter's address, its groups from
+    PROCESS_CONFIG_FILE, nothing per thread or from smaps (the counts are what the alerts need)."""
+    listen = _listen(model["node_exporter"]["address"], model["process_exporter"]["port"])
+    return f"-web.listen-address={listen} -config.path={PROCESS_CONFIG_FILE} -threads=false -gather-smaps=false"
+
+
+def process_exporter_config(services: list[str]) -> str:
+    """PROCESS_CONFIG_FILE: one group per process name of the watched ``services``
+    (monitoring:reactions:services), named as the process (``groupname`` in its metrics)."""
+    names = sorted({service_process(service) for service in services})
+    groups = [{"name": "{{.Comm}}", "comm": names}] if names else []
+    return ("# The process exporter's groups, written by Salt from monitoring:reactions:services.\n"
+            + yaml.safe_dump({"process_names": groups}, default_flow_style=False, sort_keys=False))
+
+
+def alertmanager_args(model: dict) -> str:
+    """Alertmanager's ARGS: its API on the server's address, no cluster (its gossip would listen
+    on every address), its config and data where Debian keeps them."""
+    return " ".join([
+        f"--config.file={ALERTMANAGER_CONFIG_FILE}",
+        "--storage.path=/var/lib/prometheus/alertmanager",
+        f"--web.listen-address={_listen(model['address'], model['alertmanager']['port'])}",
+        "--cluster.listen-address=",
+    ])
+
+
+def hook_url(model: dict) -> str:
+    """Where Alertmanager posts its notifications: the reactions' webhook on the server's address."""
+    return f"http://{_listen(local_address(model['address']), model['alertmanager']['hook_port'])}/alerts"
 
 
 def mysqld_exporter_defaults(model: dict) -> str:
@@ -186,9 +252,9 @@ def server_url(model: dict) -> str:
 
 
 #: The jobs whose targets come from file-based service discovery (TARGETS_DIR/<job>.json): every
-#: monitoring node's exporter, RabbitMQ's own rabbitmq_prometheus plugin on broker nodes, and the
-#: mysqld exporter on database nodes.
-FILE_SD_JOBS = ("node", "rabbitmq", "mysqld")
+#: monitoring node's exporter, RabbitMQ's own rabbitmq_prometheus plugin on broker nodes, the
+#: mysqld exporter on database nodes, and every monitoring node's process exporter.
+FILE_SD_JOBS = ("node", "rabbitmq", "mysqld", "process")
 #: rabbitmq_prometheus's port where a broker node's pillar is not at hand (the plugin's default).
 RABBITMQ_PORT = 15692
 
@@ -228,6 +294,12 @@ def mysqld_targets(model: dict, carries_database: bool, minion: str, others: dic
     return targets(local, minion, others, port)
 
 
+def process_targets(model: dict, minion: str, others: dict[str, str]) -> list[dict]:
+    """The process job's groups: this node's process exporter and every other monitoring node's."""
+    port = model["process_exporter"]["port"]
+    return targets(_listen(local_address(model["node_exporter"]["address"]), port), minion, others, port)
+
+
 def render_targets(groups: list[dict]) -> str:
     return json.dumps(groups, indent=2, sort_keys=True) + "\n"
 
@@ -258,12 +330,31 @@ def threshold_expr(source: str) -> str | None:
     return None
 
 
-def render_rules(thresholds: Any) -> tuple[str, dict[str, str]]:
+def service_rules(services: list[str], node: str) -> list[dict]:
+    """ServiceDown for each watched service of ``node`` (the server's own
+    ``monitoring:reactions:services``): its process exporter answers and counts no process of the
+    service's name (also when it never saw one: the count is absent then). The ``service`` label
+    is what the reactions' webhook hears."""
+    rules = []
+    for service in sorted(set(services)):
+        process = json.dumps(service_process(service))
+        rules.append({
+            "alert": "ServiceDown",
+            "expr": (f'up{{job="process", node={json.dumps(node)}}} == 1 unless on(instance) '
+                     f"namedprocess_namegroup_num_procs{{groupname={process}}} > 0"),
+            "labels": {"severity": "critical", "service": service},
+            "annotations": {"summary": f"{service} has no running process on {{{{ $labels.node }}}}"},
+        })
+    return rules
+
+
+def render_rules(thresholds: Any, services: list[str] | None = None, node: str | None = None) -> tuple[str, dict[str, str]]:
     """The alert rules file from ``monitoring:thresholds`` (each threshold on every node the
-    server scrapes) and the default rules, and the thresholds left out with why. A threshold
-    fires above ``above`` and stays firing until it falls below ``rearm_below``, as the beacon
-    does: the rule keeps an alert that is already firing while the value stays above the rearm
-    line (Prometheus's ALERTS series)."""
+    server scrapes), ServiceDown for each of ``services`` on ``node`` (service_rules) and the
+    default rules, and the thresholds left out with why. A threshold fires above ``above`` and
+    stays firing until it falls below ``rearm_below``, as the beacon does: the rule keeps an alert
+    that is already firing while the value stays above the rearm line (Prometheus's ALERTS
+    series)."""
     rules, skipped = [], {}
     for name, spec in sorted((thresholds or {}).items()):
         expr = threshold_expr(str(spec.get("source", "")))
@@ -279,23 +370,23 @@ def render_rules(thresholds: Any) -> tuple[str, dict[str, str]]:
     text = yaml.safe_dump({"groups": [
         {"name": "devstack-salt-defaults", "rules": DEFAULT_RULES},
         {"name": "devstack-salt-thresholds", "rules": rules},
+        {"name": "devstack-salt-services", "rules": service_rules(services or [], node) if node else []},
     ]}, default_flow_style=False, sort_keys=False)
     return ("# Alert rules, written by Salt from monitoring:thresholds (salt/monitoring).\n"
             "# Edits here are overwritten on the next apply: change the pillar instead.\n" + text), skipped
 
 
-ALERTMANAGER_CONFIG_FILE = "/etc/prometheus/alertmanager.yml"
-#: Alertmanager's bearer token for the webhook, the prometheus user's only (0600).
-HOOK_TOKEN_FILE = "/etc/prometheus/alert-hook.token"
 
 
 def render_alertmanager(hook_url: str) -> str:
     """alertmanager.yml: every alert to Salt's webhook (``hook_url``) with the bearer token read
     from HOOK_TOKEN_FILE (never in this file), grouped by alert and node; firing alerts only (a
-    resolved alert needs no reaction), again every 4 hours while one lasts."""
+    resolved alert needs no reaction). Sent again every minute while one lasts, as the beacon
+    repeats itself: a reaction the brakes held back (a state run under way) happens on a later
+    notification, and the reactions act once per crossing and service interval whatever comes."""
     config = {
-        "route": {"receiver": "salt", "group_by": ["alertname", "node"], "group_wait": "10s",
-                  "group_interval": "1m", "repeat_interval": "4h"},
+        "route": {"receiver": "salt", "group_by": ["alertname", "node"], "group_wait": "5s",
+                  "group_interval": "30s", "repeat_interval": "1m"},
         "receivers": [{"name": "salt", "webhook_configs": [{
             "url": hook_url, "send_resolved": False,
             "http_config": {"authorization": {"type": "Bearer", "credentials_file": HOOK_TOKEN_FILE}},
@@ -306,11 +397,11 @@ def render_alertmanager(hook_url: str) -> str:
             + yaml.safe_dump(config, default_flow_style=False, sort_keys=False))
 
 
-def render_config(model: dict) -> str:
+def render_config(model: dict, alertmanager: bool = False) -> str:
     """prometheus.yml: the server scrapes itself and, through file-based service discovery, every
     node's exporter and every broker (TARGETS_DIR/<job>.json, re-read when it changes: a new node
-    needs no restart)."""
-    config = {
+    needs no restart); with ``alertmanager``, its alerts go to this node's Alertmanager."""
+    config: dict[str, Any] = {
         "global": {"scrape_interval": model["scrape_interval"], "evaluation_interval": model["scrape_interval"]},
         "rule_files": [f"{RULES_DIR}/*.yml"],
         "scrape_configs": [
@@ -318,6 +409,9 @@ def render_config(model: dict) -> str:
              "static_configs": [{"targets": [_listen(local_address(model["address"]), model["port"])]}]},
         ] + [{"job_name": job, "file_sd_configs": [{"files": [f"{TARGETS_DIR}/{job}.json"]}]} for job in FILE_SD_JOBS],
     }
+    if alertmanager:
+        where = _listen(local_address(model["address"]), model["alertmanager"]["port"])
+        config["alerting"] = {"alertmanagers": [{"static_configs": [{"targets": [where]}]}]}
     return ("# prometheus.yml, written by Salt from the monitoring pillar (salt/monitoring).\n"
             "# Edits here are overwritten on the next apply: change monitoring:prometheus instead.\n"
             + yaml.safe_dump(config, default_flow_style=False, sort_keys=False))

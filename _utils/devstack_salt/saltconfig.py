@@ -80,8 +80,11 @@ def minion_config(root: str, minion_id: str, file_roots=None, pillar_roots=None,
         # pillar and this reactor; salt-call ignores both. Salt 3008 sends beacon events to a
         # master only, so the reactor takes the minion's own __beacons_return batch instead.
         "master_type": "disable",
-        "engines": [{"reactor": {}}],
-        "reactor": [{"__beacons_return": ["salt://reactor/beacons.sls"]}],
+        # Its alert_hook engine serves Alertmanager's webhook where Prometheus's alerts are on
+        # (minion.d/beacons.conf says where) and turns declared reactions into events.
+        "engines": [{"reactor": {}}, {"alert_hook": {}}],
+        "reactor": [{"__beacons_return": ["salt://reactor/beacons.sls"]},
+                    {"devstack_salt/alert/*": ["salt://reactor/alerts.sls"]}],
     }
 
 
@@ -132,7 +135,9 @@ def generated_secrets() -> dict:
             "users": {"collectd": {"password": password()}},
         },
         # Graphite's web application (monitoring:web): Django's secret key, the admin account
-        "monitoring": {"web": {"secret_key": secrets.token_urlsafe(48), "admin_password": password()}},
+        "monitoring": {"web": {"secret_key": secrets.token_urlsafe(48), "admin_password": password()},
+                       # Alertmanager's bearer token for the reactions' webhook
+                       "prometheus": {"alertmanager": {"hook_token": secrets.token_urlsafe(32)}}},
         "broker": {
             "erlang_cookie": "".join(secrets.choice(string.ascii_uppercase) for _ in range(32)),
             # devstack: RABBIT_PASSWORD; collectd: the management API (monitoring role)

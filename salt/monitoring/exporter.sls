@@ -1,8 +1,10 @@
 # Prometheus's node exporter on every node of a cloud whose monitoring:backend includes
 # prometheus (Debian's prometheus-node-exporter), listening where monitoring:prometheus says: the
 # node's mine address unless node_exporter:address names another. The textfile collector reads
-# /var/lib/prometheus/node-exporter (Debian's default). The database account the mysqld exporter
-# uses is the database role's (database:users:prometheus), made before this runs (salt/top.sls).
+# /var/lib/prometheus/node-exporter (Debian's default). Beside it the process exporter counts the
+# processes of the watched services (monitoring:reactions:services), for the ServiceDown alerts.
+# The database account the mysqld exporter uses is the database role's
+# (database:users:prometheus), made before this runs (salt/top.sls).
 {%- set prom = salt['monitoring.prometheus_config']() %}
 monitoring-node-exporter-package:
   pkg.installed:
@@ -25,6 +27,36 @@ monitoring-node-exporter-service:
 {%- endif %}
     - watch:
       - file: monitoring-node-exporter-defaults
+
+monitoring-process-exporter-package:
+  pkg.installed:
+    - name: prometheus-process-exporter
+
+monitoring-process-exporter-defaults:
+  file.managed:
+    - name: {{ prom.process.defaults_file }}
+    - contents: {{ prom.process.defaults | yaml_encode }}
+    - mode: '0644'
+    - require:
+      - pkg: monitoring-process-exporter-package
+
+monitoring-process-exporter-config:
+  file.managed:
+    - name: {{ prom.process.config_file }}
+    - contents: {{ prom.process.config | yaml_encode }}
+    - mode: '0644'
+    - require:
+      - pkg: monitoring-process-exporter-package
+
+monitoring-process-exporter-service:
+  service.running:
+    - name: {{ prom.process.service }}
+{%- if salt['topology.systemd']() %}
+    - enable: True            # at boot, on systemd hosts
+{%- endif %}
+    - watch:
+      - file: monitoring-process-exporter-defaults
+      - file: monitoring-process-exporter-config
 {%- if prom.mysqld %}
 
 # On a database node: Debian's prometheus-mysqld-exporter, as the database account prometheus

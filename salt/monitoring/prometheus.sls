@@ -1,8 +1,10 @@
 # The Prometheus server on the node whose pillar says monitoring:prometheus:server: true
 # (Debian's prometheus). It scrapes itself and every node's exporter, found through file-based
 # service discovery: the targets file is rewritten from the mine, and Prometheus re-reads it by
-# itself (a new node needs no restart). The pillar's thresholds become alert rules. promtool checks
-# the rules and prometheus.yml before they are put in place.
+# itself (a new node needs no restart). The pillar's thresholds and watched services become alert
+# rules. promtool checks the rules and prometheus.yml before they are put in place. Where this
+# node's reactions run masterless, Alertmanager sends every firing alert to the webhook the
+# reactions' daemon serves (salt/monitoring/reactor.sls), with a bearer token from a file.
 {%- set prom = salt['monitoring.prometheus_config'](targets=True) %}
 monitoring-prometheus-package:
   pkg.installed:
@@ -55,6 +57,56 @@ monitoring-prometheus-config:
     - check_cmd: /usr/bin/promtool check config
     - require:
       - pkg: monitoring-prometheus-package
+
+{%- if prom.alertmanager %}
+
+monitoring-alertmanager-package:
+  pkg.installed:
+    - name: prometheus-alertmanager
+
+# The webhook's bearer token, for Alertmanager (user prometheus) and the daemon (root) only.
+monitoring-alertmanager-token:
+  file.managed:
+    - name: {{ prom.alertmanager.token_file }}
+    - contents_pillar: monitoring:prometheus:alertmanager:hook_token
+    - contents_newline: False
+    - user: prometheus
+    - group: prometheus
+    - mode: '0600'
+    - show_changes: False
+    - require:
+      - pkg: monitoring-alertmanager-package
+
+monitoring-alertmanager-config:
+  file.managed:
+    - name: {{ prom.alertmanager.config_file }}
+    - contents: {{ prom.alertmanager.config | yaml_encode }}
+    - mode: '0644'
+    - check_cmd: /usr/bin/amtool check-config
+    - require:
+      - pkg: monitoring-alertmanager-package
+
+monitoring-alertmanager-defaults:
+  file.managed:
+    - name: {{ prom.alertmanager.defaults_file }}
+    - contents: {{ prom.alertmanager.defaults | yaml_encode }}
+    - mode: '0644'
+    - require:
+      - pkg: monitoring-alertmanager-package
+
+monitoring-alertmanager-service:
+  service.running:
+    - name: {{ prom.alertmanager.service }}
+{%- if salt['topology.systemd']() %}
+    - enable: True            # at boot, on systemd hosts
+{%- endif %}
+    - watch:
+      - file: monitoring-alertmanager-token
+      - file: monitoring-alertmanager-config
+      - file: monitoring-alertmanager-defaults
+    - require_in:
+      - service: monitoring-prometheus-service
+{%- endif %}
 
 monitoring-prometheus-defaults:
   file.managed:

@@ -7,6 +7,8 @@
 {%- set bin_dir = salt['file.dirname'](salt['grains.get']('pythonexecutable')) %}
 
 {%- set systemd = salt['topology.systemd']() %}
+{#- Where Alertmanager runs here (salt/monitoring/prometheus.sls): the webhook the daemon serves. #}
+{%- set alertmanager = salt['monitoring.prometheus_config']().alertmanager %}
 {%- set unit = 'service' if systemd else 'init' %}
 
 # A systemd unit where systemd runs (enabled at boot), an init.d script elsewhere (bin/configure).
@@ -22,12 +24,13 @@ monitoring-reactor-unit:
         pidfile: {{ salt['config.get']('pidfile') }}
 
 # A minion with master_type: disable never compiles pillar, so the beacons from pillar reach
-# the daemon through its own config (minion.d), beside the reaction settings; a change
-# restarts it (the reactions' caller client also caches pillar).
+# the daemon through its own config (minion.d), beside the reaction settings and where its
+# alert_hook engine serves Alertmanager's webhook; a change restarts it (the reactions' caller
+# client also caches pillar).
 monitoring-reactor-settings:
   file.managed:
     - name: {{ salt['file.dirname'](config_file) }}/minion.d/beacons.conf
-    - contents: {{ ({'beacons': salt['pillar.get']('beacons', {}), 'devstack_salt_reactions': {'reactions': salt['pillar.get']('monitoring:reactions', {}), 'thresholds': salt['pillar.get']('monitoring:thresholds', {})}} | json | string) | yaml_dquote }}
+    - contents: {{ ({'beacons': salt['pillar.get']('beacons', {}), 'devstack_salt_reactions': {'reactions': salt['pillar.get']('monitoring:reactions', {}), 'thresholds': salt['pillar.get']('monitoring:thresholds', {}), 'alert_hook': alertmanager.hook if alertmanager else None}} | json | string) | yaml_dquote }}
     - mode: '0600'
     - makedirs: True
 

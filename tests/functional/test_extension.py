@@ -34,6 +34,7 @@ LOAD_INSTALLED = textwrap.dedent("""
     rendered = loaders.modules.devstack.render(config={"disable_all_services": True, "services": {"dstat": True}})
     beacons = salt.loader.beacons(opts, loaders.modules)
     returners = salt.loader.returners(opts, loaders.modules)
+    engines = salt.loader.engines(opts, loaders.modules, {}, loaders.utils)
     import devstack_salt
     print(json.dumps({
         "package": devstack_salt.__file__,
@@ -43,6 +44,7 @@ LOAD_INSTALLED = textwrap.dedent("""
                          & {"devstack", "database_server", "message_broker", "monitoring"}),
         "beacon": "metric_threshold.beacon" in beacons,
         "returner": "salt_run_metrics.returner" in returners,
+        "engine": "alert_hook.start" in engines,
         "renders": "[[local|localrc]]" in rendered and "enable_service dstat" in rendered,
         "synced": sorted(os.listdir(os.path.join(root, "extmods", "modules")))
                   if os.path.isdir(os.path.join(root, "extmods", "modules")) else [],
@@ -75,7 +77,7 @@ def test_pip_installs_the_package_and_the_salt_faces(installed):
     _, site = installed
     package = site / "devstack_salt"
     for name in ("errors.py", "files.py", "loader.py", "modules/devstack.py", "states/devstack.py",
-                 "beacons/metric_threshold.py", "returners/salt_run_metrics.py"):
+                 "beacons/metric_threshold.py", "returners/salt_run_metrics.py", "engines/alert_hook.py"):
         assert (package / name).is_file(), name
     entry_points = next(site.glob("devstack_salt-*.dist-info")) / "entry_points.txt"
     assert "[salt.loader]" in entry_points.read_text()
@@ -96,6 +98,6 @@ def test_salt_loads_the_installed_modules_through_the_entry_point(installed):
         "package": str(site / "devstack_salt" / "__init__.py"),
         "modules": ["database_server", "devstack", "message_broker", "monitoring", "topology"],
         "states": ["database_server", "devstack", "message_broker", "monitoring"],
-        "beacon": True, "returner": True, "renders": True,
+        "beacon": True, "returner": True, "engine": True, "renders": True,
         "synced": [],
     }

@@ -2,13 +2,20 @@
 node exporter and the server listening only where the pillar says, every target up and this
 host's real figures back from the query API (the kernel's, RabbitMQ's own), promtool satisfied with what the states wrote, a
 second apply and test=True changing nothing, a change predicted exactly, a bad pillar named with
-nothing touched, and the switch to graphite and back converging in one apply each."""
+nothing touched, and the switch to graphite and back converging in one apply each. Alerts reach
+the reactions: a killed watched daemon is started again through Alertmanager and the reactions'
+webhook, and a call to that webhook without the token, or for what the pillar does not declare,
+changes nothing."""
 
 from __future__ import annotations
 
 import json
 import os
+import pwd
+import signal
 import subprocess
+import time
+import urllib.error
 import urllib.parse
 import urllib.request
 import uuid
@@ -25,9 +32,14 @@ from salt_node import failed
 PROMETHEUS_YML = "/etc/prometheus/prometheus.yml"
 RULES_FILE = "/etc/prometheus/rules/devstack-salt.yml"
 SOCKET = "/run/mysqld/mysqld.sock"
+TOKEN_FILE = "/etc/prometheus/alert-hook.token"
+REACTIONS_LOG = "/var/lib/devstack-salt/reactions.jsonl"
 WRITTEN = [PROMETHEUS_YML, RULES_FILE, "/etc/default/prometheus", "/etc/default/prometheus-node-exporter",
            "/etc/default/prometheus-mysqld-exporter", "/etc/collectd/collectd.conf",
-           *(f"/etc/prometheus/targets/{job}.json" for job in ("node", "rabbitmq", "mysqld"))]
+           "/etc/default/prometheus-process-exporter", "/etc/prometheus/process-exporter.yml",
+           "/etc/default/prometheus-alertmanager",
+           "/etc/prometheus/alertmanager.yml", TOKEN_FILE,
+           *(f"/etc/prometheus/targets/{job}.json" for job in ("node", "rabbitmq", "mysqld", "process"))]
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +76,14 @@ def listeners(pillar: dict) -> dict[str, tuple[str, int]]:
     exporter = pillar["node_exporter"]
     return {"prometheus-node-exporter": (exporter["address"], exporter["port"]),
             "prometheus-mysqld-exporter": (exporter["address"], pillar["mysqld_exporter"]["port"]),
+            "prometheus-process-exporter": (exporter["address"], pillar["process_exporter"]["port"]),
+            "prometheus-alertmanager": (pillar["address"], pillar["alertmanager"]["port"]),
             "/usr/bin/prometheus ": (pillar["address"], pillar["port"])}
+
+
+def hook(pillar: dict) -> tuple[str, int]:
+    """Where the reactions' daemon serves Alertmanager's webhook."""
+    return pillar["address"], pillar["alertmanager"]["hook_port"]
 
 
 def test_the_exporter_and_the_server_listen_only_where_the_pillar_says(host, prometheus):
@@ -72,6 +91,14 @@ def test_the_exporter_and_the_server_listen_only_where_the_pillar_says(host, pro
         assert pid_of(name), f"{name} is not running"
         assert host.socket(f"tcp://{address}:{port}").is_listening, (name, address, port)
         assert not host.socket(f"tcp://0.0.0.0:{port}").is_listening, f"{name} listens on every address"
+    address, port = hook(prometheus["pillar"])
+    assert host.socket(f"tcp://{address}:{port}").is_listening and not host.socket(f"tcp://0.0.0.0:{port}").is_listening
+    assert not host.socket("tcp://9094").is_listening, "Alertmanager's cluster port is open"
+    # The watched daemons' names are in the process exporter's file, not its command line, where
+    # pkill -f carbon-cache (or this suite's pid_of) would find the exporter too.
+    argv = open(f"/proc/{pid_of('prometheus-process-exporter')}/cmdline", "rb").read().decode()
+    for service in salt_call("pillar.get", "monitoring:reactions:services", "unmask=True"):
+        assert service not in argv, argv
 
 
 def test_every_target_is_up_and_the_exporter_reports_this_hosts_own_figures(prometheus):
@@ -82,7 +109,7 @@ def test_every_target_is_up_and_the_exporter_reports_this_hosts_own_figures(prom
         return targets if targets and all(t["health"] == "up" for t in targets) else None
 
     targets = wait_until(all_up, 90, 2, lambda: f"every target up: {api(url, 'targets')['activeTargets']}")
-    assert {t["labels"]["job"] for t in targets} == {"node", "prometheus", "rabbitmq", "mysqld"}  # all-in-one
+    assert {t["labels"]["job"] for t in targets} == {"node", "prometheus", "rabbitmq", "mysqld", "process"}  # all-in-one
     # Figures this test reads from the kernel itself: exact, not merely plausible.
     with open("/proc/meminfo") as handle:
         total = next(int(line.split()[1]) * 1024 for line in handle if line.startswith("MemTotal:"))
@@ -93,6 +120,17 @@ def test_every_target_is_up_and_the_exporter_reports_this_hosts_own_figures(prom
     root = os.statvfs("/")
     assert value(url, 'node_filesystem_size_bytes{mountpoint="/"}') == root.f_blocks * root.f_frsize
     assert value(url, 'up{job="prometheus"}') == 1
+    # The process exporter's count of each watched service's processes: the kernel's, by comm.
+    for service in salt_call("pillar.get", "monitoring:reactions:services", "unmask=True"):
+        comms = []
+        for pid in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                comms.append(open(f"/proc/{pid}/comm").read().strip())
+            except OSError:
+                continue
+        query = f'namedprocess_namegroup_num_procs{{groupname="{service}"}}'
+        wait_until(lambda: value(url, query) == comms.count(service) > 0, 45, 3,
+                   lambda: f"{query} at {comms.count(service)} (now {value(url, query)})")
 
 
 def test_rabbitmqs_own_endpoint_reports_its_version_and_the_queues_this_test_declares(prometheus):
@@ -172,7 +210,9 @@ def test_the_running_server_has_the_pillars_thresholds_as_rules(prometheus):
     thresholds = salt_call("pillar.get", "monitoring:thresholds", "unmask=True")
     untranslated = salt_call("monitoring.prometheus_config")["untranslated"]
     loaded = {rule["name"] for group in api(prometheus["url"], "rules")["groups"] for rule in group["rules"]}
-    assert loaded == {"TargetDown", "DiskWillFill"} | (set(thresholds) - set(untranslated))
+    watched = salt_call("pillar.get", "monitoring:reactions:services", "unmask=True")
+    assert loaded == {"TargetDown", "DiskWillFill"} | (set(thresholds) - set(untranslated)) | \
+        ({"ServiceDown"} if watched else set())
     assert set(untranslated) == {name for name, spec in thresholds.items() if spec["source"].startswith("carbon:")}
 
 
@@ -229,6 +269,9 @@ def test_a_new_scrape_interval_is_predicted_exactly_and_prometheus_runs_with_it(
     ({"prometheus": {"retention": "forever"}}, "monitoring:prometheus:retention must be a Prometheus duration"),
     ({"prometheus": {"node_exporter": {"address": "exporter.example"}}}, "monitoring:prometheus:node_exporter:address must be an IP address"),
     ({"prometheus": {"listen": "0.0.0.0"}}, "monitoring:prometheus has no key listen"),
+    ({"prometheus": {"alertmanager": {"hook_token": "short"}}}, "monitoring:prometheus:alertmanager:hook_token must be"),
+    ({"prometheus": {"alertmanager": {"hook_port": 9090}}}, "monitoring:prometheus:port and "
+                                                             "monitoring:prometheus:alertmanager:hook_port are both 9090"),
     # This all-in-one node's broker.
     ({"prometheus": {"port": 15672}}, "monitoring:prometheus:port 15672 collides with the broker role's management_port"),
 ])
@@ -250,13 +293,120 @@ def test_switching_to_graphite_and_back_converges_in_one_apply_each(host, promet
         assert not failed(off), failed(off)
         assert changed(off), "the switch to graphite stopped nothing"
         wait_until(lambda: not any(pid_of(name) for name in names), 30, 1, "the exporter and the server gone")
-        for address, port in names.values():
-            assert not host.socket(f"tcp://{address}:{port}").is_listening
+        for address, port in [*names.values(), hook(prometheus["pillar"])]:
+            wait_until(lambda: not host.socket(f"tcp://{address}:{port}").is_listening, 30, 1, f"{port} closed")
         again = salt_call("state.apply", "monitoring", graphite, "--retcode-passthrough")
         assert not failed(again) and not changed(again), changed(again)
         on = salt_call("state.apply", "monitoring", "--retcode-passthrough")
         assert not failed(on) and changed(on), failed(on)
-        for name, (address, port) in names.items():
+        for name, (address, port) in [*names.items(), ("the webhook", hook(prometheus["pillar"]))]:
             wait_until(lambda: host.socket(f"tcp://{address}:{port}").is_listening, 30, 1, f"{name} listening again")
         again = salt_call("state.apply", "monitoring", "--retcode-passthrough")
         assert not failed(again) and not changed(again), changed(again)
+
+
+def test_amtool_accepts_alertmanager_yml_and_the_webhook_token_is_in_one_file_only(prometheus):
+    check = subprocess.run(["amtool", "check-config", "/etc/prometheus/alertmanager.yml"], capture_output=True, text=True)
+    assert check.returncode == 0 and "SUCCESS" in check.stdout, check.stdout + check.stderr
+    status = os.stat(TOKEN_FILE)
+    assert (status.st_mode & 0o777, pwd.getpwuid(status.st_uid).pw_name) == (0o600, "prometheus")
+    token = open(TOKEN_FILE).read()
+    assert token == salt_call("pillar.get", "monitoring:prometheus:alertmanager:hook_token", "unmask=True")
+    project = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    places = ["/etc/prometheus/alertmanager.yml", "/etc/default/prometheus-alertmanager",
+              f"{project}/.salt/minion.d/beacons.conf", f"{project}/.salt/log/minion", REACTIONS_LOG,
+              *(f"/var/log/prometheus/{name}" for name in os.listdir("/var/log/prometheus"))]
+    for path in places:
+        if os.path.isfile(path):
+            assert token not in open(path, errors="replace").read(), f"the webhook's token is in {path}"
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            argv = open(f"/proc/{pid}/cmdline", "rb").read()
+        except OSError:
+            continue
+        assert token.encode() not in argv, f"the webhook's token is in the arguments of process {pid}"
+
+
+def post(pillar: dict, body: dict, token: str | None) -> tuple[int, str]:
+    """A call to the reactions' webhook, as Alertmanager makes it (or anyone else)."""
+    address, port = hook(pillar)
+    request = urllib.request.Request(f"http://{address}:{port}/alerts", data=json.dumps(body).encode(), method="POST",
+                                     headers={"Content-Type": "application/json",
+                                              **({"Authorization": f"Bearer {token}"} if token is not None else {})})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, response.read().decode().strip()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode().strip()
+
+
+def reactions_since(size: int) -> list[dict]:
+    """The reactions recorded after the first ``size`` bytes of the log."""
+    with open(REACTIONS_LOG, "rb") as handle:
+        handle.seek(size)
+        return [json.loads(line) for line in handle.read().splitlines() if line.strip()]
+
+
+def log_size() -> int:
+    return os.path.getsize(REACTIONS_LOG) if os.path.exists(REACTIONS_LOG) else 0
+
+
+def test_a_webhook_call_without_the_token_or_for_an_undeclared_reaction_changes_nothing(prometheus):
+    """Forged notifications (no token, a wrong one, another node, names the pillar does not
+    declare) fire no reaction; the same notification with the token does (the control), through
+    the reactor to monitoring.react_threshold, which records it."""
+    node = salt_call("grains.get", "id")
+    token = open(TOKEN_FILE).read()
+
+    def notification(crossing: str, name: str = "selftest", on: str = node, **labels: str) -> dict:
+        return {"version": "4", "status": "firing", "receiver": "salt", "alerts": [
+            {"status": "firing", "labels": {"alertname": name, "node": on, **labels}, "startsAt": crossing}]}
+
+    start = log_size()
+    run = uuid.uuid4().hex[:8]
+    forged = {f"{run}-none": None, f"{run}-wrong": token[:-1] + ("x" if token[-1] != "x" else "y")}
+    for crossing, wrong in forged.items():
+        assert post(prometheus["pillar"], notification(crossing), wrong)[0] == 401
+    assert post(prometheus["pillar"], notification(f"{run}-elsewhere", on="another-node"), token) == (200, "0 reaction(s)")
+    assert post(prometheus["pillar"], notification(f"{run}-undeclared", name="no_such_threshold"), token) == \
+        (200, "0 reaction(s)")
+    assert post(prometheus["pillar"], notification(f"{run}-sshd", name="ServiceDown", service="sshd"), token) == \
+        (200, "0 reaction(s)")
+    assert post(prometheus["pillar"], notification(f"{run}-control"), token) == (200, "1 reaction(s)")
+    seen = wait_until(lambda: [entry for entry in reactions_since(start)
+                               if entry.get("event", {}).get("crossing") == f"{run}-control"], 60, 1,
+                      "the control notification's reaction in the reactions log")
+    assert seen[0]["tag"] == "devstack_salt/alert/threshold"
+    crossings = {str(entry.get("event", {}).get("crossing")) for entry in reactions_since(start)}
+    assert not {c for c in crossings if c.startswith(run) and c != f"{run}-control"}, crossings
+
+
+def test_a_killed_watched_daemon_is_started_again_through_alertmanager_and_its_alert_resolves(prometheus):
+    """With the Graphite beacon of the service held (its reaction would come first), kill a
+    watched daemon: Prometheus's ServiceDown fires, Alertmanager calls the webhook, the reactor
+    starts the daemon, and the alert resolves."""
+    service = salt_call("pillar.get", "monitoring:reactions:services", "unmask=True")[0]
+    process = salt_call("monitoring.prometheus_config")["process"]
+    assert process, "the default pillar runs the process exporter"
+    url = prometheus["url"]
+    start = log_size()
+    assert salt_call("beacons.disable_beacon", "service")["result"], "the service beacon could not be held"
+    try:
+        pid = pid_of(service)
+        assert pid, f"{service} is not running"
+        killed = time.time()
+        os.kill(pid, signal.SIGKILL)
+        started = wait_until(lambda: [entry for entry in reactions_since(start)
+                                      if entry.get("tag") == "devstack_salt/alert/service"
+                                      and entry.get("event", {}).get("service_name") == service
+                                      and entry.get("running_after")], 180, 2,
+                             f"{service} started again through Alertmanager")
+        assert started[0]["time"] > killed
+        assert pid_of(service) not in (None, pid)
+        wait_until(lambda: not api(url, "query", query=f'ALERTS{{alertname="ServiceDown", service="{service}", '
+                                                       'alertstate="firing"}')["result"], 90, 2,
+                   f"ServiceDown of {service} resolved")
+    finally:
+        salt_call("beacons.enable_beacon", "service")
+        if not pid_of(service):
+            salt_call("service.start", service)

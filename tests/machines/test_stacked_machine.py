@@ -317,8 +317,9 @@ def test_no_port_of_ours_listens_beyond_the_pillars_address(stacked):
         "database:server:port", "broker:port", "broker:dist_port", "broker:management_port", "broker:prometheus_port",
         "monitoring:carbon:port", "monitoring:carbon:pickle_port", "monitoring:carbon:query_port",
         "monitoring:web:port", "monitoring:prometheus:port", "monitoring:prometheus:node_exporter:port",
-        "monitoring:prometheus:mysqld_exporter:port")}
-    ports.add(4369)  # epmd
+        "monitoring:prometheus:mysqld_exporter:port", "monitoring:prometheus:process_exporter:port",
+        "monitoring:prometheus:alertmanager:port", "monitoring:prometheus:alertmanager:hook_port")}
+    ports |= {4369, 9094}  # epmd; Alertmanager's cluster (off)
     allowed = {"127.0.0.1", "[::1]"} | {stacked.pillar(key) for key in (
         "database:server:bind_address", "broker:address", "monitoring:carbon:address", "monitoring:web:address",
         "monitoring:prometheus:address", "monitoring:prometheus:node_exporter:address")}

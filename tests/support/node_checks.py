@@ -83,25 +83,28 @@ def check_broker(node: Node) -> None:
 
 
 def check_prometheus(node: Node) -> None:
-    """Where monitoring:backend includes prometheus: the node exporter on this node, and the
-    Prometheus server where monitoring:prometheus:server says, each listening where the pillar
-    says (processes by command name: the kernel cuts it to 15 characters)."""
+    """Where monitoring:backend includes prometheus: the node and process exporters on this node,
+    the mysqld exporter on a database node, the Prometheus server where
+    monitoring:prometheus:server says and Alertmanager with the reactions' webhook beside it, each
+    listening where the pillar says (processes by command name: the kernel cuts it to 15
+    characters)."""
     prom = node.salt("monitoring.prometheus_config")
     if not prom["prometheus"]:
         return
-    exporter = prom["exporter"]
-    assert node.running("prometheus-node"), "the node exporter is not running"
-    assert node.listening(exporter["address"], exporter["port"]), \
-        f"the node exporter does not listen on {exporter['address']}:{exporter['port']} (monitoring:prometheus:node_exporter)"
+    manager = prom["alertmanager"]
+    # (what, its process's command name, address, port) of each part this node runs
+    parts = [("the node exporter", "prometheus-node", prom["exporter"]["address"], prom["exporter"]["port"]),
+             ("the process exporter", "prometheus-proc", prom["process"]["address"], prom["process"]["port"])]
     if prom["mysqld"]:
-        mysqld = prom["mysqld"]
-        assert node.running("prometheus-mysq"), "the mysqld exporter is not running"
-        assert node.listening(mysqld["address"], mysqld["port"]), \
-            f"the mysqld exporter does not listen on {mysqld['address']}:{mysqld['port']} (monitoring:prometheus)"
+        parts.append(("the mysqld exporter", "prometheus-mysq", prom["mysqld"]["address"], prom["mysqld"]["port"]))
     if prom["server"]:
-        assert node.running("prometheus"), "the Prometheus server is not running"
-        assert node.listening(prom["address"], prom["port"]), \
-            f"Prometheus does not listen on {prom['address']}:{prom['port']} (monitoring:prometheus)"
+        parts.append(("the Prometheus server", "prometheus", prom["address"], prom["port"]))
+    if manager:
+        parts += [("Alertmanager", "prometheus-aler", manager["address"], manager["port"]),
+                  ("the reactions' webhook", None, manager["hook"]["address"], manager["hook"]["port"])]
+    for what, command, address, port in parts:
+        assert command is None or node.running(command), f"{what} is not running"
+        assert node.listening(address, port), f"{what} does not listen on {address}:{port} (monitoring:prometheus)"
 
 
 def check_monitoring(node: Node) -> None:

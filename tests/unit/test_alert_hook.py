@@ -3,12 +3,17 @@ alerts turned into events for the pillar's declared reactions only."""
 
 from __future__ import annotations
 
+import http.client
 import json
+import logging
+import threading
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from devstack_salt import alert_hook
+from common import free_port
 
 THRESHOLDS = {"root_disk_full": {"source": "disk:/", "above": 95}}
 SERVICES = ["carbon-cache"]
@@ -56,3 +61,50 @@ def test_what_the_pillar_does_not_declare_or_what_is_resolved_gives_nothing():
 def test_no_body_raises_or_reaches_beyond_the_declared_reactions(body):
     for tag, data in alert_hook.reactions(body, THRESHOLDS, SERVICES):
         assert data.get("threshold") in THRESHOLDS or data.get("service_name") in SERVICES, (tag, data)
+
+
+@pytest.fixture
+def hook(tmp_path):
+    """The webhook's HTTP server on a free loopback port, its token in a file, collecting what it fires."""
+    token_file = tmp_path / "token"
+    token_file.write_text("t0ken-of-the-test-1234\n")
+    fired: list[tuple[str, dict]] = []
+    server = alert_hook.server("127.0.0.1", free_port(), str(token_file), "aio", THRESHOLDS, SERVICES,
+                               lambda tag, data: fired.append((tag, data)), logging.getLogger("test"))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield {"port": server.server_address[1], "fired": fired, "token_file": token_file}
+    server.shutdown()
+    server.server_close()
+
+
+def call(hook: dict, body: bytes, token: str | None, method: str = "POST", path: str = "/alerts") -> tuple[int, str]:
+    connection = http.client.HTTPConnection("127.0.0.1", hook["port"], timeout=10)
+    headers = {"Authorization": f"Bearer {token}"} if token is not None else {}
+    connection.request(method, path, body=body, headers=headers)
+    response = connection.getresponse()
+    return response.status, response.read().decode().strip()
+
+
+def test_the_server_fires_this_nodes_declared_reactions_for_the_token_only(hook):
+    body = notification(alert(alertname="ServiceDown", service="carbon-cache", node="aio"),
+                        alert(alertname="ServiceDown", service="carbon-cache", node="other"),
+                        alert(alertname="root_disk_full", node="aio"))
+    assert call(hook, body, None) == (401, "unauthorized")
+    assert call(hook, body, "t0ken-of-the-test-123") == (401, "unauthorized")
+    assert call(hook, body, "t0ken-of-the-test-1234", path="/") == (404, "not found")
+    assert call(hook, b"", "t0ken-of-the-test-1234", method="GET") == (405, "POST only")
+    assert hook["fired"] == []
+    assert call(hook, body, "t0ken-of-the-test-1234") == (200, "2 reaction(s)")
+    assert [tag for tag, _ in hook["fired"]] == [alert_hook.SERVICE_TAG, alert_hook.THRESHOLD_TAG]
+    assert all(data["node"] == "aio" for _, data in hook["fired"])
+
+
+def test_a_new_token_counts_at_once_and_no_token_file_refuses_every_call(hook):
+    body = notification(alert(alertname="root_disk_full", node="aio"))
+    hook["token_file"].write_text("a-new-t0ken-of-the-test")
+    assert call(hook, body, "t0ken-of-the-test-1234")[0] == 401
+    assert call(hook, body, "a-new-t0ken-of-the-test")[0] == 200
+    hook["token_file"].unlink()
+    assert call(hook, body, "a-new-t0ken-of-the-test")[0] == 401
+    assert call(hook, body, "")[0] == 401

@@ -378,7 +378,7 @@ def test_brokers_are_scraped_where_their_plugin_serves_metrics():
     assert prometheus.rabbitmq_targets(None, "db1", {"mq1": "192.0.2.8"}) == [
         {"targets": ["192.0.2.8:15692"], "labels": {"node": "mq1"}}]
     jobs = [job["job_name"] for job in yaml.safe_load(prometheus.render_config(prometheus.settings({}, "192.0.2.7")))["scrape_configs"]]
-    assert jobs == ["prometheus", "node", "rabbitmq", "mysqld"]
+    assert jobs == ["prometheus", "node", "rabbitmq", "mysqld", "process"]
 
 
 def test_the_mysqld_exporter_logs_in_through_the_socket_with_no_secret_in_its_file():
@@ -431,5 +431,59 @@ def test_alertmanager_sends_every_firing_alert_to_salts_webhook_with_a_token_fro
     config = yaml.safe_load(prometheus.render_alertmanager("http://127.0.0.1:9095/alertmanager"))
     hook = config["receivers"][0]["webhook_configs"][0]
     assert config["route"]["receiver"] == "salt" and config["route"]["group_by"] == ["alertname", "node"]
+    assert config["route"]["repeat_interval"] == "1m"  # a held-back reaction happens on a later notification
     assert hook["url"] == "http://127.0.0.1:9095/alertmanager" and hook["send_resolved"] is False
     assert hook["http_config"] == {"authorization": {"type": "Bearer", "credentials_file": prometheus.HOOK_TOKEN_FILE}}
+
+
+def test_the_process_exporter_counts_the_watched_services_processes_by_their_names():
+    model = prometheus.settings({"node_exporter": {"address": "192.0.2.7"}, "process_exporter": {"port": 9299}}, "x")
+    assert prometheus.process_exporter_args(model) == (
+        "-web.listen-address=192.0.2.7:9299 -config.path=/etc/prometheus/process-exporter.yml "
+        "-threads=false -gather-smaps=false")  # no daemon's name in its command line (pkill -f)
+    config = yaml.safe_load(prometheus.process_exporter_config(["rabbitmq-server", "carbon-cache", "mariadb", "mysql"]))
+    assert config == {"process_names": [{"name": "{{.Comm}}", "comm": ["beam.smp", "carbon-cache", "mariadbd"]}]}
+    assert yaml.safe_load(prometheus.process_exporter_config([])) == {"process_names": []}
+    assert prometheus.service_process("a-service-with-a-long-name") == "a-service-with-"  # comm's 15 characters
+    assert prometheus.process_targets(model, "mon", {"db1": "192.0.2.9"}) == [
+        {"targets": ["192.0.2.7:9299"], "labels": {"node": "mon"}},
+        {"targets": ["192.0.2.9:9299"], "labels": {"node": "db1"}}]
+
+
+def test_each_watched_service_of_the_node_has_a_service_down_rule_also_when_its_count_is_absent():
+    text, _ = prometheus.render_rules({}, ["carbon-cache", "mariadb"], "aio")
+    rules = {rule["labels"]["service"]: rule for rule in
+             {group["name"]: group["rules"] for group in yaml.safe_load(text)["groups"]}["devstack-salt-services"]}
+    assert set(rules) == {"carbon-cache", "mariadb"}
+    assert rules["mariadb"]["alert"] == "ServiceDown"
+    assert rules["mariadb"]["expr"] == ('up{job="process", node="aio"} == 1 unless on(instance) '
+                                        'namedprocess_namegroup_num_procs{groupname="mariadbd"} > 0')
+    text, _ = prometheus.render_rules({}, ["carbon-cache"], None)  # no node: no service rules
+    assert {group["name"]: group["rules"] for group in yaml.safe_load(text)["groups"]}["devstack-salt-services"] == []
+
+
+def test_alertmanager_listens_on_the_servers_address_with_no_cluster_and_its_hook_beside_it():
+    model = prometheus.settings({"server": True, "address": "192.0.2.7",
+                                 "alertmanager": {"port": 9193, "hook_port": 9197, "hook_token": "x" * 32}}, "192.0.2.7")
+    args = prometheus.alertmanager_args(model)
+    assert "--web.listen-address=192.0.2.7:9193" in args and args.endswith("--cluster.listen-address=")
+    assert prometheus.hook_url(model) == "http://192.0.2.7:9197/alerts"
+    assert prometheus.hook_url(prometheus.settings({"server": True, "address": "0.0.0.0"}, "192.0.2.7")) == \
+        "http://127.0.0.1:9097/alerts"
+    alerting = yaml.safe_load(prometheus.render_config(model, alertmanager=True))["alerting"]
+    assert alerting == {"alertmanagers": [{"static_configs": [{"targets": ["192.0.2.7:9193"]}]}]}
+    assert "alerting" not in yaml.safe_load(prometheus.render_config(model))
+
+
+@pytest.mark.parametrize("config, error", [
+    ({"alertmanager": {"hook_token": "short"}}, "monitoring:prometheus:alertmanager:hook_token must be a secret of 16"),
+    ({"alertmanager": {"hook_token": "a token with spaces"}}, "monitoring:prometheus:alertmanager:hook_token must"),
+    ({"alertmanager": {"hook_port": 9090}}, "monitoring:prometheus:port and monitoring:prometheus:alertmanager:hook_port"),
+    ({"alertmanager": {"listen": 1}}, "monitoring:prometheus:alertmanager has no key listen"),
+    ({"process_exporter": {"port": 9100}}, "monitoring:prometheus:node_exporter:port and "
+                                           "monitoring:prometheus:process_exporter:port"),
+])
+def test_the_alerting_keys_are_checked_with_the_rest(config, error):
+    with pytest.raises(MonitoringError) as info:
+        prometheus.settings({"server": True, **config}, "192.0.2.7")
+    assert info.value.errors[0].startswith(error), info.value.errors
