@@ -54,7 +54,17 @@ def start():
         def fire(tag: str, data: dict) -> None:
             bus.fire_event(data, tag)
 
-        httpd = _alert_hook.server(hook["address"], int(hook["port"]), hook["token_file"], hook["node"],
-                                   thresholds, services, fire, log)
+        wait = 5
+        while True:  # a port held by another program: said once, tried again less and less often
+            try:
+                httpd = _alert_hook.server(hook["address"], int(hook["port"]), hook["token_file"], hook["node"],
+                                           thresholds, services, fire, log)
+                break
+            except OSError as error:
+                if wait == 5:
+                    log.error("alert_hook: cannot serve Alertmanager's webhook on %s port %s: %s (trying again)",
+                              hook["address"], hook["port"], error)
+                time.sleep(wait)
+                wait = min(wait * 2, 300)
         log.info("alert_hook: serving Alertmanager's webhook on %s port %s", hook["address"], hook["port"])
         httpd.serve_forever()

@@ -263,6 +263,9 @@ def prometheus_config(targets=False):
         valid, why = _thresholds.validate({"thresholds": thresholds})
         if not valid:
             raise MonitoringError([why.replace("metric_threshold", "monitoring:thresholds", 1)])  # the beacon's words
+        problems = _prometheus.rule_problems(thresholds)
+        if problems and backend in ("prometheus", "both"):
+            raise MonitoringError(problems)
     minion = __opts__.get("id") or "localhost"  # noqa: F821 - Salt dunder
     reactions = _reactions.settings(monitoring.get("reactions"))
     watched = reactions["services"] if reactions["enabled"] else []
@@ -284,6 +287,9 @@ def prometheus_config(targets=False):
             # What the reactions' daemon reads (its minion.d, salt/monitoring/reactor.sls): no secret.
             "hook": {"address": model["address"], "port": model["alertmanager"]["hook_port"],
                      "token_file": _prometheus.HOOK_TOKEN_FILE, "node": minion},
+            # Its beacons: the thresholds Prometheus measures come through Alertmanager instead.
+            "beacons": _prometheus.beacons_without(pillar_get("beacons", {}, unmask=True),
+                                                   sorted(set(thresholds) - set(untranslated))),
         }
     config = {
         "backend": backend, "graphite": backend in ("graphite", "both"), "prometheus": backend in ("prometheus", "both"),

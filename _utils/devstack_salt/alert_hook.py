@@ -11,11 +11,14 @@ on the minion's event bus, where the reactor (``salt/reactor/alerts.sls``) hears
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import http.server
 import json
 import logging
 import socket
+import sys
+import threading
 from typing import Any, Callable
 
 #: The event tags the reactor maps to monitoring.react_threshold and monitoring.react_service.
@@ -23,6 +26,10 @@ THRESHOLD_TAG = "devstack_salt/alert/threshold"
 SERVICE_TAG = "devstack_salt/alert/service"
 #: A notification larger than this is refused unread (Alertmanager's are a few kB).
 MAX_BODY = 1 << 20
+#: The alert rule that names a watched service (prometheus.service_rules).
+SERVICE_ALERT = "ServiceDown"
+#: Seconds a caller has to send its whole request: one that stalls holds only its own thread.
+REQUEST_SECONDS = 10
 
 
 def authorized(header: Any, token: str) -> bool:
@@ -58,7 +65,7 @@ def reactions(body: bytes, thresholds: Any, services: Any) -> list[tuple[str, di
         name, node, started = labels.get("alertname"), labels["node"], alert.get("startsAt")
         if isinstance(name, str) and name in thresholds and isinstance(started, str):
             found.append((THRESHOLD_TAG, {"threshold": name, "crossing": started, "node": node}))
-        elif labels.get("service") in services:
+        elif name == SERVICE_ALERT and labels.get("service") in services:
             found.append((SERVICE_TAG, {"service_name": labels["service"], "node": node}))
     return found
 
@@ -77,11 +84,30 @@ def server(address: str, port: int, token_file: str, node: str, thresholds: Any,
            fire: Callable[[str, dict], None], log: logging.Logger) -> http.server.HTTPServer:
     """An HTTP server (not yet serving) for Alertmanager's webhook at ``/alerts``: a POST with
     the token of ``token_file`` gets each declared reaction of this ``node`` fired as an event
-    (``fire(tag, data)``); anything else is answered with an error and fires nothing. The log
-    names the caller and the outcome, never a header or the body."""
+    (``fire(tag, data)``, one at a time); anything else is answered with an error and fires
+    nothing. Each call has its own thread and REQUEST_SECONDS to arrive whole, so a caller that
+    stalls holds no one else. The log names the caller and the outcome, never a header or the
+    body. An IPv6 wildcard ``address`` takes IPv4 too (Alertmanager is given 127.0.0.1)."""
+    firing = threading.Lock()
 
     class Handler(http.server.BaseHTTPRequestHandler):
-        timeout = 10  # a caller that stalls does not hold the hook
+        timeout = REQUEST_SECONDS  # each read (and the whole request, setup)
+
+        def setup(self) -> None:
+            super().setup()
+            # The whole request's deadline: past it the connection is shut, whatever is read.
+            self._deadline = threading.Timer(REQUEST_SECONDS, self._cut)
+            self._deadline.daemon = True
+            self._deadline.start()
+
+        def _cut(self) -> None:
+            with contextlib.suppress(OSError):
+                self.connection.shutdown(socket.SHUT_RDWR)
+
+        def finish(self) -> None:
+            self._deadline.cancel()
+            with contextlib.suppress(OSError):  # the caller may be gone
+                super().finish()
 
         def _answer(self, code: int, text: str) -> None:
             body = (text + "\n").encode()
@@ -103,10 +129,16 @@ def server(address: str, port: int, token_file: str, node: str, thresholds: Any,
                 return self._answer(411, "length required")
             if not 0 <= length <= MAX_BODY:
                 return self._answer(413, "too large")
-            found = [(tag, data) for tag, data in reactions(self.rfile.read(length), thresholds, services)
-                     if data["node"] == node]
-            for tag, data in found:
-                fire(tag, data)
+            try:
+                body = self.rfile.read(length)
+            except OSError:  # timed out or gone: nothing was heard, no one to answer
+                return None
+            if len(body) != length:  # cut at the deadline, or the caller stopped sending
+                return None
+            found = [(tag, data) for tag, data in reactions(body, thresholds, services) if data["node"] == node]
+            with firing:
+                for tag, data in found:
+                    fire(tag, data)
             log.info("alert_hook: %d reaction(s) from a notification of %s", len(found), self.client_address[0])
             return self._answer(200, f"{len(found)} reaction(s)")
 
@@ -116,7 +148,16 @@ def server(address: str, port: int, token_file: str, node: str, thresholds: Any,
         def log_message(self, *args: Any) -> None:  # the outcome is logged above, nothing else
             pass
 
-    class Server(http.server.HTTPServer):
+    class Server(http.server.ThreadingHTTPServer):
         address_family = socket.AF_INET6 if ":" in address else socket.AF_INET
+        daemon_threads = True
+
+        def server_bind(self) -> None:
+            if self.address_family == socket.AF_INET6 and address in ("::", "[::]"):
+                self.socket.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+            super().server_bind()
+
+        def handle_error(self, request: Any, client_address: Any) -> None:  # one line, no traceback
+            log.warning("alert_hook: a call from %s ended early: %s", client_address[0], sys.exc_info()[1])
 
     return Server((address, port), Handler)

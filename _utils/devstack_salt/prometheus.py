@@ -348,6 +348,48 @@ def service_rules(services: list[str], node: str) -> list[dict]:
     return rules
 
 
+#: What Prometheus takes as an alert's name (a metric name's characters).
+ALERT_NAME_RE = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*\Z")
+
+
+def beacons_without(beacons: Any, names: list[str]) -> dict:
+    """``beacons`` (the pillar's) with the thresholds ``names`` taken out of the metric_threshold
+    beacon (and the beacon out when none is left): where Alertmanager's alerts drive those
+    thresholds' reactions, the beacon watching them too would give each crossing two ids."""
+    beacons = dict(beacons) if isinstance(beacons, dict) else {}
+    config = beacons.get("metric_threshold")
+    if not isinstance(config, list):
+        return beacons
+    kept = []
+    for item in config:
+        if isinstance(item, dict) and isinstance(item.get("thresholds"), dict):
+            left = {name: spec for name, spec in item["thresholds"].items() if name not in names}
+            if not left:
+                beacons.pop("metric_threshold")
+                return beacons
+            item = {**item, "thresholds": left}
+        kept.append(item)
+    beacons["metric_threshold"] = kept
+    return beacons
+
+
+def rule_problems(thresholds: Any, root: str = "monitoring:thresholds") -> list[str]:
+    """What keeps the thresholds Prometheus measures from becoming alert rules (the beacon's own
+    check has passed): a name Prometheus would not take, a ``rearm_below`` that is not a number
+    at or under ``above``. Each names its key."""
+    errors = []
+    for name, spec in sorted((thresholds or {}).items(), key=lambda item: str(item[0])):
+        if threshold_expr(str(spec.get("source", ""))) is None:
+            continue
+        if not ALERT_NAME_RE.match(str(name)):
+            errors.append(f"{root}:{name}: the name becomes a Prometheus alert's: use letters, digits and _ only")
+        rearm = spec.get("rearm_below", spec["above"])
+        if isinstance(rearm, bool) or not isinstance(rearm, (int, float)) or rearm > spec["above"]:
+            errors.append(f"{root}:{name}:rearm_below must be a number at or under above ({spec['above']}), "
+                          f"got {rearm!r}")
+    return errors
+
+
 def render_rules(thresholds: Any, services: list[str] | None = None, node: str | None = None) -> tuple[str, dict[str, str]]:
     """The alert rules file from ``monitoring:thresholds`` (each threshold on every node the
     server scrapes), ServiceDown for each of ``services`` on ``node`` (service_rules) and the
@@ -363,7 +405,7 @@ def render_rules(thresholds: Any, services: list[str] | None = None, node: str |
             continue
         above = spec["above"]
         rearm = spec.get("rearm_below", above)
-        held = f'({expr} > {rearm} and on(instance) ALERTS{{alertname="{name}", alertstate="firing"}})'
+        held = f'({expr} > {rearm} and on(instance) ALERTS{{alertname={json.dumps(name)}, alertstate="firing"}})'
         rules.append({"alert": name, "expr": f"({expr} > {above}) or {held}" if rearm < above else f"{expr} > {above}",
                       "labels": {"severity": "warning", "threshold": name},
                       "annotations": {"summary": f"{spec.get('source')} above {above} on {{{{ $labels.node }}}}"}})

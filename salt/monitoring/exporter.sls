@@ -16,8 +16,9 @@ monitoring-node-exporter-defaults:
     - name: {{ prom.exporter.defaults_file }}
     - contents: {{ prom.exporter.defaults | yaml_encode }}
     - mode: '0644'
-    - require:
-      - pkg: monitoring-node-exporter-package
+    - makedirs: True
+    - require_in:
+      - pkg: monitoring-node-exporter-package   # in place before the package starts it
 
 monitoring-node-exporter-service:
   service.running:
@@ -37,16 +38,18 @@ monitoring-process-exporter-defaults:
     - name: {{ prom.process.defaults_file }}
     - contents: {{ prom.process.defaults | yaml_encode }}
     - mode: '0644'
-    - require:
-      - pkg: monitoring-process-exporter-package
+    - makedirs: True
+    - require_in:
+      - pkg: monitoring-process-exporter-package   # in place before the package starts it
 
 monitoring-process-exporter-config:
   file.managed:
     - name: {{ prom.process.config_file }}
     - contents: {{ prom.process.config | yaml_encode }}
     - mode: '0644'
-    - require:
-      - pkg: monitoring-process-exporter-package
+    - makedirs: True
+    - require_in:
+      - pkg: monitoring-process-exporter-package   # in place before the package starts it
 
 monitoring-process-exporter-service:
   service.running:
@@ -70,8 +73,9 @@ monitoring-mysqld-exporter-defaults:
     - name: {{ prom.mysqld.defaults_file }}
     - contents: {{ prom.mysqld.defaults | yaml_encode }}
     - mode: '0644'
-    - require:
-      - pkg: monitoring-mysqld-exporter-package
+    - makedirs: True
+    - require_in:
+      - pkg: monitoring-mysqld-exporter-package   # in place before the package starts it
 
 monitoring-mysqld-exporter-service:
   service.running:

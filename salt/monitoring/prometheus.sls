@@ -91,8 +91,9 @@ monitoring-alertmanager-defaults:
     - name: {{ prom.alertmanager.defaults_file }}
     - contents: {{ prom.alertmanager.defaults | yaml_encode }}
     - mode: '0644'
-    - require:
-      - pkg: monitoring-alertmanager-package
+    - makedirs: True
+    - require_in:
+      - pkg: monitoring-alertmanager-package   # in place before the package starts it
 
 monitoring-alertmanager-service:
   service.running:
@@ -113,8 +114,9 @@ monitoring-prometheus-defaults:
     - name: {{ prom.defaults_file }}
     - contents: {{ prom.defaults | yaml_encode }}
     - mode: '0644'
-    - require:
-      - pkg: monitoring-prometheus-package
+    - makedirs: True
+    - require_in:
+      - pkg: monitoring-prometheus-package   # in place before the package starts it
 
 monitoring-prometheus-service:
   service.running:

@@ -25,12 +25,13 @@ monitoring-reactor-unit:
 
 # A minion with master_type: disable never compiles pillar, so the beacons from pillar reach
 # the daemon through its own config (minion.d), beside the reaction settings and where its
-# alert_hook engine serves Alertmanager's webhook; a change restarts it (the reactions' caller
-# client also caches pillar).
+# alert_hook engine serves Alertmanager's webhook (the thresholds Prometheus measures then come
+# from its alerts, not the beacon); a change restarts it (the reactions' caller client also
+# caches pillar).
 monitoring-reactor-settings:
   file.managed:
     - name: {{ salt['file.dirname'](config_file) }}/minion.d/beacons.conf
-    - contents: {{ ({'beacons': salt['pillar.get']('beacons', {}), 'devstack_salt_reactions': {'reactions': salt['pillar.get']('monitoring:reactions', {}), 'thresholds': salt['pillar.get']('monitoring:thresholds', {}), 'alert_hook': alertmanager.hook if alertmanager else None}} | json | string) | yaml_dquote }}
+    - contents: {{ ({'beacons': alertmanager.beacons if alertmanager else salt['pillar.get']('beacons', {}), 'devstack_salt_reactions': {'reactions': salt['pillar.get']('monitoring:reactions', {}), 'thresholds': salt['pillar.get']('monitoring:thresholds', {}), 'alert_hook': alertmanager.hook if alertmanager else None}} | json | string) | yaml_dquote }}
     - mode: '0600'
     - makedirs: True
 

@@ -9,6 +9,7 @@ changes nothing."""
 
 from __future__ import annotations
 
+import glob
 import json
 import os
 import pwd
@@ -270,6 +271,7 @@ def test_a_new_scrape_interval_is_predicted_exactly_and_prometheus_runs_with_it(
     ({"prometheus": {"node_exporter": {"address": "exporter.example"}}}, "monitoring:prometheus:node_exporter:address must be an IP address"),
     ({"prometheus": {"listen": "0.0.0.0"}}, "monitoring:prometheus has no key listen"),
     ({"prometheus": {"alertmanager": {"hook_token": "short"}}}, "monitoring:prometheus:alertmanager:hook_token must be"),
+    ({"thresholds": {"disk-full": {"source": "disk:/", "above": 95}}}, "monitoring:thresholds:disk-full: the name"),
     ({"prometheus": {"alertmanager": {"hook_port": 9090}}}, "monitoring:prometheus:port and "
                                                              "monitoring:prometheus:alertmanager:hook_port are both 9090"),
     # This all-in-one node's broker.
@@ -357,6 +359,7 @@ def test_a_webhook_call_without_the_token_or_for_an_undeclared_reaction_changes_
     the reactor to monitoring.react_threshold, which records it."""
     node = salt_call("grains.get", "id")
     token = open(TOKEN_FILE).read()
+    assert post(prometheus["pillar"], {}, None)[0] == 401  # the hook answers at all
 
     def notification(crossing: str, name: str = "selftest", on: str = node, **labels: str) -> dict:
         return {"version": "4", "status": "firing", "receiver": "salt", "alerts": [
@@ -372,10 +375,17 @@ def test_a_webhook_call_without_the_token_or_for_an_undeclared_reaction_changes_
         (200, "0 reaction(s)")
     assert post(prometheus["pillar"], notification(f"{run}-sshd", name="ServiceDown", service="sshd"), token) == \
         (200, "0 reaction(s)")
-    assert post(prometheus["pillar"], notification(f"{run}-control"), token) == (200, "1 reaction(s)")
-    seen = wait_until(lambda: [entry for entry in reactions_since(start)
-                               if entry.get("event", {}).get("crossing") == f"{run}-control"], 60, 1,
-                      "the control notification's reaction in the reactions log")
+    watched = salt_call("pillar.get", "monitoring:reactions:services", "unmask=True")[0]
+    assert post(prometheus["pillar"], notification(f"{run}-other", name="TargetDown", service=watched), token) == \
+        (200, "0 reaction(s)")  # only ServiceDown names a service to start
+    try:
+        assert post(prometheus["pillar"], notification(f"{run}-control"), token) == (200, "1 reaction(s)")
+        seen = wait_until(lambda: [entry for entry in reactions_since(start)
+                                   if entry.get("event", {}).get("crossing") == f"{run}-control"], 60, 1,
+                          "the control notification's reaction in the reactions log")
+    finally:  # the self-test's brake and crossing as a fresh node has them (other tests trip it)
+        for stamp in glob.glob("/var/lib/devstack-salt/reactions/threshold-selftest*"):
+            os.unlink(stamp)
     assert seen[0]["tag"] == "devstack_salt/alert/threshold"
     crossings = {str(entry.get("event", {}).get("crossing")) for entry in reactions_since(start)}
     assert not {c for c in crossings if c.startswith(run) and c != f"{run}-control"}, crossings
@@ -407,6 +417,7 @@ def test_a_killed_watched_daemon_is_started_again_through_alertmanager_and_its_a
                                                        'alertstate="firing"}')["result"], 90, 2,
                    f"ServiceDown of {service} resolved")
     finally:
-        salt_call("beacons.enable_beacon", "service")
+        enabled = salt_call("beacons.enable_beacon", "service")
         if not pid_of(service):
             salt_call("service.start", service)
+        assert enabled["result"], f"the service beacon stays held: {enabled}"

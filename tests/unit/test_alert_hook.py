@@ -6,7 +6,9 @@ from __future__ import annotations
 import http.client
 import json
 import logging
+import socket
 import threading
+import time
 
 import pytest
 from hypothesis import given, settings
@@ -46,6 +48,7 @@ def test_what_the_pillar_does_not_declare_or_what_is_resolved_gives_nothing():
     body = notification(alert("resolved", alertname="root_disk_full", node="db1"),
                         alert(alertname="TargetDown", node="db1"),
                         alert(alertname="ServiceDown", service="sshd", node="db1"),
+                        alert(alertname="TargetDown", service="carbon-cache", node="db1"),  # not ServiceDown
                         alert(alertname="root_disk_full"),  # no node: nowhere to react
                         {"status": "firing", "labels": {"alertname": "root_disk_full", "node": "db1"}})  # no start
     assert alert_hook.reactions(body, THRESHOLDS, SERVICES) == []
@@ -53,12 +56,37 @@ def test_what_the_pillar_does_not_declare_or_what_is_resolved_gives_nothing():
         assert alert_hook.reactions(body, THRESHOLDS, SERVICES) == []
 
 
+#: Labels from a small set that holds the declared names, so that firing alerts do come up.
+LABELS = st.dictionaries(st.sampled_from(["alertname", "node", "service", "threshold"]),
+                         st.sampled_from(["root_disk_full", "ServiceDown", "TargetDown", "carbon-cache", "sshd",
+                                          "aio", ""]) | st.integers(), max_size=4)
+ALERTS = st.lists(st.fixed_dictionaries({"status": st.sampled_from(["firing", "resolved", "x"]), "labels": LABELS},
+                                        optional={"startsAt": st.text(max_size=5) | st.none()}), max_size=5)
+
+
+@settings(max_examples=300, deadline=None)
+@given(ALERTS)
+def test_only_declared_reactions_come_out_of_any_notification(alerts):
+    out = alert_hook.reactions(notification(*alerts), THRESHOLDS, SERVICES)
+    expected = []
+    for a in alerts:
+        labels = a["labels"]
+        if a["status"] != "firing" or not isinstance(labels.get("node"), str):
+            continue
+        if labels.get("alertname") in THRESHOLDS and isinstance(a.get("startsAt"), str):
+            expected.append((alert_hook.THRESHOLD_TAG, {"threshold": labels["alertname"], "crossing": a["startsAt"],
+                                                        "node": labels["node"]}))
+        elif labels.get("alertname") == "ServiceDown" and labels.get("service") in SERVICES:
+            expected.append((alert_hook.SERVICE_TAG, {"service_name": labels["service"], "node": labels["node"]}))
+    assert out == expected
+
+
 @settings(max_examples=300, deadline=None)
 @given(st.binary(max_size=300) | st.recursive(
     st.none() | st.booleans() | st.integers() | st.text(max_size=20),
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4),
     max_leaves=20).map(lambda value: json.dumps({"alerts": value}).encode()))
-def test_no_body_raises_or_reaches_beyond_the_declared_reactions(body):
+def test_no_body_raises(body):
     for tag, data in alert_hook.reactions(body, THRESHOLDS, SERVICES):
         assert data.get("threshold") in THRESHOLDS or data.get("service_name") in SERVICES, (tag, data)
 
@@ -69,8 +97,11 @@ def hook(tmp_path):
     token_file = tmp_path / "token"
     token_file.write_text("t0ken-of-the-test-1234\n")
     fired: list[tuple[str, dict]] = []
+    log = logging.getLogger("test_alert_hook")
+    log.propagate = False  # Salt's own handlers, where the suite has them, have no part here
+    log.addHandler(logging.NullHandler())
     server = alert_hook.server("127.0.0.1", free_port(), str(token_file), "aio", THRESHOLDS, SERVICES,
-                               lambda tag, data: fired.append((tag, data)), logging.getLogger("test"))
+                               lambda tag, data: fired.append((tag, data)), log)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield {"port": server.server_address[1], "fired": fired, "token_file": token_file}
@@ -108,3 +139,19 @@ def test_a_new_token_counts_at_once_and_no_token_file_refuses_every_call(hook):
     hook["token_file"].unlink()
     assert call(hook, body, "a-new-t0ken-of-the-test")[0] == 401
     assert call(hook, body, "")[0] == 401
+
+
+def test_a_caller_that_stalls_holds_no_one_else_and_fires_nothing(hook):
+    body = notification(alert(alertname="root_disk_full", node="aio"))
+    stalled = socket.create_connection(("127.0.0.1", hook["port"]), timeout=30)
+    try:  # the token and a length, and then never the body
+        stalled.sendall(b"POST /alerts HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer t0ken-of-the-test-1234\r\n"
+                        b"Content-Length: %d\r\n\r\n" % len(body))
+        started = time.monotonic()
+        assert call(hook, body, "t0ken-of-the-test-1234") == (200, "1 reaction(s)")
+        assert time.monotonic() - started < 5  # not behind the stalled caller
+        assert stalled.recv(100) == b""  # cut at the request's deadline, unanswered
+        assert time.monotonic() - started < alert_hook.REQUEST_SECONDS + 5
+    finally:
+        stalled.close()
+    assert len(hook["fired"]) == 1  # the stalled call fired nothing

@@ -487,3 +487,23 @@ def test_the_alerting_keys_are_checked_with_the_rest(config, error):
     with pytest.raises(MonitoringError) as info:
         prometheus.settings({"server": True, **config}, "192.0.2.7")
     assert info.value.errors[0].startswith(error), info.value.errors
+
+
+def test_thresholds_prometheus_measures_must_make_valid_rules_and_leave_the_beacon():
+    assert prometheus.rule_problems({"ok": {"source": "load1", "above": 4, "rearm_below": 2},
+                                     "carbon-ok": {"source": "carbon:a.b", "above": 1}}) == []
+    assert prometheus.rule_problems({"disk-full": {"source": "disk:/", "above": 95},
+                                     "busy": {"source": "load1", "above": 4, "rearm_below": "2"},
+                                     "odd": {"source": "load1", "above": 4, "rearm_below": 5}}) == [
+        "monitoring:thresholds:busy:rearm_below must be a number at or under above (4), got '2'",
+        "monitoring:thresholds:disk-full: the name becomes a Prometheus alert's: use letters, digits and _ only",
+        "monitoring:thresholds:odd:rearm_below must be a number at or under above (4), got 5"]
+    beacons = {"service": [{"services": {"carbon-cache": {}}}],
+               "metric_threshold": [{"thresholds": {"root_disk_full": {}, "selftest": {}}}, {"interval": 5}]}
+    assert prometheus.beacons_without(beacons, ["root_disk_full"]) == {
+        "service": [{"services": {"carbon-cache": {}}}],
+        "metric_threshold": [{"thresholds": {"selftest": {}}}, {"interval": 5}]}
+    assert prometheus.beacons_without(beacons, ["root_disk_full", "selftest"]) == {
+        "service": [{"services": {"carbon-cache": {}}}]}
+    assert beacons["metric_threshold"][0]["thresholds"] == {"root_disk_full": {}, "selftest": {}}  # untouched
+    assert prometheus.beacons_without(None, ["x"]) == {}
