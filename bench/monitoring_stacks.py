@@ -1,7 +1,7 @@
 """What each monitoring stack costs the node it runs on, over the same minutes: the resident
 memory (PSS, so shared pages are split fairly) and the CPU time of Graphite's processes
-(collectd, carbon-cache, graphite-web's gunicorn) and of Prometheus's (the server, the node and
-mysqld exporters, Alertmanager where it runs), sampled side by side on an all-in-one node with
+(collectd, carbon-cache, graphite-web's gunicorn) and of Prometheus's (the server, the node,
+mysqld and process exporters, Alertmanager where it runs), sampled side by side on an all-in-one node with
 monitoring:backend both (the default pillar, after bin/setup).
 
     .venv/bin/python bench/monitoring_stacks.py [--minutes 5] [--interval 5]
@@ -30,6 +30,7 @@ STACKS = {
         ("prometheus", lambda comm, args: comm == "prometheus"),
         ("node exporter", lambda comm, args: args.startswith("/usr/bin/prometheus-node-exporter")),
         ("mysqld exporter", lambda comm, args: args.startswith("/usr/bin/prometheus-mysqld-exporter")),
+        ("process exporter", lambda comm, args: args.startswith("/usr/bin/prometheus-process-exporter")),
         ("alertmanager", lambda comm, args: args.startswith("/usr/bin/prometheus-alertmanager")),
     ],
 }
