@@ -65,6 +65,6 @@ def start():
                     log.error("alert_hook: cannot serve Alertmanager's webhook on %s port %s: %s (trying again)",
                               hook["address"], hook["port"], error)
                 time.sleep(wait)
-                wait = min(wait * 2, 300)
+                wait = min(wait * 2, 60)
         log.info("alert_hook: serving Alertmanager's webhook on %s port %s", hook["address"], hook["port"])
         httpd.serve_forever()
