@@ -246,12 +246,13 @@ def prometheus_config(targets=False):
     backend = _prometheus.backend(monitoring)
     ports = _graphite_web.node_ports(roles, pillar_get("database", None, unmask=True), broker)
     model = _prometheus.settings(monitoring.get("prometheus"), __salt__["topology.address"](), ports)  # noqa: F821
+    prometheus = backend in ("prometheus", "both")
     database = None
     if carries(roles, "database"):
         with contextlib.suppress(PillarError):  # the database role's own states name its errors
             database = contract.role_model("database", pillar_get("database", None, unmask=True))
     mysqld = None
-    if backend in ("prometheus", "both") and database is not None:
+    if prometheus and database is not None:
         problems = _prometheus.mysqld_account(database)
         if problems:
             raise MonitoringError(problems)
@@ -264,7 +265,7 @@ def prometheus_config(targets=False):
         if not valid:
             raise MonitoringError([why.replace("metric_threshold", "monitoring:thresholds", 1)])  # the beacon's words
         problems = _prometheus.rule_problems(thresholds)
-        if problems and backend in ("prometheus", "both"):
+        if problems and prometheus:
             raise MonitoringError(problems)
     minion = __opts__.get("id") or "localhost"  # noqa: F821 - Salt dunder
     reactions = _reactions.settings(monitoring.get("reactions"))
@@ -273,7 +274,7 @@ def prometheus_config(targets=False):
     # Alertmanager where the server runs and its node's reactions run masterless (the reactions'
     # daemon serves the webhook); with a master, the Graphite beacon's events reach its reactor.
     alertmanager = None
-    if backend in ("prometheus", "both") and model["server"] and reactions["enabled"] \
+    if prometheus and model["server"] and reactions["enabled"] \
             and __opts__.get("master_type") == "disable":  # noqa: F821 - Salt dunder
         if model["alertmanager"]["hook_token"] is None:
             raise MonitoringError(["monitoring:prometheus:alertmanager:hook_token is not set: bin/configure generates "
@@ -292,7 +293,7 @@ def prometheus_config(targets=False):
                                                    sorted(set(thresholds) - set(untranslated))),
         }
     config = {
-        "backend": backend, "graphite": backend in ("graphite", "both"), "prometheus": backend in ("prometheus", "both"),
+        "backend": backend, "graphite": backend in ("graphite", "both"), "prometheus": prometheus,
         "rules_dir": _prometheus.RULES_DIR, "rules_file": _prometheus.RULES_FILE, "rules": rules,
         "untranslated": untranslated,
         "server": model["server"], "url": _prometheus.server_url(model),

@@ -269,10 +269,14 @@ def targets(local: str | None, minion: str, others: dict[str, str], port: int) -
     return groups
 
 
+def _beside_node_exporter(model: dict, port: int, minion: str, others: dict[str, str]) -> list[dict]:
+    """A job's groups for an exporter on the node exporter's address (every monitoring node's)."""
+    return targets(_listen(local_address(model["node_exporter"]["address"]), port), minion, others, port)
+
+
 def node_targets(model: dict, minion: str, others: dict[str, str]) -> list[dict]:
     """The node job's groups: this node's exporter and every other monitoring node's."""
-    exporter = model["node_exporter"]
-    return targets(_listen(local_address(exporter["address"]), exporter["port"]), minion, others, exporter["port"])
+    return _beside_node_exporter(model, model["node_exporter"]["port"], minion, others)
 
 
 def rabbitmq_targets(broker: dict | None, minion: str, others: dict[str, str]) -> list[dict]:
@@ -296,8 +300,7 @@ def mysqld_targets(model: dict, carries_database: bool, minion: str, others: dic
 
 def process_targets(model: dict, minion: str, others: dict[str, str]) -> list[dict]:
     """The process job's groups: this node's process exporter and every other monitoring node's."""
-    port = model["process_exporter"]["port"]
-    return targets(_listen(local_address(model["node_exporter"]["address"]), port), minion, others, port)
+    return _beside_node_exporter(model, model["process_exporter"]["port"], minion, others)
 
 
 def render_targets(groups: list[dict]) -> str:
