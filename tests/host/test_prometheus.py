@@ -59,8 +59,16 @@ def prometheus():
 def api(url: str, path: str, **query: str) -> dict:
     """The data of a Prometheus HTTP API answer (its status must be success)."""
     address = f"{url}/api/v1/{path}" + ("?" + urllib.parse.urlencode(query) if query else "")
-    with urllib.request.urlopen(address, timeout=10) as response:
-        answer = json.load(response)
+
+    def answer_once() -> dict | None:
+        try:
+            with urllib.request.urlopen(address, timeout=10) as response:
+                return json.load(response)
+        except urllib.error.HTTPError as error:
+            if error.code != 503:  # 503: a server restarted by a test is still opening its storage
+                raise
+            return None
+    answer = wait_until(answer_once, 60, 1, f"Prometheus answering {path} (503: not ready)")
     assert answer["status"] == "success", answer
     return answer["data"]
 
