@@ -72,7 +72,9 @@ monitoring-mysqld-exporter-defaults:
   file.managed:
     - name: {{ prom.mysqld.defaults_file }}
     - contents: {{ prom.mysqld.defaults | yaml_encode }}
-    - mode: '0644'
+    # The package's postinst makes this file prometheus's and 0640 (it may hold a password; ours
+    # holds none): the same mode here, and the owner left to the package, so no apply undoes it.
+    - mode: '0640'
     - makedirs: True
     - require_in:
       - pkg: monitoring-mysqld-exporter-package   # in place before the package starts it

@@ -7,7 +7,9 @@ home has it: Salt's commands as the stack user must work from there too."""
 
 from __future__ import annotations
 
+import os
 import re
+import shlex
 
 import pytest
 
@@ -28,7 +30,10 @@ def fresh(fleet):
         if setup["rc"] != 0:
             yield setup, None, "", None
             return
-        proc = node.run(f"cd {ROOT_CHECKOUT} && bin/test -p no:cacheprovider tests/host > /root/bin-test.log 2>&1",
+        # DEVSTACK_SALT_REPLAY_SEED replays a failed run's order (the seed its message printed).
+        seed = os.environ.get("DEVSTACK_SALT_REPLAY_SEED", "")
+        replay = f" --randomly-seed={shlex.quote(seed)}" if seed else ""
+        proc = node.run(f"cd {ROOT_CHECKOUT} && bin/test -p no:cacheprovider{replay} tests/host > /root/bin-test.log 2>&1",
                         timeout=4500, check=False)
         log = node.run("cat /root/bin-test.log", check=False).stdout
         after = {"apply": node.apply("test=True"),
@@ -58,7 +63,7 @@ def test_bin_test_passes_on_a_fresh_systemd_host(fresh):
     seed = next((line for line in log.splitlines() if "randomly-seed" in line), "no seed printed")
     # The failures' own tracebacks first (the tail of the log is often other tests' log noise).
     failures = log[log.index("= FAILURES ="):][:8000] if "= FAILURES =" in log else log[-6000:]
-    assert rc == 0, f"bin/test failed inside the machine ({seed}: replay with it):\n" + "\n".join(
+    assert rc == 0, f"bin/test failed inside the machine ({seed}: replay it with DEVSTACK_SALT_REPLAY_SEED):\n" + "\n".join(
         line for line in log.splitlines() if line.startswith(("FAILED", "ERROR"))) + "\n" + failures
     assert summary and " passed" in summary[-1] and "failed" not in summary[-1], log[-3000:]
     print(f"bin/test in the machine: {summary[-1]}")
