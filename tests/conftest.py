@@ -17,6 +17,13 @@ def tier(item) -> int:
     return TIERS.index(parts[0]) if parts[0] in TIERS else len(TIERS)
 
 
+def background(item) -> bool:
+    """A machine module whose machine works in a thread beside the others (background_job in
+    tests/machines/conftest.py): its tests, which wait for it, come last in the tier."""
+    return hasattr(getattr(item, "module", None), "background_job")
+
+
 def pytest_collection_modifyitems(config, items):
-    """After pytest-randomly's shuffle (its hook wraps all others): a stable sort by tier."""
-    items.sort(key=tier)
+    """After pytest-randomly's shuffle (its hook wraps all others): a stable sort by tier, and
+    within the machine tier the modules that wait for a background job last."""
+    items.sort(key=lambda item: (tier(item), background(item)))

@@ -57,6 +57,13 @@ SERVICE_PROCESSES = {"mariadb": "mariadbd", "mysql": "mariadbd", "rabbitmq-serve
 EXPORTER_USER = "prometheus"
 #: The database server's socket (Debian's MariaDB), where mysqld_exporter connects.
 MYSQL_SOCKET = "/run/mysqld/mysqld.sock"
+#: The node exporter's textfile collector reads every *.prom file here (Debian's folder).
+TEXTFILE_DIR = "/var/lib/prometheus/node-exporter"
+#: Salt's runs for it: saltext-prometheus's prometheus_textfile returner, named in the project's
+#: minion config (saltconfig.minion_config), writes salt-<state>.prom here ("highstate" for
+#: state.apply of the top file) where this file of its options is in minion.d.
+SALT_RUNS_FILE = f"{TEXTFILE_DIR}/salt.prom"
+SALT_RUNS_CONFIG = "prometheus-textfile.conf"
 
 DEFAULTS = {
     "server": False,
@@ -168,7 +175,20 @@ def _listen(address: str, port: int) -> str:
 def exporter_args(model: dict) -> str:
     """The node exporter's ARGS (/etc/default/prometheus-node-exporter)."""
     exporter = model["node_exporter"]
-    return f"--web.listen-address={_listen(exporter['address'], exporter['port'])}"
+    return (f"--web.listen-address={_listen(exporter['address'], exporter['port'])}"
+            f" --collector.textfile.directory={TEXTFILE_DIR}")
+
+
+def salt_runs_config() -> str:
+    """minion.d/prometheus-textfile.conf: where saltext-prometheus's returner writes each state
+    run (SALT_RUNS_FILE, a file per state name: a single SLS run never overwrites the highstate's),
+    readable by the node exporter (user prometheus). No state's comment goes in (it may quote a
+    value of the pillar): the figures only."""
+    return ("# Salt's state runs for the node exporter's textfile collector (salt/monitoring/exporter.sls).\n"
+            + yaml.safe_dump({"prometheus_textfile.filename": SALT_RUNS_FILE,
+                              "prometheus_textfile.add_state_name": True,
+                              "prometheus_textfile.mode": "0644",
+                              "prometheus_textfile.show_failed_states": False}, default_flow_style=False))
 
 
 def service_process(service: str) -> str:
@@ -316,6 +336,10 @@ DEFAULT_RULES = [
      "expr": 'predict_linear(node_filesystem_free_bytes{fstype!~"tmpfs|ramfs|overlay|squashfs"}[1h], 4 * 3600) < 0',
      "for": "15m", "labels": {"severity": "warning"},
      "annotations": {"summary": "{{ $labels.mountpoint }} on {{ $labels.node }} fills up within 4 hours"}},
+    # The last highstate's figures (salt_runs_config): a run with a failed state, until a run
+    # without one.
+    {"alert": "HighstateFailing", "expr": 'salt_states_failed{state="highstate"} > 0', "labels": {"severity": "warning"},
+     "annotations": {"summary": "the last highstate on {{ $labels.node }} had {{ $value }} failed state(s)"}},
 ]
 
 

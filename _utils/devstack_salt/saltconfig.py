@@ -74,8 +74,10 @@ def minion_config(root: str, minion_id: str, file_roots=None, pillar_roots=None,
         # Reverse DNS of every address: slow, and it hangs on hosts without a resolver.
         "enable_fqdns_grains": False,
         "disable_modules": disabled_modules(systemd),
-        # Every salt-call reports its state runs to carbon when monitoring:salt_runs:enabled.
-        "return": "salt_run_metrics",
+        # Every salt-call reports its state runs to carbon when monitoring:salt_runs:enabled, and
+        # (saltext-prometheus) to the node exporter's textfile collector where the monitoring
+        # states put its options in minion.d; elsewhere the latter writes in the cachedir only.
+        "return": "salt_run_metrics,prometheus_textfile",
         # The masterless minion daemon (salt/monitoring/reactor.sls) runs the beacons from
         # pillar and this reactor; salt-call ignores both. Salt 3008 sends beacon events to a
         # master only, so the reactor takes the minion's own __beacons_return batch instead.

@@ -1,8 +1,9 @@
 # Prometheus's node exporter on every node of a cloud whose monitoring:backend includes
 # prometheus (Debian's prometheus-node-exporter), listening where monitoring:prometheus says: the
 # node's mine address unless node_exporter:address names another. The textfile collector reads
-# /var/lib/prometheus/node-exporter (Debian's default). Beside it the process exporter counts the
-# processes of the watched services (monitoring:reactions:services), for the ServiceDown alerts.
+# /var/lib/prometheus/node-exporter, where Salt's runs are written (monitoring:salt_runs). Beside
+# it the process exporter counts the processes of the watched services
+# (monitoring:reactions:services), for the ServiceDown alerts.
 # The database account the mysqld exporter uses is the database role's
 # (database:users:prometheus), made before this runs (salt/top.sls).
 {%- set prom = salt['monitoring.prometheus_config']() %}
@@ -60,6 +61,17 @@ monitoring-process-exporter-service:
     - watch:
       - file: monitoring-process-exporter-defaults
       - file: monitoring-process-exporter-config
+{%- if prom.salt_runs.enabled %}
+
+# Salt's own runs for the textfile collector: the options of saltext-prometheus's returner in the
+# project's minion.d, read by every salt-call after this one (salt_runs_config).
+monitoring-salt-runs-textfile:
+  file.managed:
+    - name: {{ salt['file.dirname'](salt['config.get']('conf_file')) }}/minion.d/{{ prom.salt_runs.config_name }}
+    - contents: {{ prom.salt_runs.config | yaml_encode }}
+    - mode: '0644'
+    - makedirs: True
+{%- endif %}
 {%- if prom.mysqld %}
 
 # On a database node: Debian's prometheus-mysqld-exporter, as the database account prometheus

@@ -18,3 +18,10 @@ monitoring-{{ service }}-off:
     - enable: False
 {%- endif %}
 {%- endfor %}
+{%- if not prom.salt_runs.enabled %}
+
+# Salt's runs no longer written for a node exporter (monitoring:salt_runs, the backend).
+monitoring-salt-runs-textfile-off:
+  file.absent:
+    - name: {{ salt['file.dirname'](salt['config.get']('conf_file')) }}/minion.d/{{ prom.salt_runs.config_name }}
+{%- endif %}

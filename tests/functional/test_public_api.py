@@ -127,6 +127,7 @@ def test_metrics_are_sent_only_to_the_carbon_this_nodes_collectd_writes_to(salt_
 @pytest.mark.parametrize("kind, module, expected", [
     ("beacons", "metric_threshold", {"validate", "beacon"}),
     ("returners", "salt_run_metrics", {"returner"}),
+    ("returners", "prometheus_textfile", {"returner"}),  # saltext-prometheus, as the minion config names it
 ])
 def test_the_beacon_and_the_returner_publish_only_what_salts_loaders_call(salt_call, kind, module, expected):
     """As synced by saltutil.sync_all: the README's line under the Salt API table."""

@@ -5,7 +5,8 @@ second apply and test=True changing nothing, a change predicted exactly, a bad p
 nothing touched, and the switch to graphite and back converging in one apply each. Alerts reach
 the reactions: a killed watched daemon is started again through Alertmanager and the reactions'
 webhook, and a call to that webhook without the token, or for what the pillar does not declare,
-changes nothing."""
+changes nothing. Salt's own highstates reach it through the textfile collector, and a failing
+one fires its alert."""
 
 from __future__ import annotations
 
@@ -220,7 +221,7 @@ def test_the_running_server_has_the_pillars_thresholds_as_rules(prometheus):
     untranslated = salt_call("monitoring.prometheus_config")["untranslated"]
     loaded = {rule["name"] for group in api(prometheus["url"], "rules")["groups"] for rule in group["rules"]}
     watched = salt_call("pillar.get", "monitoring:reactions:services", "unmask=True")
-    assert loaded == {"TargetDown", "DiskWillFill"} | (set(thresholds) - set(untranslated)) | \
+    assert loaded == {"TargetDown", "DiskWillFill", "HighstateFailing"} | (set(thresholds) - set(untranslated)) | \
         ({"ServiceDown"} if watched else set())
     assert set(untranslated) == {name for name, spec in thresholds.items() if spec["source"].startswith("carbon:")}
 
@@ -248,6 +249,36 @@ def test_the_root_disk_rule_fires_above_its_line_and_holds_until_the_rearm_line(
     path.write_text(json.dumps(test))  # JSON is YAML
     run = subprocess.run(["promtool", "test", "rules", str(path)], capture_output=True, text=True)
     assert run.returncode == 0 and "SUCCESS" in run.stdout, run.stdout + run.stderr
+
+
+def test_the_last_highstate_is_in_prometheus_and_a_failing_one_fires_its_alert(prometheus):
+    """Salt's own runs through the node exporter's textfile collector (saltext-prometheus's
+    returner): a highstate with a failed state (a devstack pillar its validation refuses, so
+    nothing is changed) fires HighstateFailing; the next good highstate resolves it, and its own
+    figures are what Prometheus has."""
+    url, node = prometheus["url"], salt_call("grains.get", "id")
+    series = f'{{state="highstate", node="{node}"}}'
+    firing = f'ALERTS{{alertname="HighstateFailing", node="{node}", alertstate="firing"}}'
+
+    def completed_since(moment: float) -> bool:
+        found = api(url, "query", query=f"salt_last_completed{series}")["result"]
+        return bool(found) and float(found[0]["value"][1]) >= int(moment)
+
+    with main_job_restored():
+        started = time.time()
+        bad = salt_call("state.apply", f"pillar={json.dumps({'devstack': {'no_such_key': 1}})}", check=False)
+        assert "devstack:no_such_key is not a known key" in json.dumps(bad) and not changed(bad), changed(bad)
+        wait_until(lambda: completed_since(started), 60, 2, "the failing highstate's figures in Prometheus")
+        assert value(url, f"salt_states_failed{series}") == len(failed(bad)) > 0
+        wait_until(lambda: api(url, "query", query=firing)["result"], 90, 2, "HighstateFailing firing")
+        started = time.time()
+        good = salt_call("state.apply", "--retcode-passthrough")
+        assert not failed(good), failed(good)
+        wait_until(lambda: completed_since(started), 60, 2, "the good highstate's figures in Prometheus")
+        assert (value(url, f"salt_states_total{series}"), value(url, f"salt_states_failed{series}")) == (len(good), 0)
+        wait_until(lambda: not api(url, "query", query=firing)["result"], 90, 2, "HighstateFailing resolved")
+    status = os.stat("/var/lib/prometheus/node-exporter/salt-highstate.prom")
+    assert (status.st_mode & 0o777, status.st_uid) == (0o644, 0)  # root writes it, the exporter reads it
 
 
 def test_a_second_apply_and_test_mode_change_nothing(prometheus):

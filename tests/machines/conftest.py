@@ -8,8 +8,10 @@ development machine. They skip only where a host cannot boot machines at all, sa
 
 from __future__ import annotations
 
+import concurrent.futures
 import os
 import subprocess
+import sys
 
 import pytest
 
@@ -52,3 +54,24 @@ def fleet(mirrors):
         yield machines
 
 
+
+
+@pytest.fixture(scope="session", autouse=True)
+def background_jobs(request, fleet):
+    """A machine module may name a ``background_job(fleet)``: its whole run (boot, commands,
+    discard) starts in a thread when the machine tier starts, beside the other modules' machines,
+    and its tests wait for what it returns (``background_jobs[module name].result()``). For work
+    that mostly waits on a machine of its own (a whole test tier inside it): the tier's time is
+    then the longest module's rather than the sum. The tier's modules run it last (conftest.py),
+    and this fixture's teardown waits for every job before the fleet goes."""
+    modules = {item.module.__name__: item.module for item in request.session.items
+               if "tests/machines/" in str(item.fspath) and hasattr(item.module, "background_job")}
+    with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, len(modules)),
+                                               thread_name_prefix="machine-job") as pool:
+        jobs = {name: pool.submit(module.background_job, fleet) for name, module in modules.items()}
+        yield jobs
+        if not all(job.done() for job in jobs.values()):  # its tests did not run (-x, ^C): no waiting
+            fleet.close()                                  # for its commands, its machine is gone
+        for name, job in jobs.items():
+            if job.exception() is not None:  # waits; its tests said the error already
+                print(f"[machines] background job of {name} failed: {job.exception()!r}", file=sys.stderr)

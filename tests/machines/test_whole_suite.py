@@ -16,11 +16,11 @@ import pytest
 from machine_node import ROOT_CHECKOUT, Node, install_project
 
 
-@pytest.fixture(scope="module")
-def fresh(fleet):
+def background_job(fleet) -> tuple:
     """bin/setup, then bin/test's host tier, then what the main job says of the host the suite
     left (a highstate with test=True and the collectd configuration); the machine is gone
-    afterwards."""
+    afterwards. It runs beside the other machine modules (tests/machines/conftest.py): the host
+    tier inside mostly waits (on scrapes, restarts, reactions), and the machine is its own."""
     machine = fleet.machine("fresh")
     try:
         install_project(machine, checkout=ROOT_CHECKOUT)
@@ -28,8 +28,7 @@ def fresh(fleet):
         node = Node(machine, ROOT_CHECKOUT)
         setup = node.setup()
         if setup["rc"] != 0:
-            yield setup, None, "", None
-            return
+            return setup, None, "", None
         # DEVSTACK_SALT_REPLAY_SEED replays a failed run's order (the seed its message printed).
         seed = os.environ.get("DEVSTACK_SALT_REPLAY_SEED", "")
         replay = f" --randomly-seed={shlex.quote(seed)}" if seed else ""
@@ -39,9 +38,14 @@ def fresh(fleet):
         after = {"apply": node.apply("test=True"),
                  "collectd": node.run("grep -cE 'LoadPlugin (curl_json|mysql)' /etc/collectd/collectd.conf",
                                       check=False).stdout.strip()}
-        yield setup, proc.returncode, log, after
+        return setup, proc.returncode, log, after
     finally:
         fleet.discard(machine)
+
+
+@pytest.fixture(scope="module")
+def fresh(background_jobs):
+    return background_jobs[__name__].result()
 
 
 def test_bin_setup_succeeds_on_a_fresh_systemd_host(fresh):

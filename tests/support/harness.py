@@ -39,6 +39,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from typing import Iterator
 
@@ -459,26 +460,44 @@ def _nat(record: dict, subnet: str) -> None:
         run(["iptables", *table, "-I", chain, *spec])
 
 
+#: Machines are brought up from more than one thread (tests/machines/conftest.py's background
+#: jobs): the host's forwarding is read, saved and put back by one of them at a time.
+_FORWARDING = threading.Lock()
+
+
 def _forwarding_on() -> None:
     saved = os.path.join(STATE_DIR, "ip_forward.orig")
-    with open("/proc/sys/net/ipv4/ip_forward") as handle:
-        current = handle.read().strip()
-    if not os.path.exists(saved):
-        _write(saved, current)
-    if current != "1":
-        with open("/proc/sys/net/ipv4/ip_forward", "w") as handle:
-            handle.write("1")
+    with _FORWARDING:
+        with open("/proc/sys/net/ipv4/ip_forward") as handle:
+            current = handle.read().strip()
+        if not os.path.exists(saved):
+            _write(saved, current)
+        if current != "1":
+            with open("/proc/sys/net/ipv4/ip_forward", "w") as handle:
+                handle.write("1")
 
 
 def _forwarding_restore() -> None:
     saved = os.path.join(STATE_DIR, "ip_forward.orig")
-    if _records() or not os.path.exists(saved):
-        return
-    with open(saved) as handle:
-        original = handle.read().strip()
-    with open("/proc/sys/net/ipv4/ip_forward", "w") as handle:
-        handle.write(original)
-    os.unlink(saved)
+    with _FORWARDING:
+        if _records() or not os.path.exists(saved):
+            return
+        with open(saved) as handle:
+            original = handle.read().strip()
+        with open("/proc/sys/net/ipv4/ip_forward", "w") as handle:
+            handle.write(original)
+        os.unlink(saved)
+
+
+def hold_forwarding(name: str) -> dict:
+    """Forwarding on for machines that are not the harness's (Vagrant's LXC containers), under a
+    record of their own: the host's own value comes back when the last record goes, whichever
+    of them turned forwarding on first. ``teardown(record)`` lets go."""
+    record = {"name": name, "owner": os.getpid(), "slot": None, "dir": None, "veth": None, "nat": [],
+              "loop": None, "pid": None}
+    _save(record)
+    _forwarding_on()
+    return record
 
 
 def teardown(record: dict) -> list[str]:
@@ -493,7 +512,7 @@ def teardown(record: dict) -> list[str]:
         table, chain, spec = rule[:2], rule[2], rule[3:]
         while run(["iptables", *table, "-D", chain, *spec], check=False).returncode == 0:
             done.append(f"removed iptables {' '.join(rule[:3])} rule")
-    if run(["ip", "link", "show", record["veth"]], check=False).returncode == 0:
+    if record.get("veth") and run(["ip", "link", "show", record["veth"]], check=False).returncode == 0:
         run(["ip", "link", "del", record["veth"]], check=False)
         done.append(f"removed {record['veth']}")
     loop = record.get("loop")
@@ -592,6 +611,8 @@ cache_log {run}/cache.log
 access_log {run}/access.log
 coredump_dir {run}
 shutdown_lifetime 1 seconds
+# Machines installing side by side ask for the same package at once: one fetch for all of them.
+collapsed_forwarding on
 # Packages and wheels never change under one name; indexes are checked again.
 refresh_pattern \\.(deb|udeb|whl)$ 525600 100% 525600
 refresh_pattern . 0 20% 4320
@@ -721,7 +742,7 @@ class Fleet:
             log(f"{machine.name}: power-off failed ({exc}); tearing it down")
         for line in machine.destroy():
             log(f"{machine.name}: {line}")
-        if machine in self.machines:
+        with contextlib.suppress(ValueError):  # close() in another thread may have taken it
             self.machines.remove(machine)
 
     def close(self) -> None:

@@ -123,8 +123,8 @@ def _destroy_container(name: str) -> str:
     return f"destroyed container {name}"
 
 
-#: In an environment's folder: lxc-net was started by it (the ip_forward value to restore), and
-#: the address it has put on the bridge for a while.
+#: In an environment's folder: lxc-net was started by it, and the address it has put on the
+#: bridge for a while. (The host's ip_forward is the harness's to put back: hold_forwarding.)
 LXC_NET_NOTE = "lxc-net-started"
 HOST_ADDRESS_NOTE = "host-address"
 
@@ -144,12 +144,9 @@ def cleanup_stale() -> list[str]:
                 address, bridge = open(os.path.join(folder, HOST_ADDRESS_NOTE)).read().split()
                 harness.run(["ip", "addr", "del", address, "dev", bridge], check=False)
                 done.append(f"removed {address} from {bridge}")
-            with contextlib.suppress(OSError):
-                forwarding = open(os.path.join(folder, LXC_NET_NOTE)).read().strip()
+            if os.path.exists(os.path.join(folder, LXC_NET_NOTE)):
                 if not harness.run(["lxc-ls", "--running", "-1"], check=False).stdout.split():  # nobody's
                     harness.run([LXC_NET, "stop"], check=False)
-                    with open("/proc/sys/net/ipv4/ip_forward", "w") as handle:
-                        handle.write(forwarding)
                     done.append("stopped lxc-net")
             shutil.rmtree(folder, ignore_errors=True)
             done.append(f"removed {folder}")
@@ -227,8 +224,10 @@ class Environment:
         harness.cleanup_stale()
         cleanup_stale()
         self.started_lxc_net = False
-        self.forwarding = open("/proc/sys/net/ipv4/ip_forward").read().strip()
         self.dir = os.path.join(harness.WORK_DIR, f"{PREFIX}{os.getpid()}-{int(time.time())}")
+        # Forwarding (lxc-net's NAT) under a harness record: a harness machine up beside this
+        # environment keeps it, and the host's own value comes back after the last of them.
+        self.forwarding = harness.hold_forwarding(os.path.basename(self.dir))
         # The clone's folder name starts the containers' names (FOLDER_MACHINE_...): PREFIX<pid>.
         self.project = os.path.join(self.dir, os.path.basename(self.dir))
         self.home = os.path.join(self.dir, "vagrant.d")
@@ -252,7 +251,7 @@ class Environment:
                 pip_dir=cache.pip_dir, pip_cache=harness.PIP_CACHE, proxy=f"http://{cache.address}:{cache.port}/"))
             if not _lxc_net_running():
                 # Noted first, so that a run killed outright still has lxc-net stopped (cleanup_stale).
-                harness._write(os.path.join(self.dir, LXC_NET_NOTE), self.forwarding + "\n")
+                harness._write(os.path.join(self.dir, LXC_NET_NOTE), "started\n")
                 harness.run([LXC_NET, "start"])
                 self.started_lxc_net = True
             started = time.time()
@@ -344,8 +343,7 @@ class Environment:
         if self.started_lxc_net:
             harness.run([LXC_NET, "stop"], check=False)
             done.append("stopped lxc-net")
-        with open("/proc/sys/net/ipv4/ip_forward", "w") as handle:
-            handle.write(self.forwarding)
+        harness.teardown(self.forwarding)
         shutil.rmtree(self.dir, ignore_errors=True)
         return done
 

@@ -317,10 +317,11 @@ def test_a_threshold_action_runs_once_per_crossing(tmp_path):
 def test_prometheus_defaults_and_the_node_exporter_on_the_mine_address():
     model = prometheus.settings({}, "192.0.2.7")
     assert model["node_exporter"] == {"address": "192.0.2.7", "port": 9100} and model["server"] is False
-    assert prometheus.exporter_args(model) == "--web.listen-address=192.0.2.7:9100"
+    textfile = " --collector.textfile.directory=/var/lib/prometheus/node-exporter"
+    assert prometheus.exporter_args(model) == "--web.listen-address=192.0.2.7:9100" + textfile
     assert "--web.listen-address=127.0.0.1:9090" in prometheus.server_args(model)
     v6 = prometheus.settings({"address": "::1", "node_exporter": {"address": "2001:db8::7"}}, "192.0.2.7")
-    assert prometheus.exporter_args(v6) == "--web.listen-address=[2001:db8::7]:9100"
+    assert prometheus.exporter_args(v6) == "--web.listen-address=[2001:db8::7]:9100" + textfile
     assert prometheus.server_url(v6) == "http://[::1]:9090"
 
 
@@ -413,7 +414,7 @@ def test_thresholds_become_alert_rules_that_hold_until_the_rearm_line():
         "busy": {"source": "load1", "above": 4},
         "state_run_failed": {"source": "carbon:salt.x.state_apply.failed", "above": 0.5}})
     groups = {group["name"]: group["rules"] for group in yaml.safe_load(text)["groups"]}
-    assert [rule["alert"] for rule in groups["devstack-salt-defaults"]] == ["TargetDown", "DiskWillFill"]
+    assert [rule["alert"] for rule in groups["devstack-salt-defaults"]] == ["TargetDown", "DiskWillFill", "HighstateFailing"]
     rules = {rule["alert"]: rule for rule in groups["devstack-salt-thresholds"]}
     assert rules["busy"]["expr"] == "node_load1 > 4"
     disk = rules["root_disk_full"]["expr"]
@@ -507,3 +508,11 @@ def test_thresholds_prometheus_measures_must_make_valid_rules_and_leave_the_beac
         "service": [{"services": {"carbon-cache": {}}}]}
     assert beacons["metric_threshold"][0]["thresholds"] == {"root_disk_full": {}, "selftest": {}}  # untouched
     assert prometheus.beacons_without(None, ["x"]) == {}
+
+
+def test_salt_runs_go_to_the_textfile_collector_a_file_per_state_without_comments():
+    options = yaml.safe_load(prometheus.salt_runs_config())
+    assert options == {"prometheus_textfile.filename": "/var/lib/prometheus/node-exporter/salt.prom",
+                       "prometheus_textfile.add_state_name": True, "prometheus_textfile.mode": "0644",
+                       "prometheus_textfile.show_failed_states": False}
+    assert prometheus.TEXTFILE_DIR in prometheus.exporter_args(prometheus.settings({}, "192.0.2.7"))
