@@ -302,9 +302,11 @@ def prometheus_config(targets=False):
                      "service": _prometheus.EXPORTER_SERVICE, "defaults_file": _prometheus.EXPORTER_DEFAULTS_FILE,
                      "defaults": _prometheus.defaults_file(_prometheus.exporter_args(model), _prometheus.EXPORTER_SERVICE)},
         "mysqld": mysqld,
-        # Salt's own runs for the textfile collector (monitoring:salt_runs:enabled): the returner's
-        # options in minion.d (config_name) where enabled.
-        "salt_runs": {"enabled": prometheus and _run_metrics.settings(monitoring)["enabled"],
+        # Salt's own runs for the textfile collector (monitoring:salt_runs:enabled), where this
+        # minion's config names the returner (masterless: saltconfig.minion_of): its options in
+        # minion.d (config_name).
+        "salt_runs": {"enabled": prometheus and _run_metrics.settings(monitoring)["enabled"]
+                      and "prometheus_textfile" in str(__opts__.get("return", "")).split(","),  # noqa: F821
                       "config_name": _prometheus.SALT_RUNS_CONFIG, "config": _prometheus.salt_runs_config()},
         "process": {"address": model["node_exporter"]["address"], "port": model["process_exporter"]["port"],
                     "service": _prometheus.PROCESS_SERVICE, "defaults_file": _prometheus.PROCESS_DEFAULTS_FILE,

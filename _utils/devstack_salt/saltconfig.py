@@ -77,6 +77,7 @@ def minion_config(root: str, minion_id: str, file_roots=None, pillar_roots=None,
         # Every salt-call reports its state runs to carbon when monitoring:salt_runs:enabled, and
         # (saltext-prometheus) to the node exporter's textfile collector where the monitoring
         # states put its options in minion.d; elsewhere the latter writes in the cachedir only.
+        # Masterless only (minion_of).
         "return": "salt_run_metrics,prometheus_textfile",
         # The masterless minion daemon (salt/monitoring/reactor.sls) runs the beacons from
         # pillar and this reactor; salt-call ignores both. Salt 3008 sends beacon events to a
@@ -94,6 +95,9 @@ def minion_of(config: dict, master: str) -> dict:
     """``config`` (a :func:`minion_config`) for a minion of the master at ``master``."""
     config = {key: value for key, value in config.items() if key not in MASTERLESS_ONLY}
     config["master"] = master
+    # Not prometheus_textfile here: a master's jobs carry their keyword arguments as a dict,
+    # which that returner takes for the state's name (and a test=True run for a real one).
+    config["return"] = "salt_run_metrics"
     return config
 
 

@@ -160,3 +160,12 @@ def test_bin_configure_refuses_an_address_that_is_no_ip_address(address, tmp_pat
     proc = subprocess.run([os.path.join(PROJECT, ".venv/bin/python"), os.path.join(PROJECT, "bin/configure"),
                            "--address", address], capture_output=True, text=True)
     assert proc.returncode == 2 and "is not an IP address" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_state_runs_go_to_the_textfile_returner_only_where_salt_call_runs_them_masterless():
+    """saltext-prometheus's returner reads a state's name from its first argument: a master's job
+    carries a dict there (its keyword arguments, test=True among them), so a master's minions
+    keep carbon's returner alone."""
+    masterless = saltconfig.minion_config("/srv/x/.salt", "aio")
+    assert masterless["return"].split(",") == ["salt_run_metrics", "prometheus_textfile"]
+    assert saltconfig.minion_of(masterless, "10.0.0.10")["return"] == "salt_run_metrics"
