@@ -28,14 +28,13 @@ import pytest
 
 from common import wait_until
 from host_salt import changed, main_job_restored, salt_call, would_change
-from monitoring_helpers import pid_of
+from monitoring_helpers import REACTIONS_LOG, pid_of, reactions_since
 from salt_node import failed
 
 PROMETHEUS_YML = "/etc/prometheus/prometheus.yml"
 RULES_FILE = "/etc/prometheus/rules/devstack-salt.yml"
 SOCKET = "/run/mysqld/mysqld.sock"
 TOKEN_FILE = "/etc/prometheus/alert-hook.token"
-REACTIONS_LOG = "/var/lib/devstack-salt/reactions.jsonl"
 WRITTEN = [PROMETHEUS_YML, RULES_FILE, "/etc/default/prometheus", "/etc/default/prometheus-node-exporter",
            "/etc/default/prometheus-mysqld-exporter", "/etc/collectd/collectd.conf",
            "/etc/default/prometheus-process-exporter", "/etc/prometheus/process-exporter.yml",
@@ -381,17 +380,6 @@ def post(pillar: dict, body: dict, token: str | None) -> tuple[int, str]:
         return error.code, error.read().decode().strip()
 
 
-def reactions_since(size: int) -> list[dict]:
-    """The reactions recorded after the first ``size`` bytes of the log."""
-    with open(REACTIONS_LOG, "rb") as handle:
-        handle.seek(size)
-        return [json.loads(line) for line in handle.read().splitlines() if line.strip()]
-
-
-def log_size() -> int:
-    return os.path.getsize(REACTIONS_LOG) if os.path.exists(REACTIONS_LOG) else 0
-
-
 def test_a_webhook_call_without_the_token_or_for_an_undeclared_reaction_changes_nothing(prometheus):
     """Forged notifications (no token, a wrong one, another node, names the pillar does not
     declare) fire no reaction; the same notification with the token does (the control), through
@@ -404,7 +392,7 @@ def test_a_webhook_call_without_the_token_or_for_an_undeclared_reaction_changes_
         return {"version": "4", "status": "firing", "receiver": "salt", "alerts": [
             {"status": "firing", "labels": {"alertname": name, "node": on, **labels}, "startsAt": crossing}]}
 
-    start = log_size()
+    start = time.time()
     run = uuid.uuid4().hex[:8]
     forged = {f"{run}-none": None, f"{run}-wrong": token[:-1] + ("x" if token[-1] != "x" else "y")}
     for crossing, wrong in forged.items():
@@ -438,7 +426,7 @@ def test_a_killed_watched_daemon_is_started_again_through_alertmanager_and_its_a
     process = salt_call("monitoring.prometheus_config")["process"]
     assert process, "the default pillar runs the process exporter"
     url = prometheus["url"]
-    start = log_size()
+    start = time.time()
     assert salt_call("beacons.disable_beacon", "service")["result"], "the service beacon could not be held"
     try:
         pid = pid_of(service)
