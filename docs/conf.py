@@ -57,3 +57,14 @@ add_module_names = False
 html_theme = "furo"
 html_title = "devstack-salt"
 exclude_patterns = ["_build"]
+
+
+def _published_only(app, what, name, obj, skip, options):
+    """Salt publishes a module's public functions, not its constants (``devstack.IMPORT_DIR``)."""
+    if what == "module" and not callable(obj):
+        return True
+    return None
+
+
+def setup(app):
+    app.connect("autodoc-skip-member", _published_only)

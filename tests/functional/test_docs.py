@@ -14,7 +14,7 @@ import pytest
 import salt.config
 import salt.loader
 
-from project import PROJECT
+from project import ARTIFACTS, PROJECT
 from salt_api import EXECUTION_MODULES, STATE_MODULES, published
 
 
@@ -31,7 +31,7 @@ def documented(site, kind: str) -> dict[str, set[str]]:
     """{module: the functions its reference page shows} for one kind of module."""
     _, out = site
     with open(out / "api" / f"{kind}.html", encoding="utf-8") as handle:
-        ids = re.findall(rf'<dt class="sig sig-object py" id="{kind}\.([a-z_]+)\.([a-z_]+)"', handle.read())
+        ids = re.findall(rf'<dt class="sig sig-object py" id="{kind}\.(\w+)\.(\w+)"', handle.read())
     found: dict[str, set[str]] = {}
     for module, function in ids:
         found.setdefault(module, set()).add(function)
@@ -67,3 +67,28 @@ def test_a_function_the_reference_shows_is_the_modules_own_docstring(site):
     page = (out / "api" / "execution.html").read_text(encoding="utf-8")
     text = re.sub(r"<[^>]+>", "", page)  # the highlighted example's words are spans
     assert "salt-call devstack.validate" in text and 'id="execution.devstack.import"' in page
+
+
+#: What a built page shows that a reader would see as broken: images that did not load, and
+#: Sphinx's own markers of a reference it could not resolve or a system message left in.
+BROKEN = """(() => ({
+  images: Array.from(document.images).filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.src),
+  problems: Array.from(document.querySelectorAll('.system-message, .problematic')).map(e => e.textContent.trim()),
+  title: document.title,
+}))()"""
+
+
+@pytest.mark.parametrize("page", ["index.html", "api/index.html", "api/execution.html", "api/state.html"])
+def test_a_built_page_renders_in_a_real_browser_with_nothing_broken(site, page):
+    """Headless Chromium opens the built page: no error in its console, no broken image, no
+    system message; a screenshot is kept in build/artifacts."""
+    from browser import Browser  # the host's chromium (bin/install)
+
+    _, out = site
+    os.makedirs(ARTIFACTS, exist_ok=True)
+    with Browser() as browser:
+        browser.open((out / page).as_uri())
+        shown = browser.evaluate(BROKEN)
+        browser.screenshot(os.path.join(ARTIFACTS, f"docs-{page.replace('/', '-').removesuffix('.html')}.png"))
+        assert shown["images"] == [] and shown["problems"] == [] and "devstack-salt" in shown["title"], shown
+        assert browser.console_errors == [], browser.console_errors
