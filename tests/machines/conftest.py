@@ -54,8 +54,6 @@ def fleet(mirrors):
         yield machines
 
 
-
-
 @pytest.fixture(scope="session", autouse=True)
 def background_jobs(request, fleet):
     """A machine module may name a ``background_job(fleet)``: its whole run (boot, commands,
