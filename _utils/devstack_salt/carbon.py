@@ -14,6 +14,7 @@ import time
 from typing import Any
 
 from .errors import DevstackSaltError, MonitoringError
+from .listeners import is_port
 
 #: A host name or address (IPv4, IPv6) in the pillar.
 ADDRESS_RE = re.compile(r"[A-Za-z0-9_.:-]+\Z")
@@ -77,7 +78,7 @@ def carbon_settings(config: dict, root: str = "monitoring:carbon") -> dict[str, 
     ports = {}
     for key, default in (("port", 2003), ("pickle_port", 2004), ("query_port", 7002)):
         value = config.get(key, default)
-        if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 65536:
+        if not is_port(value):
             errors.append(f"{root}:{key} must be a port number")
         ports[key] = value
     creates = config.get("max_creates_per_minute", 1000)

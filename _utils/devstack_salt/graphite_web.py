@@ -24,6 +24,7 @@ from typing import Any
 from . import contract, devstack_facts, files, listeners
 from .carbon import ADDRESS_RE, pillar_section, whisper_dir
 from .errors import DevstackSaltError, MonitoringError, PillarError
+from .listeners import is_port
 from .roles import carries, local_address
 from .whisper import WHISPER_DIR
 
@@ -79,7 +80,7 @@ EPMD_PORT = 4369
 
 
 def _port(value: Any, where: str, errors: list[str]) -> bool:
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 65536:
+    if not is_port(value):
         errors.append(f"{where} must be a port number")
         return False
     return True

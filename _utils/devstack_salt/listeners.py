@@ -11,6 +11,12 @@ import os
 from typing import Any
 
 
+def is_port(value: Any) -> bool:
+    """Whether a pillar value is a TCP port number: an integer from 1 to 65535 (YAML's true is
+    no port)."""
+    return isinstance(value, int) and not isinstance(value, bool) and 0 < value < 65536
+
+
 def _proc_address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
     """An address as /proc/net/tcp{,6} writes it: hex, in 32-bit words of host byte order."""
     raw = bytes.fromhex(text)

@@ -21,6 +21,7 @@ import re
 from typing import Any
 
 from .errors import BrokerError
+from .listeners import is_port
 
 HIDDEN = "<hidden>"
 
@@ -55,7 +56,7 @@ def _text(value: Any) -> str | None:
 
 def _port(raw: dict, key: str, default: int, root: str, errors: list[str]) -> int:
     value = raw.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 65535:
+    if not is_port(value):
         errors.append(f"{root}:{key} must be a TCP port number (1-65535), not {value!r}")
         return default
     return value

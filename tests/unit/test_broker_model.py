@@ -10,7 +10,7 @@ import json
 import pytest
 from salt.exceptions import CommandExecutionError
 
-from devstack_salt import contract, rabbitmq_config, rabbitmq_model, rabbitmq_plan, rabbitmq_server
+from devstack_salt import contract, listeners, rabbitmq_config, rabbitmq_model, rabbitmq_plan, rabbitmq_server
 from devstack_salt.errors import BrokerDown, BrokerError
 
 FULL = {"configure": ".*", "write": ".*", "read": ".*"}
@@ -207,3 +207,10 @@ def test_no_server_node_needs_no_pid_file_and_two_are_an_error(tmp_path):
     assert rabbitmq_server.pid_file_plan(str(tmp_path / "pid"), fake_proc(tmp_path / "none", {700: CLI})) == {}
     with pytest.raises(CommandExecutionError, match=r"2 RabbitMQ server nodes are running \(pids \[516, 517\]\)"):
         rabbitmq_server.pid_file_plan(str(tmp_path / "pid"), fake_proc(tmp_path / "two", {516: SERVER, 517: SERVER}))
+
+
+@pytest.mark.parametrize("value, port", [(1, True), (65535, True), (5672, True), (0, False), (65536, False),
+                                         (True, False), ("5672", False), (5672.0, False), (None, False)])
+def test_one_rule_says_what_a_port_is_for_every_role(value, port):
+    """The broker's, carbon's, the web application's and Prometheus's ports are checked alike."""
+    assert listeners.is_port(value) is port
