@@ -318,6 +318,8 @@ def prometheus_config(targets=False):
         "defaults": _prometheus.defaults_file(_prometheus.server_args(model), _prometheus.SERVER_SERVICE),
         "config_file": _prometheus.CONFIG_FILE, "config": _prometheus.render_config(model, alertmanager is not None),
         "targets_dir": _prometheus.TARGETS_DIR,
+        "consoles_dir": _prometheus.CONSOLES_DIR, "console_libraries_dir": _prometheus.CONSOLE_LIBRARIES_DIR,
+        "consoles_url": f"{_prometheus.server_url(model)}/consoles/index.html",
     }
     if not flag(targets, "targets"):
         return config

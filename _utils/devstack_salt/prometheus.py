@@ -18,6 +18,7 @@ import yaml
 
 from .carbon import section
 from .errors import MonitoringError
+from .listeners import is_port
 from .roles import local_address
 
 #: graphite: collectd, carbon and its web application (the default); prometheus: exporters and
@@ -33,6 +34,10 @@ HOOK_TOKEN_FILE = "/etc/prometheus/alert-hook.token"
 #: The alert rules written from the pillar (prometheus.yml loads every file there).
 RULES_DIR = "/etc/prometheus/rules"
 RULES_FILE = f"{RULES_DIR}/devstack-salt.yml"
+#: The console templates and their library (the server's defaults in Debian's build): our pages,
+#: served at /consoles/index.html, beside the package's README.
+CONSOLES_DIR = "/etc/prometheus/consoles"
+CONSOLE_LIBRARIES_DIR = "/etc/prometheus/console_libraries"
 #: The file-based service discovery's folder: one JSON file per job, rewritten from the mine.
 TARGETS_DIR = "/etc/prometheus/targets"
 SERVER_DEFAULTS_FILE = "/etc/default/prometheus"
@@ -101,7 +106,7 @@ def _address(value: Any, where: str, errors: list[str]) -> None:
 
 
 def _port(value: Any, where: str, errors: list[str]) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 65536:
+    if not is_port(value):
         errors.append(f"{where} must be a port number (got {value!r})")
 
 

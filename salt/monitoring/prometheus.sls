@@ -4,7 +4,8 @@
 # itself (a new node needs no restart). The pillar's thresholds and watched services become alert
 # rules. promtool checks the rules and prometheus.yml before they are put in place. Where this
 # node's reactions run masterless, Alertmanager sends every firing alert to the webhook the
-# reactions' daemon serves (salt/monitoring/reactor.sls), with a bearer token from a file.
+# reactions' daemon serves (salt/monitoring/reactor.sls), with a bearer token from a file. Its
+# consoles (/consoles/index.html) show every node and role.
 {%- set prom = salt['monitoring.prometheus_config'](targets=True) %}
 monitoring-prometheus-package:
   pkg.installed:
@@ -55,6 +56,26 @@ monitoring-prometheus-config:
     - contents: {{ prom.config | yaml_encode }}
     - mode: '0644'
     - check_cmd: /usr/bin/promtool check config
+    - require:
+      - pkg: monitoring-prometheus-package
+
+# The consoles: an index of every node and role the server scrapes, and a page per node and per
+# role (Prometheus's console templates, read on each request: no restart, no state of their own).
+monitoring-prometheus-console-library:
+  file.managed:
+    - name: {{ prom.console_libraries_dir }}/devstack-salt.lib
+    - source: salt://monitoring/files/console_libraries/devstack-salt.lib
+    - mode: '0644'
+    - makedirs: True
+    - require:
+      - pkg: monitoring-prometheus-package
+
+monitoring-prometheus-consoles:
+  file.recurse:
+    - name: {{ prom.consoles_dir }}
+    - source: salt://monitoring/files/consoles
+    - file_mode: '0644'
+    - dir_mode: '0755'
     - require:
       - pkg: monitoring-prometheus-package
 
@@ -118,13 +139,25 @@ monitoring-prometheus-defaults:
     - require_in:
       - pkg: monitoring-prometheus-package   # in place before the package starts it
 
+# A new prometheus.yml or rules file is re-read (SIGHUP), not restarted into: the targets it drops
+# (Debian's own localhost ones on a first install) are marked stale at once, where a restart would
+# leave their last samples answering queries for five minutes.
 monitoring-prometheus-service:
   service.running:
     - name: {{ prom.service }}
 {%- if salt['topology.systemd']() %}
     - enable: True            # at boot, on systemd hosts
 {%- endif %}
+    - reload: True
     - watch:
       - file: monitoring-prometheus-config
       - file: monitoring-prometheus-rules
+
+# New flags (/etc/default/prometheus) need a restart.
+monitoring-prometheus-restart:
+  service.running:
+    - name: {{ prom.service }}
+    - watch:
       - file: monitoring-prometheus-defaults
+    - require:
+      - service: monitoring-prometheus-service

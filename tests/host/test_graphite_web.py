@@ -27,10 +27,8 @@ from browser import Browser
 from common import wait_until
 from host_salt import SALT_CALL, changed, run_watching_argv, salt_call, would_change
 from monitoring_helpers import WHISPER, wait_for_points
-from project import PROJECT
+from project import ARTIFACTS
 from salt_node import failed
-
-ARTIFACTS = os.path.join(PROJECT, "build", "artifacts")
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,7 @@ nothing touched, and the switch to graphite and back converging in one apply eac
 the reactions: a killed watched daemon is started again through Alertmanager and the reactions'
 webhook, and a call to that webhook without the token, or for what the pillar does not declare,
 changes nothing. Salt's own highstates reach it through the textfile collector, and a failing
-one fires its alert."""
+one fires its alert. Its console pages show every graph with data in a real browser."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ import glob
 import json
 import os
 import pwd
+import re
 import signal
 import subprocess
 import time
@@ -26,9 +27,11 @@ import pika
 import pymysql
 import pytest
 
+from browser import Browser
 from common import wait_until
 from host_salt import changed, main_job_restored, salt_call, would_change
 from monitoring_helpers import REACTIONS_LOG, pid_of, reactions_since
+from project import ARTIFACTS
 from salt_node import failed
 
 PROMETHEUS_YML = "/etc/prometheus/prometheus.yml"
@@ -278,6 +281,53 @@ def test_the_last_highstate_is_in_prometheus_and_a_failing_one_fires_its_alert(p
         wait_until(lambda: not api(url, "query", query=firing)["result"], 90, 2, "HighstateFailing resolved")
     status = os.stat("/var/lib/prometheus/node-exporter/salt-highstate.prom")
     assert (status.st_mode & 0o777, status.st_uid) == (0o644, 0)  # root writes it, the exporter reads it
+
+
+#: What a console page shows once every graph has its answer: per graph, per expression, how many
+#: series came back with values (-1: the query failed), and what the page says is wrong (a graph's
+#: "No timeseries returned" or "Error loading data", a node of no exporter). None while loading.
+CONSOLE_GRAPHS = """(() => {
+  if (typeof PromConsole === 'undefined') return {graphs: 'prom_console.js did not load', errors: []};
+  const graphs = PromConsole._graph_registry;
+  if (!graphs.every(g => g.rendered_data !== null)) return null;
+  return {graphs: graphs.map(g => g.rendered_data.map(d => d.status === 'success'
+            ? d.data.result.filter(r => r.values.length).length : -1)),
+          errors: Array.from(document.querySelectorAll('.prom_graph_error, .ds-unknown')).map(e => e.textContent)};
+})()"""
+
+
+def test_every_console_page_shows_its_graphs_with_data_in_a_real_browser(prometheus):
+    """Headless Chromium opens the consoles' index, follows its links to the node's, the roles'
+    and Salt's pages, and each graph there has series with values and no error; a screenshot of
+    each page is kept. A node the server does not scrape shows its error (the check can fail)."""
+    url, node = prometheus["url"], salt_call("grains.get", "id")
+    if not api(url, "query", query=f'salt_states_total{{state="highstate", node="{node}"}}')["result"]:
+        # The returner's options take effect from the run after the one that wrote them.
+        assert not failed(salt_call("state.apply", "--retcode-passthrough"))
+        wait_until(lambda: api(url, "query", query=f'salt_states_total{{state="highstate", node="{node}"}}')["result"],
+                   60, 2, "the highstate's figures in Prometheus")
+    os.makedirs(ARTIFACTS, exist_ok=True)
+    with Browser() as browser:
+        index = salt_call("monitoring.prometheus_config")["consoles_url"]
+        assert index == f"{url}/consoles/index.html", index
+        browser.open(index)
+        pages = browser.evaluate("Array.from(document.querySelectorAll('#nodes a, main li a')).map(a => a.getAttribute('href'))")
+        assert pages == [f"node.html?node={node}", "database.html", "broker.html", "salt.html"], pages
+        row = browser.evaluate("Array.from(document.querySelectorAll('#nodes tr:nth-child(2) td')).map(td => td.innerText)")
+        # Up, its load, and its last highstate (another test's may have had failures).
+        assert row[1] == "1" and float(row[2]) >= 0 and re.fullmatch(r"\d+ failed", row[5]), row
+        browser.screenshot(os.path.join(ARTIFACTS, "prometheus-console-index.png"))
+        for page in pages:
+            browser.open(f"{url}/consoles/{page}")
+            shown = browser.wait_for(CONSOLE_GRAPHS, timeout=60)
+            browser.screenshot(os.path.join(ARTIFACTS, f"prometheus-console-{page.split('?')[0].removesuffix('.html')}.png"))
+            assert shown["errors"] == [] and shown["graphs"] and all(
+                count > 0 for graph in shown["graphs"] for count in graph), (page, shown)
+        browser.open(f"{url}/consoles/node.html?node=no-such-node")
+        shown = browser.wait_for(CONSOLE_GRAPHS, timeout=60)
+        assert "No node exporter of this name is scraped." in shown["errors"] and "No timeseries returned" in shown["errors"]
+        errors = [e for e in browser.console_errors if "favicon.ico" not in e]
+        assert not errors, errors
 
 
 def test_a_second_apply_and_test_mode_change_nothing(prometheus):

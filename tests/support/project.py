@@ -8,6 +8,8 @@ import os
 import sys
 
 PROJECT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+#: What tests keep for a person to look at (the browser tests' screenshots); ignored by git.
+ARTIFACTS = os.path.join(PROJECT, "build", "artifacts")
 # The logic (_utils/devstack_salt), importable as plain Python in every tier and subprocess.
 if os.path.join(PROJECT, "_utils") not in sys.path:
     sys.path.insert(0, os.path.join(PROJECT, "_utils"))
