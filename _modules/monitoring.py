@@ -29,6 +29,7 @@ Pillar (see README.md, "Monitoring role")::
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 import socket
 import time
@@ -304,10 +305,12 @@ def prometheus_config(targets=False):
         "mysqld": mysqld,
         # Salt's own runs for the textfile collector (monitoring:salt_runs:enabled), where this
         # minion's config names the returner (masterless: saltconfig.minion_of): its options in
-        # minion.d (config_name).
+        # minion.d (config_file, beside this minion's own config).
         "salt_runs": {"enabled": prometheus and _run_metrics.settings(monitoring)["enabled"]
                       and "prometheus_textfile" in str(__opts__.get("return", "")).split(","),  # noqa: F821
-                      "config_name": _prometheus.SALT_RUNS_CONFIG, "config": _prometheus.salt_runs_config()},
+                      "config_file": os.path.join(os.path.dirname(str(__opts__.get("conf_file", ""))),  # noqa: F821
+                                                  "minion.d", _prometheus.SALT_RUNS_CONFIG),
+                      "config": _prometheus.salt_runs_config()},
         "process": {"address": model["node_exporter"]["address"], "port": model["process_exporter"]["port"],
                     "service": _prometheus.PROCESS_SERVICE, "defaults_file": _prometheus.PROCESS_DEFAULTS_FILE,
                     "defaults": _prometheus.defaults_file(_prometheus.process_exporter_args(model),

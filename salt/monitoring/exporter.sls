@@ -67,7 +67,7 @@ monitoring-process-exporter-service:
 # project's minion.d, read by every salt-call after this one (salt_runs_config).
 monitoring-salt-runs-textfile:
   file.managed:
-    - name: {{ salt['file.dirname'](salt['config.get']('conf_file')) }}/minion.d/{{ prom.salt_runs.config_name }}
+    - name: {{ prom.salt_runs.config_file }}
     - contents: {{ prom.salt_runs.config | yaml_encode }}
     - mode: '0644'
     - makedirs: True

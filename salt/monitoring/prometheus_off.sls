@@ -23,5 +23,5 @@ monitoring-{{ service }}-off:
 # Salt's runs no longer written for a node exporter (monitoring:salt_runs, the backend).
 monitoring-salt-runs-textfile-off:
   file.absent:
-    - name: {{ salt['file.dirname'](salt['config.get']('conf_file')) }}/minion.d/{{ prom.salt_runs.config_name }}
+    - name: {{ prom.salt_runs.config_file }}
 {%- endif %}
